@@ -1,0 +1,39 @@
+# jobstream's developer commands. The README's two commands are
+# `go run ./cmd/jobstream serve --dev` and `make test`.
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test test-short fuzz build generate lint bench
+
+## test: the whole suite against real PostgreSQL (DATABASE_URL, else the
+## local server, else a private cluster), with the race detector, then a
+## short run of every fuzz target.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+## fuzz: run each fuzz target briefly (FUZZTIME per target).
+fuzz:
+	@for target in $$($(GO) test -list '^Fuzz' ./... 2>/dev/null | grep '^Fuzz' ); do \
+		pkg=$$(grep -rl "func $$target(" --include='*_test.go' internal cmd | head -1 | xargs dirname); \
+		echo "fuzz $$target in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
+
+## build: the jobstream binary in ./bin.
+build:
+	$(GO) build -o bin/jobstream ./cmd/jobstream
+
+## generate: regenerate internal/store/dbsqlc from sql/queries (needs sqlc and
+## a PostgreSQL it can migrate a scratch database in).
+SQLC_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobstream_sqlc
+generate:
+	psql "$(dir $(SQLC_DATABASE_URL))postgres" -qc 'DROP DATABASE IF EXISTS jobstream_sqlc' -c 'CREATE DATABASE jobstream_sqlc'
+	$(GO) run github.com/pressly/goose/v3/cmd/goose@v3.29.0 -dir migrations postgres "$(SQLC_DATABASE_URL)" up
+	cd sql && SQLC_DATABASE_URL="$(SQLC_DATABASE_URL)" $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.27.0 generate
+
+lint:
+	$(GO) vet ./...
+	gofmt -l cmd internal migrations | (! grep .)

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobstream/jobstream/internal/pgsetup"
+	"github.com/jobstream/jobstream/internal/store"
+)
+
+const migrateAbout = `Apply (up), roll back the latest (down), or list (status) the database
+migrations embedded in this binary. 'serve' applies them on start anyway.
+The database is found as for 'serve' (DATABASE_URL, else local, else private cluster).`
+
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "migrate", "up|down|status", migrateAbout)
+	dataDir := fs.String("data-dir", e.getenv("JOBSTREAM_DATA_DIR"), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR)")
+	pos, err := parse(e, fs, args)
+	if err != nil {
+		return helpOK(err)
+	}
+	if len(pos) != 1 || (pos[0] != "up" && pos[0] != "down" && pos[0] != "status") {
+		return usagef("migrate needs exactly one of up, down, status")
+	}
+	pool, err := connect(ctx, e, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := store.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch pos[0] {
+	case "up":
+		n, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "applied %d migration(s)\n", n)
+	case "down":
+		if err := m.Down(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "rolled back one migration")
+	case "status":
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st {
+			state := "pending"
+			if s.Applied {
+				state = "applied"
+			}
+			fmt.Fprintf(e.stdout, "%-8s %05d %s\n", state, s.Version, s.Name)
+		}
+	}
+	return nil
+}
+
+// connect resolves the database like serve and returns a small pool.
+func connect(ctx context.Context, e *env, dataDir string) (*pgxpool.Pool, error) {
+	res, err := pgsetup.Resolve(ctx, pgsetup.Config{DatabaseURL: e.getenv("DATABASE_URL"), DataDir: dataDir, Getenv: e.getenv})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(res.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return pool, nil
+}

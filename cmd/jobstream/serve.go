@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/jobstream/jobstream/internal/config"
+	"github.com/jobstream/jobstream/internal/engine"
+	"github.com/jobstream/jobstream/internal/engineconfig"
+	"github.com/jobstream/jobstream/internal/metrics"
+	"github.com/jobstream/jobstream/internal/server"
+)
+
+const serveAbout = `Run jobstream: the HTTP API (native /v1 and SEMOSS /Monolith/api) and the
+workers that call models, in one process (--role all), or only one of them.
+
+The database is DATABASE_URL when set; otherwise the local PostgreSQL server
+(default socket or 127.0.0.1:5432); otherwise, when the PostgreSQL server
+binaries are installed, a private cluster that jobstream starts in its data
+directory. The database is created if missing and migrated on start.`
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	var cfg config.Serve
+	fs := newFlags(e, "serve", "[flags]", serveAbout)
+	cfg.Flags(fs, e.getenv)
+	pos, err := parse(e, fs, args)
+	if err != nil {
+		return helpOK(err)
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q", pos)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	log := newLogger(e, cfg.LogLevel)
+	engines, err := loadEngines(cfg.EnginesFile, e.getenv)
+	if err != nil {
+		return err
+	}
+	return server.Run(ctx, cfg, server.Deps{Engines: engines, Getenv: e.getenv, Logger: log})
+}
+
+// loadEngines builds the engine registry: the engines file when given, else
+// the built-in sim engine only.
+func loadEngines(path string, getenv func(string) string) (*engine.Registry, error) {
+	if path == "" {
+		return engineconfig.Default(), nil
+	}
+	return engineconfig.LoadWithHooks(path, getenv, engineconfig.Hooks{
+		OnFailure: func(engineID, errType string) {
+			metrics.ProviderFailures.WithLabelValues(engineID, errType).Inc()
+		},
+	})
+}
+
+func newLogger(e *env, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l}))
+}

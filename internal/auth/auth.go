@@ -1,0 +1,461 @@
+// Package auth authenticates API requests with API keys and SEMOSS-style
+// sessions, and implements httpapi.SessionAuthenticator.
+//
+// # Credentials
+//
+// An API key is an access key (public, like a user name) and a secret key,
+// sent as HTTP Basic credentials (access:secret) on any request, native
+// /v1 or SEMOSS /Monolith/api. Secrets are 32 random bytes; the database
+// holds only their SHA-256. A fast hash is the right one here: slow
+// password hashes (bcrypt, argon2) exist to make guessing low-entropy
+// passwords expensive, and a 256-bit random secret cannot be guessed, so
+// they would only make every request slower. Comparisons are constant-time.
+//
+// # Sessions
+//
+// SEMOSS clients log in once (GET /config with Basic credentials, or POST
+// /auth/login) and then send the session cookie, JSESSIONID. Sessions live
+// in PostgreSQL (the sessions table, token stored hashed), so any node
+// serves any session. A session ends after SessionTTL without use, at
+// logout, or when its key is revoked. Basic credentials sent together with
+// the cookie of a session of the same key keep that session (the Python
+// SDK sends both); the cookie of another key's session is ignored.
+//
+// # Caching and revocation
+//
+// Basic auth on every request would cost a query per request, so key and
+// session lookups are cached in memory for CacheTTL (5 s by default). A
+// revoked key therefore stops working on every node within CacheTTL, and
+// its sessions with it (revocation deletes them, and session lookups check
+// the key).
+//
+// # Dev mode
+//
+// With Config.Dev, requests without credentials are let in as the tenant
+// httpapi.DevTenant, and GET /config gives them an anonymous session (SEMOSS
+// clients need one: pixelJobStreaming keeps its cursor per session).
+// Credentials that are sent are still checked: wrong ones are refused even
+// in dev mode.
+//
+// # CSRF
+//
+// With Config.CSRF, POSTs authenticated by the session cookie alone must
+// carry the header X-CSRF-Token, whose value GET /config/fetchCsrf returns.
+// The token is derived from the session's secret token, so every node can
+// check it without storing anything. Requests with Basic credentials need
+// none: a cross-site page cannot make a browser attach them.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/store"
+)
+
+// CookieName is the session cookie, named as in SEMOSS (Tomcat).
+const CookieName = "JSESSIONID"
+
+// CSRFHeader carries the CSRF token, both ways.
+const CSRFHeader = "X-CSRF-Token"
+
+// Defaults for Config.
+const (
+	DefaultCacheTTL   = 5 * time.Second
+	DefaultSessionTTL = 24 * time.Hour
+	DefaultMaxCached  = 100_000
+)
+
+// Config configures an Authenticator.
+type Config struct {
+	// Dev lets requests without credentials in as httpapi.DevTenant. Off
+	// by default; never on a network others can reach.
+	Dev bool
+	// CSRF requires the X-CSRF-Token header on POSTs authenticated by the
+	// session cookie alone. Defaults to false.
+	CSRF bool
+	// CacheTTL is how long key and session lookups are cached in memory,
+	// and so how long a revoked key may keep working. Defaults to 5 s.
+	CacheTTL time.Duration
+	// SessionTTL is how long a session lives without use. Defaults to 24 h.
+	SessionTTL time.Duration
+	// MaxCached bounds each cache's entries. Defaults to 100,000.
+	MaxCached int
+	// Now is the clock of the caches. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Authenticator authenticates requests against the keys and sessions in a
+// store. It implements httpapi.SessionAuthenticator.
+type Authenticator struct {
+	store    *store.Store
+	cfg      Config
+	keys     cache[string, store.APIKey]
+	sessions cache[[sha256.Size]byte, store.Session]
+}
+
+var _ httpapi.SessionAuthenticator = (*Authenticator)(nil)
+
+// New returns an Authenticator on s.
+func New(s *store.Store, cfg Config) *Authenticator {
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.MaxCached <= 0 {
+		cfg.MaxCached = DefaultMaxCached
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Authenticator{store: s, cfg: cfg}
+	a.keys.init(cfg.MaxCached)
+	a.sessions.init(cfg.MaxCached)
+	return a
+}
+
+// identity is an authenticated request.
+type identity struct {
+	httpapi.Principal
+	// name is shown to SEMOSS clients as the logged-in user.
+	name string
+	// token is the session cookie's token when SessionID is set.
+	token string
+}
+
+func unauthenticated(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", httpapi.ErrUnauthenticated, fmt.Sprintf(format, args...))
+}
+
+// Authenticate implements httpapi.Authenticator.
+func (a *Authenticator) Authenticate(r *http.Request) (httpapi.Principal, error) {
+	id, err := a.identify(r)
+	return id.Principal, err
+}
+
+// identify finds who r acts for: its Basic credentials, else its session
+// cookie, else (dev mode) nobody in particular.
+func (a *Authenticator) identify(r *http.Request) (identity, error) {
+	ctx := r.Context()
+	sess, token, err := a.session(ctx, r)
+	if err != nil {
+		return identity{}, err
+	}
+	if r.Header.Get("Authorization") != "" {
+		access, secret, ok := r.BasicAuth()
+		if !ok {
+			return identity{}, unauthenticated("only HTTP Basic credentials (access key:secret key) are accepted")
+		}
+		key, err := a.verify(ctx, access, secret)
+		if err != nil {
+			return identity{}, err
+		}
+		id := keyIdentity(key)
+		if sess != nil && sess.APIKeyID != nil && *sess.APIKeyID == key.ID {
+			id.SessionID, id.token = sess.ID.String(), token
+		}
+		return id, nil
+	}
+	if sess != nil && (sess.APIKeyID != nil || a.cfg.Dev) {
+		id := identity{
+			Principal: httpapi.Principal{Tenant: sess.Tenant, KeyID: sess.APIKeyID, SessionID: sess.ID.String()},
+			name:      sess.KeyName,
+			token:     token,
+		}
+		if sess.APIKeyID == nil {
+			id.name = anonymousName
+		}
+		return id, nil
+	}
+	if a.cfg.Dev {
+		return identity{Principal: httpapi.Principal{Tenant: httpapi.DevTenant}, name: anonymousName}, nil
+	}
+	return identity{}, unauthenticated("send an API key as HTTP Basic credentials (access key:secret key), or the %s cookie that GET /Monolith/api/config sets", CookieName)
+}
+
+// anonymousName is the logged-in user of dev mode's anonymous sessions.
+const anonymousName = "anonymous (dev mode)"
+
+func keyIdentity(k store.APIKey) identity {
+	id := k.ID
+	return identity{Principal: httpapi.Principal{Tenant: k.Tenant, KeyID: &id}, name: k.Name}
+}
+
+// verify checks an access key and its secret.
+func (a *Authenticator) verify(ctx context.Context, access, secret string) (store.APIKey, error) {
+	if access == "" || len(access) > 256 {
+		return store.APIKey{}, unauthenticated("invalid access key or secret key")
+	}
+	key, found, err := a.keys.get(a.cfg.Now(), access, func() (store.APIKey, bool, error) {
+		k, err := a.store.KeyByAccess(ctx, access)
+		if errors.Is(err, store.ErrNotFound) {
+			return k, false, nil
+		}
+		return k, err == nil, err
+	}, a.cfg.CacheTTL)
+	if err != nil {
+		return store.APIKey{}, err
+	}
+	sum := HashSecret(secret)
+	if !found {
+		// Same work as a real comparison, so timing does not tell which
+		// access keys exist.
+		subtle.ConstantTimeCompare(sum, make([]byte, len(sum)))
+		return store.APIKey{}, unauthenticated("invalid access key or secret key")
+	}
+	if subtle.ConstantTimeCompare(sum, key.SecretHash) != 1 {
+		return store.APIKey{}, unauthenticated("invalid access key or secret key")
+	}
+	if key.RevokedAt != nil {
+		return store.APIKey{}, unauthenticated("the API key %s was revoked", access)
+	}
+	return key, nil
+}
+
+// session returns the live session of r's cookie, or nil.
+func (a *Authenticator) session(ctx context.Context, r *http.Request) (*store.Session, string, error) {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" || len(c.Value) > 256 {
+		return nil, "", nil
+	}
+	h := sha256.Sum256([]byte(c.Value))
+	now := a.cfg.Now()
+	sess, found, err := a.sessions.get(now, h, func() (store.Session, bool, error) {
+		s, err := a.store.SessionTouch(ctx, h[:], a.cfg.SessionTTL)
+		if errors.Is(err, store.ErrNotFound) {
+			return s, false, nil
+		}
+		return s, err == nil, err
+	}, a.cfg.CacheTTL)
+	if err != nil {
+		return nil, "", err
+	}
+	if !found || !sess.ExpiresAt.After(now) {
+		return nil, "", nil
+	}
+	return &sess, c.Value, nil
+}
+
+// Login implements httpapi.SessionAuthenticator: it authenticates r and
+// makes sure it has a session, starting one (and setting its cookie on w)
+// when r carries Basic credentials, or nothing in dev mode, and no session
+// of its own.
+func (a *Authenticator) Login(w http.ResponseWriter, r *http.Request) (httpapi.Login, error) {
+	id, err := a.identify(r)
+	if err != nil {
+		return httpapi.Login{}, err
+	}
+	return a.login(w, r, id)
+}
+
+// LoginWith implements httpapi.SessionAuthenticator: it checks the given
+// access key and secret (POST /auth/login's username and password) and
+// starts a session for them unless r already has one of that key.
+func (a *Authenticator) LoginWith(w http.ResponseWriter, r *http.Request, access, secret string) (httpapi.Login, error) {
+	key, err := a.verify(r.Context(), access, secret)
+	if err != nil {
+		return httpapi.Login{}, err
+	}
+	id := keyIdentity(key)
+	sess, token, err := a.session(r.Context(), r)
+	if err != nil {
+		return httpapi.Login{}, err
+	}
+	if sess != nil && sess.APIKeyID != nil && *sess.APIKeyID == key.ID {
+		id.SessionID, id.token = sess.ID.String(), token
+	}
+	return a.login(w, r, id)
+}
+
+func (a *Authenticator) login(w http.ResponseWriter, r *http.Request, id identity) (httpapi.Login, error) {
+	if id.SessionID == "" {
+		token, err := randomToken()
+		if err != nil {
+			return httpapi.Login{}, err
+		}
+		h := sha256.Sum256([]byte(token))
+		sess, err := a.store.SessionCreate(r.Context(), h[:], id.KeyID, id.name, id.Tenant, a.cfg.SessionTTL)
+		if err != nil {
+			return httpapi.Login{}, err
+		}
+		a.sessions.put(a.cfg.Now(), h, sess, a.cfg.CacheTTL)
+		http.SetCookie(w, &http.Cookie{
+			Name: CookieName, Value: token, Path: "/",
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+		})
+		id.SessionID, id.token = sess.ID.String(), token
+	}
+	l := httpapi.Login{Principal: id.Principal, Name: id.name}
+	if a.cfg.CSRF {
+		l.CSRFToken = csrfToken(id.token)
+	}
+	return l, nil
+}
+
+// Logout implements httpapi.SessionAuthenticator: it ends r's session, if
+// any, and clears its cookie.
+func (a *Authenticator) Logout(w http.ResponseWriter, r *http.Request) error {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	h := sha256.Sum256([]byte(c.Value))
+	a.sessions.drop(h)
+	if err := a.store.SessionDelete(r.Context(), h[:]); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+// CSRFEnabled implements httpapi.SessionAuthenticator.
+func (a *Authenticator) CSRFEnabled() bool { return a.cfg.CSRF }
+
+// CSRFToken implements httpapi.SessionAuthenticator: the CSRF token of r's
+// session.
+func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
+	id, err := a.identify(r)
+	if err != nil {
+		return "", err
+	}
+	if id.token == "" {
+		return "", unauthenticated("no session: GET /Monolith/api/config first (it sets the %s cookie)", CookieName)
+	}
+	return csrfToken(id.token), nil
+}
+
+// CheckCSRF implements httpapi.SessionAuthenticator.
+func (a *Authenticator) CheckCSRF(r *http.Request) error {
+	if !a.cfg.CSRF || r.Header.Get("Authorization") != "" {
+		return nil
+	}
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return nil // not cookie-authenticated: nothing a cross-site page could ride on
+	}
+	want := csrfToken(c.Value)
+	if got := r.Header.Get(CSRFHeader); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return fmt.Errorf("missing or wrong %s header: GET /Monolith/api/config/fetchCsrf with %s: fetch returns it", CSRFHeader, CSRFHeader)
+	}
+	return nil
+}
+
+func csrfToken(sessionToken string) string {
+	sum := sha256.Sum256([]byte("jobstream csrf\x00" + sessionToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// HashSecret is what the database stores of a secret key.
+func HashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Key prefixes make keys recognisable (and findable by secret scanners).
+const (
+	accessPrefix = "ak_"
+	secretPrefix = "sk_"
+)
+
+// CreateKey makes a new API key named name and stores it. tenant "" gives
+// the key a tenant of its own (its id), so it sees only its own jobs. The
+// secret is returned once and never stored.
+func CreateKey(ctx context.Context, s *store.Store, name, tenant string) (key store.APIKey, secret string, err error) {
+	ab := make([]byte, 12)
+	if _, err := rand.Read(ab); err != nil {
+		return store.APIKey{}, "", fmt.Errorf("random access key: %w", err)
+	}
+	token, err := randomToken()
+	if err != nil {
+		return store.APIKey{}, "", err
+	}
+	secret = secretPrefix + token
+	key, err = s.KeyCreate(ctx, store.NewKey{
+		Name: name, Tenant: tenant, AccessKey: accessPrefix + hex.EncodeToString(ab), SecretHash: HashSecret(secret),
+	})
+	if err != nil {
+		return store.APIKey{}, "", err
+	}
+	return key, secret, nil
+}
+
+// cache is a small TTL cache of lookups, negative ones included.
+type cache[K comparable, V any] struct {
+	mu      sync.Mutex
+	max     int
+	entries map[K]entry[V]
+}
+
+type entry[V any] struct {
+	v     V
+	found bool
+	until time.Time
+}
+
+func (c *cache[K, V]) init(max int) {
+	c.max = max
+	c.entries = map[K]entry[V]{}
+}
+
+// get returns the cached lookup of k, or runs load and caches its result
+// (errors are not cached).
+func (c *cache[K, V]) get(now time.Time, k K, load func() (V, bool, error), ttl time.Duration) (V, bool, error) {
+	c.mu.Lock()
+	e, ok := c.entries[k]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.v, e.found, nil
+	}
+	v, found, err := load()
+	if err != nil {
+		return v, false, err
+	}
+	c.set(k, entry[V]{v: v, found: found, until: now.Add(ttl)}, now)
+	return v, found, nil
+}
+
+func (c *cache[K, V]) put(now time.Time, k K, v V, ttl time.Duration) {
+	c.set(k, entry[V]{v: v, found: true, until: now.Add(ttl)}, now)
+}
+
+func (c *cache[K, V]) set(k K, e entry[V], now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		for k, e := range c.entries {
+			if !now.Before(e.until) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= c.max {
+			clear(c.entries)
+		}
+	}
+	c.entries[k] = e
+}
+
+func (c *cache[K, V]) drop(k K) {
+	c.mu.Lock()
+	delete(c.entries, k)
+	c.mu.Unlock()
+}

@@ -1,0 +1,286 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jobstream/jobstream/internal/auth"
+	"github.com/jobstream/jobstream/internal/dbtest"
+	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/store"
+)
+
+// clock is a settable clock for the caches.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type testBundle struct {
+	store *store.Store
+	clock *clock
+	auth  *auth.Authenticator
+}
+
+func setup(t *testing.T, cfg auth.Config) *testBundle {
+	t.Helper()
+	b := &testBundle{store: dbtest.Store(t), clock: &clock{now: time.Now()}}
+	cfg.Now = b.clock.Now
+	b.auth = auth.New(b.store, cfg)
+	return b
+}
+
+type key struct {
+	store.APIKey
+	secret string
+}
+
+func (b *testBundle) key(t *testing.T, name, tenant string) key {
+	t.Helper()
+	k, secret, err := auth.CreateKey(context.Background(), b.store, name, tenant)
+	if err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	return key{k, secret}
+}
+
+func request(mods ...func(*http.Request)) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/Monolith/api/engine/runPixel", nil)
+	for _, m := range mods {
+		m(r)
+	}
+	return r
+}
+
+func basic(k key) func(*http.Request) {
+	return func(r *http.Request) { r.SetBasicAuth(k.AccessKey, k.secret) }
+}
+
+func cookie(c *http.Cookie) func(*http.Request) {
+	return func(r *http.Request) { r.AddCookie(c) }
+}
+
+// login runs Login and returns the session cookie it set, if any.
+func login(t *testing.T, a *auth.Authenticator, r *http.Request) (httpapi.Login, *http.Cookie) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	l, err := a.Login(w, r)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == auth.CookieName {
+			return l, c
+		}
+	}
+	return l, nil
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Basic", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		k := b.key(t, "alice", "")
+		p, err := b.auth.Authenticate(request(basic(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Tenant != k.Tenant || p.KeyID == nil || *p.KeyID != k.ID || p.SessionID != "" {
+			t.Fatalf("principal %+v for key %+v", p, k.APIKey)
+		}
+		if !strings.HasPrefix(k.AccessKey, "ak_") || !strings.HasPrefix(k.secret, "sk_") || len(k.secret) < 40 {
+			t.Errorf("key shapes: %q %q", k.AccessKey, k.secret)
+		}
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{Dev: true}) // wrong credentials fail even in dev mode
+		k := b.key(t, "alice", "")
+		for name, r := range map[string]*http.Request{
+			"WrongSecret":   request(func(r *http.Request) { r.SetBasicAuth(k.AccessKey, k.secret+"x") }),
+			"UnknownAccess": request(func(r *http.Request) { r.SetBasicAuth("ak_nope", k.secret) }),
+			"EmptyAccess":   request(func(r *http.Request) { r.SetBasicAuth("", "x") }),
+			"Bearer":        request(func(r *http.Request) { r.Header.Set("Authorization", "Bearer abc") }),
+			"BadSession":    request(cookie(&http.Cookie{Name: auth.CookieName, Value: "nope"}), func(r *http.Request) { r.SetBasicAuth("ak_nope", "x") }),
+		} {
+			if _, err := b.auth.Authenticate(r); !errors.Is(err, httpapi.ErrUnauthenticated) {
+				t.Errorf("%s: err %v, want ErrUnauthenticated", name, err)
+			}
+		}
+	})
+
+	t.Run("NoCredentials", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		if _, err := b.auth.Authenticate(request()); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Fatalf("err %v, want ErrUnauthenticated", err)
+		}
+		dev := setup(t, auth.Config{Dev: true})
+		p, err := dev.auth.Authenticate(request())
+		if err != nil || p.Tenant != httpapi.DevTenant || p.KeyID != nil {
+			t.Fatalf("dev mode: %+v, %v", p, err)
+		}
+	})
+
+	// Revocation reaches a cached key within CacheTTL.
+	t.Run("RevokedAfterCacheTTL", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{CacheTTL: 5 * time.Second})
+		k := b.key(t, "alice", "")
+		if _, err := b.auth.Authenticate(request(basic(k))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.store.KeyRevoke(context.Background(), k.AccessKey); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.auth.Authenticate(request(basic(k))); err != nil {
+			t.Fatalf("within the cache TTL the cached key still works, got %v", err)
+		}
+		b.clock.Add(5 * time.Second)
+		_, err := b.auth.Authenticate(request(basic(k)))
+		if !errors.Is(err, httpapi.ErrUnauthenticated) || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("after the cache TTL: %v, want revoked", err)
+		}
+	})
+}
+
+func TestSessions(t *testing.T) {
+	t.Parallel()
+
+	t.Run("LoginSetsCookieThatAuthenticates", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		k := b.key(t, "alice", "")
+		l, c := login(t, b.auth, request(basic(k)))
+		if c == nil || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || len(c.Value) < 40 {
+			t.Fatalf("session cookie %+v", c)
+		}
+		if l.Name != "alice" || l.Principal.SessionID == "" || l.Principal.Tenant != k.Tenant || l.CSRFToken != "" {
+			t.Fatalf("login %+v", l)
+		}
+		// The cookie alone, on another node (a fresh Authenticator: no cache).
+		other := auth.New(b.store, auth.Config{})
+		p, err := other.Authenticate(request(cookie(c)))
+		if err != nil || p.SessionID != l.Principal.SessionID || *p.KeyID != k.ID {
+			t.Fatalf("cookie on another node: %+v, %v", p, err)
+		}
+		// Basic with the cookie of the same key keeps the session, and
+		// logging in again starts none.
+		l2, c2 := login(t, other, request(basic(k), cookie(c)))
+		if c2 != nil || l2.Principal.SessionID != l.Principal.SessionID {
+			t.Fatalf("second login: new cookie %v, session %s", c2, l2.Principal.SessionID)
+		}
+	})
+
+	t.Run("OtherKeysCookieIgnored", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		alice, bob := b.key(t, "alice", ""), b.key(t, "bob", "")
+		_, c := login(t, b.auth, request(basic(alice)))
+		p, err := b.auth.Authenticate(request(basic(bob), cookie(c)))
+		if err != nil || *p.KeyID != bob.ID || p.SessionID != "" {
+			t.Fatalf("bob with alice's cookie: %+v, %v; want bob without a session", p, err)
+		}
+	})
+
+	t.Run("LoginWith", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		k := b.key(t, "alice", "")
+		w := httptest.NewRecorder()
+		l, err := b.auth.LoginWith(w, request(), k.AccessKey, k.secret)
+		if err != nil || l.Name != "alice" || len(w.Result().Cookies()) != 1 {
+			t.Fatalf("LoginWith: %+v, %v, cookies %v", l, err, w.Result().Cookies())
+		}
+		if _, err := b.auth.LoginWith(httptest.NewRecorder(), request(), k.AccessKey, "wrong"); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	})
+
+	t.Run("Logout", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		k := b.key(t, "alice", "")
+		_, c := login(t, b.auth, request(basic(k)))
+		w := httptest.NewRecorder()
+		if err := b.auth.Logout(w, request(cookie(c))); err != nil {
+			t.Fatal(err)
+		}
+		if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+			t.Fatalf("logout cookies %+v, want one clearing the session", cs)
+		}
+		if _, err := b.auth.Authenticate(request(cookie(c))); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Fatalf("after logout: %v", err)
+		}
+	})
+
+	t.Run("DevAnonymousSession", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{Dev: true})
+		l, c := login(t, b.auth, request())
+		if c == nil || l.Principal.Tenant != httpapi.DevTenant || l.Principal.SessionID == "" || l.Name == "" {
+			t.Fatalf("dev login %+v cookie %v", l, c)
+		}
+		p, err := b.auth.Authenticate(request(cookie(c)))
+		if err != nil || p.SessionID != l.Principal.SessionID {
+			t.Fatalf("anonymous cookie: %+v, %v", p, err)
+		}
+		// Without dev mode an anonymous session is worth nothing.
+		strict := auth.New(b.store, auth.Config{})
+		if _, err := strict.Authenticate(request(cookie(c))); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Fatalf("anonymous session outside dev mode: %v", err)
+		}
+	})
+}
+
+func TestCSRF(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{CSRF: true})
+	k := b.key(t, "alice", "")
+	l, c := login(t, b.auth, request(basic(k)))
+	if l.CSRFToken == "" {
+		t.Fatal("login gave no CSRF token")
+	}
+	token, err := b.auth.CSRFToken(request(cookie(c)))
+	if err != nil || token != l.CSRFToken {
+		t.Fatalf("CSRFToken = %q, %v; want %q", token, err, l.CSRFToken)
+	}
+	if _, err := b.auth.CSRFToken(request()); !errors.Is(err, httpapi.ErrUnauthenticated) {
+		t.Fatalf("CSRFToken without a session: %v", err)
+	}
+	withHeader := func(v string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set(auth.CSRFHeader, v) }
+	}
+	if err := b.auth.CheckCSRF(request(cookie(c))); err == nil {
+		t.Error("cookie without token: accepted")
+	}
+	if err := b.auth.CheckCSRF(request(cookie(c), withHeader("wrong"))); err == nil {
+		t.Error("cookie with a wrong token: accepted")
+	}
+	if err := b.auth.CheckCSRF(request(cookie(c), withHeader(token))); err != nil {
+		t.Errorf("cookie with its token: %v", err)
+	}
+	if err := b.auth.CheckCSRF(request(basic(k))); err != nil {
+		t.Errorf("Basic credentials need no token: %v", err)
+	}
+	off := setup(t, auth.Config{})
+	if err := off.auth.CheckCSRF(request(cookie(c))); err != nil || off.auth.CSRFEnabled() {
+		t.Errorf("CSRF off: %v", err)
+	}
+}

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jobstream/jobstream/internal/config"
+	"github.com/jobstream/jobstream/internal/dbtest"
+	"github.com/jobstream/jobstream/internal/testserver"
+)
+
+var benchDBs atomic.Int64
+
+// benchDatabase names a database for one bench run on the test server
+// (the bench only runs on databases named jobstream_bench*); the server
+// the bench starts creates and migrates it. It is dropped at the end.
+func benchDatabase(t *testing.T) string {
+	t.Helper()
+	base := dbtest.URL(t)
+	name := fmt.Sprintf("%s_t%d_%d", DefaultDatabase, os.Getpid(), benchDBs.Add(1))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, testserver.WithDatabase(base, "postgres"))
+		if err != nil {
+			t.Errorf("drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	return testserver.WithDatabase(base, name)
+}
+
+// TestRunSmoke runs a tiny benchmark in each read mode against an
+// in-process server and checks its accounting: every chunk delivered once,
+// in order. It asserts nothing about speed.
+func TestRunSmoke(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{ModeSSE, ModeLongPoll, ModeSEMOSS} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			res, err := Run(context.Background(), Config{
+				Streams:      2,
+				Readers:      2,
+				Rate:         200,
+				Tokens:       30,
+				Mode:         mode,
+				Duration:     time.Second,
+				Warmup:       100 * time.Millisecond,
+				Ramp:         10 * time.Millisecond,
+				Linger:       20 * time.Millisecond,
+				PollInterval: 20 * time.Millisecond,
+				DatabaseURL:  benchDatabase(t),
+				InProcessConfig: config.Serve{
+					MaxConns:    4,
+					FlushWindow: 5 * time.Millisecond,
+				},
+				Logf: t.Logf,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() {
+				t.Fatalf("lost %d, duplicated %d, reordered %d, failed %d: %v", res.Lost, res.Duplicated, res.Reordered, res.Failed, res.Errors)
+			}
+			if res.Jobs < 2 || res.Samples == 0 || res.CommitsPerS == 0 || res.RequestsPerToken == 0 {
+				t.Fatalf("nothing measured: %+v", res)
+			}
+			var b strings.Builder
+			if err := NewReport([]Result{res}).WriteTable(&b); err != nil || !strings.Contains(b.String(), "latency p99 (ms)") {
+				t.Fatalf("table: %v\n%s", err, b.String())
+			}
+		})
+	}
+}
+
+// TestRunCountsLoss: the accounting is checked against the chunks stored
+// in the database, so a reader that misses chunks is caught.
+func TestRunCountsLoss(t *testing.T) {
+	t.Parallel()
+	tr := newTracker()
+	for _, s := range []int{0, 1, 2, 4} {
+		tr.Seq(s)
+	}
+	res := Result{Lost: tr.Lost(6), Duplicated: tr.dups, Reordered: tr.reordered}
+	if res.OK() || res.Lost != 2 {
+		t.Fatalf("%+v", res)
+	}
+}

@@ -1,0 +1,326 @@
+// Package config holds jobstream's typed configuration. Values come from
+// flags, falling back to environment variables, falling back to the
+// documented defaults; Validate returns user-facing errors. Only cmd/ and
+// this package read the environment.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/stream"
+	"github.com/jobstream/jobstream/internal/worker"
+)
+
+// Roles a serve process can run.
+const (
+	RoleAll    = "all"
+	RoleAPI    = "api"
+	RoleWorker = "worker"
+)
+
+// Defaults not owned by another package.
+const (
+	DefaultAddr     = ":8080"
+	DefaultMaxConns = 20
+	// DefaultWorkerConns is the workers' pool size (Serve.WorkerConns).
+	DefaultWorkerConns = 6
+	// DefaultReadHeaderTimeout is Serve.ReadHeaderTimeout's default.
+	DefaultReadHeaderTimeout = 10 * time.Second
+)
+
+// Serve configures `jobstream serve`.
+type Serve struct {
+	// Addr is the HTTP listen address. Env JOBSTREAM_ADDR. Defaults to ":8080".
+	Addr string
+	// DatabaseURL is the PostgreSQL connection string. Env DATABASE_URL.
+	// Empty means: the local server, else a private cluster in DataDir.
+	DatabaseURL string
+	// ListenerURL is a separate connection string for the LISTEN connection,
+	// for deployments whose DatabaseURL goes through a transaction-mode
+	// pooler (which breaks LISTEN). Env JOBSTREAM_LISTENER_URL. Defaults to
+	// DatabaseURL.
+	ListenerURL string
+	// DataDir holds the private PostgreSQL cluster. Env JOBSTREAM_DATA_DIR.
+	// Defaults to $XDG_DATA_HOME/jobstream or ~/.local/share/jobstream.
+	DataDir string
+	// Role is all (api + workers), api, or worker. Env JOBSTREAM_ROLE.
+	// Defaults to all.
+	Role string
+	// Concurrency is the number of jobs one process runs at once. Env
+	// JOBSTREAM_CONCURRENCY. Defaults to 256.
+	Concurrency int
+	// LeaseTTL is how long a job's lease lasts without a heartbeat. Env
+	// JOBSTREAM_LEASE_TTL. Defaults to 30s.
+	LeaseTTL time.Duration
+	// ShutdownGrace is how long in-flight jobs may finish on SIGTERM. Env
+	// JOBSTREAM_SHUTDOWN_GRACE. Defaults to 10s.
+	ShutdownGrace time.Duration
+	// FlushWindow is the chunk writer's group-commit window. Env
+	// JOBSTREAM_FLUSH_WINDOW. Defaults to 5ms.
+	FlushWindow time.Duration
+	// FlushMaxRows caps the rows of one chunk writer transaction. Env
+	// JOBSTREAM_FLUSH_MAX_ROWS. Defaults to 4000 (0 = the default).
+	FlushMaxRows int
+	// WriteMode is the chunk writer: batched (one group-commit transaction
+	// per flush window for all jobs) or naive (a transaction and a NOTIFY
+	// per chunk: only to measure what batching buys). Env
+	// JOBSTREAM_WRITE_MODE. Defaults to batched.
+	WriteMode string
+	// ReadBatch caps the reads served by one coalesced read statement; 1
+	// turns coalescing off (a statement per woken reader). Env
+	// JOBSTREAM_READ_BATCH. Defaults to 500 (0 = the default).
+	ReadBatch int
+	// PollOnly disables LISTEN/NOTIFY: readers and workers poll. Env
+	// JOBSTREAM_POLL_ONLY. Defaults to false.
+	PollOnly bool
+	// MaxConns is the database pool size of the API (request handlers).
+	// Env JOBSTREAM_MAX_CONNS. Defaults to 20.
+	MaxConns int
+	// WorkerConns is the size of the workers' own pool (claims,
+	// heartbeats, the chunk writer), kept apart so that the writer never
+	// queues for a connection behind request handlers. Env
+	// JOBSTREAM_WORKER_CONNS. Defaults to 6 (0 = the default).
+	WorkerConns int
+	// MaxWait caps long-poll waits. Env JOBSTREAM_MAX_WAIT. Defaults to 25s.
+	MaxWait time.Duration
+	// Dev allows anonymous requests (tenant "dev"). Never use it on a
+	// network others can reach. Env JOBSTREAM_DEV. Defaults to false.
+	Dev bool
+	// CSRF requires SEMOSS's X-CSRF-Token header (from GET
+	// /Monolith/api/config/fetchCsrf) on POSTs authenticated by the
+	// session cookie alone. Env JOBSTREAM_CSRF. Defaults to false.
+	CSRF bool
+	// SessionTTL is how long a SEMOSS session lives without use. Env
+	// JOBSTREAM_SESSION_TTL. Defaults to 24h.
+	SessionTTL time.Duration
+	// EnginesFile is the YAML engines file. Env JOBSTREAM_ENGINES.
+	// Defaults to none (the sim engine only).
+	EnginesFile string
+	// Pprof serves net/http/pprof under /debug/pprof/. Env
+	// JOBSTREAM_PPROF. Defaults to false.
+	Pprof bool
+	// LogLevel is debug, info, warn or error. Env JOBSTREAM_LOG_LEVEL.
+	// Defaults to info.
+	LogLevel string
+	// LogPrompts logs each submitted job's prompt (command, system prompt,
+	// messages). Prompts are user data: off unless explicitly enabled.
+	// Secrets are never logged. Env JOBSTREAM_LOG_PROMPTS. Defaults to
+	// false.
+	LogPrompts bool
+	// RateLimit is the sustained request rate allowed per API key (per
+	// client address for anonymous dev-mode requests), in requests per
+	// second; beyond it requests get 429 with Retry-After. 0 disables it.
+	// Env JOBSTREAM_RATE_LIMIT. Defaults to 1000 (the flag's default; a
+	// Serve built in code without it has no limit).
+	RateLimit float64
+	// RateBurst is the number of requests a key may make at once above
+	// RateLimit. Env JOBSTREAM_RATE_BURST. Defaults to 2 × RateLimit (0).
+	RateBurst int
+	// MaxInFlight caps the concurrent requests of one key, long-polls and
+	// SSE streams included (429 with Retry-After beyond). 0 disables it.
+	// Env JOBSTREAM_MAX_INFLIGHT. Defaults to 5000 (the flag's default; a
+	// Serve built in code without it has no limit).
+	MaxInFlight int
+	// CORSOrigins are the browser origins allowed to call the API
+	// (comma-separated; "*" allows any, without credentials). Env
+	// JOBSTREAM_CORS_ORIGINS. Defaults to none: CORS off.
+	CORSOrigins string
+	// MaxPromptBytes caps the size of a job's prompt (command, system
+	// prompt, messages and prompt params together); larger submissions
+	// get 413. Env JOBSTREAM_MAX_PROMPT_BYTES. Defaults to 512 KiB (0 =
+	// the default).
+	MaxPromptBytes int
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers before the connection is closed (defeats slowloris). Env
+	// JOBSTREAM_READ_HEADER_TIMEOUT. Defaults to 10s (0 = the default).
+	ReadHeaderTimeout time.Duration
+	// MaxPendingRows caps the chunks the writer keeps in memory while the
+	// database is unreachable or slow; jobs that would go past it fail
+	// with an "overloaded" error chunk. Env JOBSTREAM_MAX_PENDING_ROWS.
+	// Defaults to 200,000 (0 = the default).
+	MaxPendingRows int
+
+	envErrs []error
+}
+
+// Flags registers Serve's flags on fs with env-derived defaults.
+func (c *Serve) Flags(fs *flag.FlagSet, getenv func(string) string) {
+	env := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.Addr, "addr", env("JOBSTREAM_ADDR", DefaultAddr), "HTTP listen address (env JOBSTREAM_ADDR)")
+	c.DatabaseURL = getenv("DATABASE_URL")
+	fs.StringVar(&c.ListenerURL, "listener-url", getenv("JOBSTREAM_LISTENER_URL"), "separate connection string for LISTEN, e.g. when DATABASE_URL goes through PgBouncer (env JOBSTREAM_LISTENER_URL; default DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", getenv("JOBSTREAM_DATA_DIR"), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR; default ~/.local/share/jobstream)")
+	fs.StringVar(&c.Role, "role", env("JOBSTREAM_ROLE", RoleAll), "what to run: all (api + workers), api, or worker (env JOBSTREAM_ROLE)")
+	fs.IntVar(&c.Concurrency, "concurrency", c.envInt(getenv, "JOBSTREAM_CONCURRENCY", worker.DefaultConcurrency), "jobs run at once by this process (env JOBSTREAM_CONCURRENCY)")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.envDuration(getenv, "JOBSTREAM_LEASE_TTL", worker.DefaultLeaseTTL), "job lease lifetime without a heartbeat; a dead worker's jobs are rescued after it (env JOBSTREAM_LEASE_TTL)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration(getenv, "JOBSTREAM_SHUTDOWN_GRACE", worker.DefaultShutdownGrace), "how long in-flight jobs may finish on SIGTERM (env JOBSTREAM_SHUTDOWN_GRACE)")
+	fs.DurationVar(&c.FlushWindow, "flush-window", c.envDuration(getenv, "JOBSTREAM_FLUSH_WINDOW", worker.DefaultFlushWindow), "group-commit window of the chunk writer (env JOBSTREAM_FLUSH_WINDOW)")
+	fs.IntVar(&c.FlushMaxRows, "flush-max-rows", c.envInt(getenv, "JOBSTREAM_FLUSH_MAX_ROWS", worker.DefaultMaxBatch), "most rows in one chunk writer transaction (env JOBSTREAM_FLUSH_MAX_ROWS)")
+	fs.StringVar(&c.WriteMode, "write-mode", env("JOBSTREAM_WRITE_MODE", worker.WriteBatched), "chunk writer: batched (group commit) or naive (a transaction per chunk, for benchmarks) (env JOBSTREAM_WRITE_MODE)")
+	fs.IntVar(&c.ReadBatch, "read-batch", c.envInt(getenv, "JOBSTREAM_READ_BATCH", stream.DefaultMaxBatch), "most reads served by one coalesced read statement; 1 = no coalescing (env JOBSTREAM_READ_BATCH)")
+	fs.BoolVar(&c.PollOnly, "poll-only", c.envBool(getenv, "JOBSTREAM_POLL_ONLY"), "do not LISTEN; readers and workers poll (env JOBSTREAM_POLL_ONLY)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.envInt(getenv, "JOBSTREAM_MAX_CONNS", DefaultMaxConns), "database pool size of the API (env JOBSTREAM_MAX_CONNS)")
+	fs.IntVar(&c.WorkerConns, "worker-conns", c.envInt(getenv, "JOBSTREAM_WORKER_CONNS", DefaultWorkerConns), "database pool size of the workers and chunk writer, apart from the API's (env JOBSTREAM_WORKER_CONNS)")
+	fs.DurationVar(&c.MaxWait, "max-wait", c.envDuration(getenv, "JOBSTREAM_MAX_WAIT", httpapi.DefaultMaxWait), "cap on long-poll waits (env JOBSTREAM_MAX_WAIT)")
+	fs.BoolVar(&c.Dev, "dev", c.envBool(getenv, "JOBSTREAM_DEV"), "dev mode: allow anonymous requests (tenant \"dev\"); never on a shared network (env JOBSTREAM_DEV)")
+	fs.BoolVar(&c.CSRF, "csrf", c.envBool(getenv, "JOBSTREAM_CSRF"), "require SEMOSS's X-CSRF-Token on cookie-authenticated POSTs (env JOBSTREAM_CSRF)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.envDuration(getenv, "JOBSTREAM_SESSION_TTL", 24*time.Hour), "how long an unused SEMOSS session lives (env JOBSTREAM_SESSION_TTL)")
+	fs.StringVar(&c.EnginesFile, "engines", getenv("JOBSTREAM_ENGINES"), "YAML engines file (env JOBSTREAM_ENGINES; default: the sim engine only)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool(getenv, "JOBSTREAM_PPROF"), "serve net/http/pprof under /debug/pprof/ (env JOBSTREAM_PPROF)")
+	fs.StringVar(&c.LogLevel, "log-level", env("JOBSTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env JOBSTREAM_LOG_LEVEL)")
+	fs.BoolVar(&c.LogPrompts, "log-prompts", c.envBool(getenv, "JOBSTREAM_LOG_PROMPTS"), "log each submitted job's prompt; prompts are user data, never logged otherwise (env JOBSTREAM_LOG_PROMPTS)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat(getenv, "JOBSTREAM_RATE_LIMIT", httpapi.DefaultRatePerSecond), "requests per second allowed per API key, then 429 with Retry-After; 0 = no limit (env JOBSTREAM_RATE_LIMIT)")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.envInt(getenv, "JOBSTREAM_RATE_BURST", 0), "requests a key may make at once above --rate-limit; 0 = twice the rate (env JOBSTREAM_RATE_BURST)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT", httpapi.DefaultMaxInFlightKey), "concurrent requests (long-polls and SSE streams included) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT)")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", getenv("JOBSTREAM_CORS_ORIGINS"), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
+	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", httpapi.DefaultMaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
+	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", worker.DefaultMaxPending), "chunks kept in memory while the database is unreachable; past it jobs fail (env JOBSTREAM_MAX_PENDING_ROWS)")
+}
+
+// Validate returns every problem with c, joined.
+func (c *Serve) Validate() error {
+	errs := append([]error(nil), c.envErrs...)
+	switch c.Role {
+	case RoleAll, RoleAPI, RoleWorker:
+	default:
+		errs = append(errs, fmt.Errorf("--role must be all, api or worker, got %q", c.Role))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("--lease-ttl must be at least 1s, got %s", c.LeaseTTL))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace))
+	}
+	if c.FlushWindow < 0 || c.FlushWindow > time.Second {
+		errs = append(errs, fmt.Errorf("--flush-window must be between 0 and 1s, got %s", c.FlushWindow))
+	}
+	if c.FlushMaxRows < 0 {
+		errs = append(errs, fmt.Errorf("--flush-max-rows must be at least 1, got %d", c.FlushMaxRows))
+	}
+	switch c.WriteMode {
+	case "", worker.WriteBatched, worker.WriteNaive:
+	default:
+		errs = append(errs, fmt.Errorf("--write-mode must be batched or naive, got %q", c.WriteMode))
+	}
+	if c.ReadBatch < 0 {
+		errs = append(errs, fmt.Errorf("--read-batch must be at least 1, got %d", c.ReadBatch))
+	}
+	if c.WorkerConns < 0 {
+		errs = append(errs, fmt.Errorf("--worker-conns must be at least 1, got %d", c.WorkerConns))
+	}
+	if c.MaxConns < 2 {
+		errs = append(errs, fmt.Errorf("--max-conns must be at least 2, got %d", c.MaxConns))
+	}
+	if c.MaxWait < 0 || c.MaxWait > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--max-wait must be between 0 and 5m, got %s", c.MaxWait))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("--rate-limit must not be negative, got %v", c.RateLimit))
+	}
+	if c.RateBurst < 0 {
+		errs = append(errs, fmt.Errorf("--rate-burst must not be negative, got %d", c.RateBurst))
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("--max-inflight must not be negative, got %d", c.MaxInFlight))
+	}
+	if c.MaxPromptBytes < 0 {
+		errs = append(errs, fmt.Errorf("--max-prompt-bytes must be at least 1, got %d", c.MaxPromptBytes))
+	}
+	if c.ReadHeaderTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--read-header-timeout must be positive, got %s", c.ReadHeaderTimeout))
+	}
+	if c.MaxPendingRows < 0 {
+		errs = append(errs, fmt.Errorf("--max-pending-rows must be at least 1, got %d", c.MaxPendingRows))
+	}
+	for _, o := range c.Origins() {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			errs = append(errs, fmt.Errorf("--cors-origins: %q is not an origin such as https://app.example.com", o))
+		}
+	}
+	if c.SessionTTL < 0 {
+		errs = append(errs, fmt.Errorf("--session-ttl must not be negative, got %s", c.SessionTTL))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// Origins returns CORSOrigins as a list (empty: CORS off).
+func (c *Serve) Origins() []string {
+	var out []string
+	for o := range strings.SplitSeq(c.CORSOrigins, ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (c *Serve) envFloat(getenv func(string) string, k string, def float64) float64 {
+	v := getenv(k)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s must be a number, got %q", k, v))
+		return def
+	}
+	return f
+}
+
+func (c *Serve) envInt(getenv func(string) string, k string, def int) int {
+	v := getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s must be an integer, got %q", k, v))
+		return def
+	}
+	return n
+}
+
+func (c *Serve) envDuration(getenv func(string) string, k string, def time.Duration) time.Duration {
+	v := getenv(k)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s must be a duration such as 30s, got %q", k, v))
+		return def
+	}
+	return d
+}
+
+func (c *Serve) envBool(getenv func(string) string, k string) bool {
+	v := getenv(k)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s must be true or false, got %q", k, v))
+	}
+	return b
+}

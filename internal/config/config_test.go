@@ -1,0 +1,72 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, env map[string]string, args ...string) (*Serve, error) {
+	t.Helper()
+	var c Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return &c, c.Validate()
+}
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Defaults", func(t *testing.T) {
+		t.Parallel()
+		c, err := parse(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Addr != ":8080" || c.Role != RoleAll || c.LeaseTTL != 30*time.Second || c.Dev || c.PollOnly || c.CSRF || c.SessionTTL != 24*time.Hour {
+			t.Fatalf("defaults = %+v", c)
+		}
+	})
+
+	t.Run("EnvThenFlags", func(t *testing.T) {
+		t.Parallel()
+		env := map[string]string{"JOBSTREAM_ADDR": ":9000", "DATABASE_URL": "postgres://x/y", "JOBSTREAM_LEASE_TTL": "5s", "JOBSTREAM_DEV": "true"}
+		c, err := parse(t, env, "--lease-ttl", "7s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Addr != ":9000" || c.DatabaseURL != "postgres://x/y" || c.LeaseTTL != 7*time.Second || !c.Dev {
+			t.Fatalf("got %+v", c)
+		}
+	})
+
+	t.Run("BadValuesNamed", func(t *testing.T) {
+		t.Parallel()
+		for name, tc := range map[string]struct {
+			env  map[string]string
+			args []string
+			want string
+		}{
+			"Role":        {args: []string{"--role", "both"}, want: "--role"},
+			"Concurrency": {args: []string{"--concurrency", "0"}, want: "--concurrency"},
+			"LeaseTTL":    {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
+			"MaxConns":    {args: []string{"--max-conns", "1"}, want: "--max-conns"},
+			"LogLevel":    {args: []string{"--log-level", "loud"}, want: "--log-level"},
+			"SessionTTL":  {args: []string{"--session-ttl", "-1h"}, want: "--session-ttl"},
+			"EnvInt":      {env: map[string]string{"JOBSTREAM_CONCURRENCY": "many"}, want: "JOBSTREAM_CONCURRENCY"},
+			"EnvDuration": {env: map[string]string{"JOBSTREAM_LEASE_TTL": "30"}, want: "JOBSTREAM_LEASE_TTL"},
+			"EnvBool":     {env: map[string]string{"JOBSTREAM_DEV": "yes please"}, want: "JOBSTREAM_DEV"},
+		} {
+			_, err := parse(t, tc.env, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: err = %v, want one naming %s", name, err, tc.want)
+			}
+		}
+	})
+}

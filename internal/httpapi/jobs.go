@@ -1,0 +1,401 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/jobstream/jobstream/internal/engine"
+	"github.com/jobstream/jobstream/internal/store"
+	"github.com/jobstream/jobstream/internal/stream"
+)
+
+// Job is the native API's view of a job.
+type Job struct {
+	ID                uuid.UUID       `json:"id"`
+	Status            string          `json:"status"`
+	Engine            string          `json:"engine"`
+	RoomID            string          `json:"room_id,omitempty"`
+	FinishReason      string          `json:"finish_reason,omitempty"`
+	Error             json.RawMessage `json:"error,omitempty"`
+	Usage             json.RawMessage `json:"usage,omitempty"`
+	Attempt           int             `json:"attempt"`
+	CreatedAt         time.Time       `json:"created_at"`
+	StartedAt         *time.Time      `json:"started_at,omitempty"`
+	FinishedAt        *time.Time      `json:"finished_at,omitempty"`
+	CancelRequestedAt *time.Time      `json:"cancel_requested_at,omitempty"`
+}
+
+func toJob(j store.Job) Job {
+	return Job{
+		ID: j.ID, Status: j.Status, Engine: j.Engine, RoomID: j.RoomID,
+		FinishReason: j.FinishReason, Error: j.Error, Usage: j.Usage, Attempt: j.Attempt,
+		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		CancelRequestedAt: j.CancelRequestedAt,
+	}
+}
+
+// CreateJobRequest is the body of POST /v1/jobs.
+type CreateJobRequest struct {
+	Engine     string                     `json:"engine"`
+	Command    string                     `json:"command"`
+	System     string                     `json:"system,omitempty"`
+	Messages   json.RawMessage            `json:"messages,omitempty"`
+	Params     map[string]json.RawMessage `json:"params,omitempty"`
+	RoomID     string                     `json:"room_id,omitempty"`
+	UseHistory bool                       `json:"use_history,omitempty"`
+}
+
+// Submit validates and stores a job for p. Shared by the native and SEMOSS
+// surfaces, so both reject the same bad input the same way.
+func (s *Server) Submit(r *http.Request, p Principal, req CreateJobRequest) (store.Job, error) {
+	if req.Engine == "" {
+		req.Engine = "sim"
+	}
+	if req.Command == "" && len(req.Messages) == 0 && req.Params[engine.ParamMessages] == nil && req.Params[engine.ParamFullPrompt] == nil {
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_request", "a job needs a command or messages")
+	}
+	if len(req.Messages) > 0 {
+		var msgs []engine.Message
+		if err := json.Unmarshal(req.Messages, &msgs); err != nil {
+			return store.Job{}, errorf(http.StatusBadRequest, "invalid_messages", "messages must be a list of {\"role\":..,\"content\":..}: %v", err)
+		}
+	}
+	if err := s.engines.Validate(req.Engine, req.Params); err != nil {
+		if errors.Is(err, engine.ErrUnknownEngine) {
+			return store.Job{}, errorf(http.StatusBadRequest, "unknown_engine", "unknown engine %q (GET /v1/engines lists them)", req.Engine)
+		}
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_params", "%v", err)
+	}
+	if len(req.RoomID) > 256 {
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_room_id", "room_id is longer than 256 bytes")
+	}
+	if n := promptBytes(req); n > s.cfg.MaxPromptBytes {
+		return store.Job{}, errorf(http.StatusRequestEntityTooLarge, "prompt_too_large", "the prompt is %d bytes, more than the %d allowed", n, s.cfg.MaxPromptBytes)
+	}
+	if err := storable(req); err != nil {
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_request", "%v", err)
+	}
+	job, err := s.store.Submit(r.Context(), store.SubmitParams{
+		Tenant:   p.Tenant,
+		APIKeyID: p.KeyID,
+		Engine:   req.Engine,
+		RoomID:   req.RoomID,
+		Request: store.Request{
+			Command: req.Command, System: req.System, Messages: req.Messages,
+			Params: req.Params, UseHistory: req.UseHistory,
+		},
+	})
+	if err != nil {
+		return job, err
+	}
+	// Prompts are user data: logged only when the operator asked for it.
+	if s.cfg.LogPrompts {
+		s.log.Info("job submitted", "job", job.ID, "tenant", p.Tenant, "engine", req.Engine,
+			"command", req.Command, "system", req.System, "messages", string(req.Messages))
+	} else {
+		s.log.Debug("job submitted", "job", job.ID, "tenant", p.Tenant, "engine", req.Engine)
+	}
+	return job, nil
+}
+
+// promptBytes is the size of everything in req that is sent to the model
+// as the prompt.
+func promptBytes(req CreateJobRequest) int {
+	return len(req.Command) + len(req.System) + len(req.Messages) +
+		len(req.Params[engine.ParamMessages]) + len(req.Params[engine.ParamFullPrompt])
+}
+
+// storable rejects text PostgreSQL would refuse to store, so that it is a
+// 400 rather than a failed INSERT (a 500): neither text nor jsonb accepts a
+// NUL character, and jsonb accepts no invalid UTF-8. The decoder already
+// replaced invalid UTF-8 in the string fields; raw JSON values (messages,
+// params) are kept as sent.
+func storable(req CreateJobRequest) error {
+	for _, f := range []struct{ name, value string }{
+		{"engine", req.Engine}, {"command", req.Command}, {"system", req.System}, {"room_id", req.RoomID},
+	} {
+		if strings.ContainsRune(f.value, 0) {
+			return fmt.Errorf("%s contains a NUL character (\\u0000), which cannot be stored", f.name)
+		}
+	}
+	raws := map[string]json.RawMessage{"messages": req.Messages}
+	for k, v := range req.Params {
+		raws["params."+k] = v
+	}
+	for name, raw := range raws {
+		if len(raw) == 0 {
+			continue
+		}
+		if !utf8.Valid(raw) {
+			return fmt.Errorf("%s is not valid UTF-8", name)
+		}
+		if !bytes.Contains(raw, []byte(`\u0000`)) {
+			continue // the only way to write NUL in JSON
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err == nil && hasNUL(v) {
+			return fmt.Errorf("%s contains a NUL character (\\u0000), which cannot be stored", name)
+		}
+	}
+	return nil
+}
+
+// hasNUL reports whether a decoded JSON value has a NUL in a string or key.
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case []any:
+		for _, e := range v {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
+	var req CreateJobRequest
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	job, err := s.Submit(r, principalFrom(r.Context()), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/jobs/"+job.ID.String())
+	writeJSON(w, http.StatusCreated, toJob(job))
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	id, err := parseJobID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	job, err := s.store.Get(r.Context(), principalFrom(r.Context()).Tenant, id)
+	if err != nil {
+		s.writeError(w, r, storeError(err, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, toJob(job))
+}
+
+var validStatuses = map[string]bool{
+	store.StatusQueued: true, store.StatusRunning: true, store.StatusCompleted: true,
+	store.StatusFailed: true, store.StatusCancelled: true,
+}
+
+// JobList is the body of GET /v1/jobs.
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+	// NextBefore is the cursor for the next page (?before=), absent on the
+	// last page.
+	NextBefore *uuid.UUID `json:"next_before,omitempty"`
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := store.ListParams{Tenant: principalFrom(r.Context()).Tenant, Status: q.Get("status"), Engine: q.Get("engine")}
+	if !utf8.ValidString(p.Engine) || strings.ContainsRune(p.Engine, 0) {
+		// PostgreSQL would refuse the parameter (a 500).
+		s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_engine", "engine must be valid UTF-8 text without NUL characters"))
+		return
+	}
+	if p.Status != "" && !validStatuses[p.Status] {
+		s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_status", "status must be one of queued, running, completed, failed, cancelled; got %q", truncate(p.Status, 64)))
+		return
+	}
+	if b := q.Get("before"); b != "" {
+		id, err := ParseJobID(b)
+		if err != nil {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_before", "before must be a job id, got %q", truncate(b, 64)))
+			return
+		}
+		p.BeforeID = &id
+	}
+	limit, err := ParseLimit(q.Get("limit"), 50, 500)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p.Limit = limit + 1
+	jobs, err := s.store.List(r.Context(), p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := JobList{Jobs: []Job{}}
+	for i, j := range jobs {
+		if i == limit {
+			id := jobs[i-1].ID
+			out.NextBefore = &id
+			break
+		}
+		out.Jobs = append(out.Jobs, toJob(j))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ChunkPage is the body of GET /v1/jobs/{id}/chunks.
+type ChunkPage struct {
+	Status       string        `json:"status"`
+	FinishReason string        `json:"finish_reason,omitempty"`
+	Chunks       []store.Chunk `json:"chunks"`
+	NextOffset   int           `json:"next_offset"`
+	// More is true when the page was cut by limit: read again at once.
+	More bool `json:"more"`
+}
+
+func (s *Server) getChunks(w http.ResponseWriter, r *http.Request) {
+	id, err := parseJobID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	offset, err := ParseOffset("offset", q.Get("offset"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	wait, err := ParseWait("wait", q.Get("wait"), 0, s.cfg.MaxWait)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	minWait, err := ParseWait("min_wait", q.Get("min_wait"), 0, s.cfg.MaxWait)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := ParseLimit(q.Get("limit"), s.cfg.PageSize, s.cfg.MaxPageSize)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// A drain (shutdown) ends the wait early with what there is: a 200
+	// the client continues from, on another node.
+	snap, err := s.read(r.Context(), stream.Params{
+		Tenant: principalFrom(r.Context()).Tenant, JobID: id, From: offset, Limit: limit, Wait: wait, MinWait: minWait,
+	})
+	if err != nil {
+		s.readError(w, r, err, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf(snap, offset))
+}
+
+func pageOf(snap store.Snapshot, offset int) ChunkPage {
+	p := ChunkPage{Status: snap.Status, FinishReason: snap.FinishReason, Chunks: snap.Chunks, NextOffset: offset, More: snap.More}
+	if p.Chunks == nil {
+		p.Chunks = []store.Chunk{}
+	}
+	if n := len(snap.Chunks); n > 0 {
+		p.NextOffset = snap.Chunks[n-1].Seq + 1
+	}
+	return p
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id, err := parseJobID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tenant := principalFrom(r.Context()).Tenant
+	outcome, err := s.store.RequestCancel(r.Context(), tenant, id)
+	if err != nil {
+		s.writeError(w, r, storeError(err, id))
+		return
+	}
+	job, err := s.store.Get(r.Context(), tenant, id)
+	if err != nil {
+		s.writeError(w, r, storeError(err, id))
+		return
+	}
+	switch outcome {
+	case store.CancelAlreadyFinished:
+		s.writeError(w, r, errorf(http.StatusConflict, "job_finished", "job %s already finished with status %s", id, job.Status))
+	case store.CancelRequested:
+		writeJSON(w, http.StatusAccepted, toJob(job))
+	default:
+		writeJSON(w, http.StatusOK, toJob(job))
+	}
+}
+
+// TranscriptResponse is the body of GET /v1/jobs/{id}/transcript.
+type TranscriptResponse struct {
+	JobID        uuid.UUID       `json:"job_id"`
+	Status       string          `json:"status"`
+	FinishReason string          `json:"finish_reason,omitempty"`
+	Content      string          `json:"content"`
+	Thinking     string          `json:"thinking,omitempty"`
+	ToolCalls    json.RawMessage `json:"tool_calls"`
+	// Upto is the offset the transcript covers (chunks with seq < upto),
+	// absent when it covers the whole job.
+	Upto int `json:"upto,omitempty"`
+}
+
+func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
+	id, err := parseJobID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	upto, err := ParseOffset("upto", r.URL.Query().Get("upto"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tenant := principalFrom(r.Context()).Tenant
+	job, err := s.store.Get(r.Context(), tenant, id)
+	if err != nil {
+		s.writeError(w, r, storeError(err, id))
+		return
+	}
+	t, err := s.store.Transcript(r.Context(), tenant, id, upto)
+	if err != nil {
+		s.writeError(w, r, storeError(err, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, TranscriptResponse{
+		JobID: id, Status: job.Status, FinishReason: job.FinishReason,
+		Content: t.Content, Thinking: t.Thinking, ToolCalls: t.ToolCalls, Upto: upto,
+	})
+}
+
+func (s *Server) listEngines(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"engines": s.engines.List()})
+}
+
+// sseEvent formats one SSE event.
+func sseEvent(id, event string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+64)
+	if id != "" {
+		b = fmt.Appendf(b, "id: %s\n", id)
+	}
+	if event != "" {
+		b = fmt.Appendf(b, "event: %s\n", event)
+	}
+	b = append(b, "data: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}

@@ -1,0 +1,244 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/jobstream/jobstream/internal/store"
+)
+
+// The SEMOSS-compatible surface (../shared/spec/semoss-api.md), mounted at
+// /Monolith/api. Requests are form-encoded (or JSON objects, or multipart);
+// answers are SEMOSS's JSON shapes; errors are
+// {"errorMessage":..,"errorType":..}. Files: semoss.go (routes, request
+// decoding, statuses), semoss_session.go (config, login, sessions, CSRF),
+// semoss_pixel.go (runPixel, runPixelAsync, result), semoss_stream.go
+// (pixelJobStreaming, partial, status, console, error, terminate).
+
+// Waits of the SEMOSS surface.
+const (
+	// SemossDefaultWait is how long pixelJobStreaming and /engine/partial
+	// wait for something new when the request names no wait. Long enough
+	// that a client polling with nothing new gets one answer a second
+	// instead of spinning, short enough that every answer is prompt: a
+	// poll returns the moment a chunk is committed (LISTEN/NOTIFY), so
+	// semoss-ui's 300-500 ms pollers still see each chunk at once, and
+	// the wait only ever delays an answer that has nothing in it.
+	SemossDefaultWait = time.Second
+	// SemossSyncWait caps how long the synchronous runPixel, and
+	// /engine/result, wait for a job to finish. The job keeps running
+	// after that, and can still be read.
+	SemossSyncWait = 10 * time.Minute
+)
+
+// Job statuses on the SEMOSS surface (PixelJobStatus in SEMOSS).
+const (
+	SemossSubmitted        = "Submitted"
+	SemossInProgress       = "InProgress"
+	SemossProgressComplete = "ProgressComplete"
+	SemossComplete         = "Complete"
+	SemossError            = "Error"
+	SemossCanceled         = "Canceled"
+	SemossUnknownJob       = "UnknownJob"
+)
+
+func (s *Server) semossRoutes(r chi.Router) {
+	r.Get("/config", s.semossConfig)
+	r.Get("/config/fetchCsrf", s.semossFetchCSRF)
+	r.Post("/auth/login", s.semossLogin)
+	r.Get("/logout/all", s.semossLogout)
+	r.Post("/logout/all", s.semossLogout)
+	r.Group(func(r chi.Router) {
+		r.Use(s.semossAuthenticate)
+		r.Use(s.semossLimit)
+		r.Post("/engine/runPixel", s.semossRunPixel)
+		r.Post("/engine/runPixelAsync", s.semossRunPixelAsync)
+		r.Post("/engine/result", s.semossResult)
+		r.Post("/engine/pixelJobStreaming", s.semossPixelJobStreaming)
+		r.Post("/engine/partial", s.semossPartial)
+		r.Post("/engine/status", s.semossStatus)
+		r.Post("/engine/console", s.semossConsole)
+		r.Post("/engine/error", s.semossErrorLines)
+		r.Post("/engine/terminate", s.semossTerminate)
+	})
+}
+
+// semossError is an error answer of the SEMOSS surface.
+type semossError struct {
+	Status  int    `json:"-"`
+	Message string `json:"errorMessage"`
+	Type    string `json:"errorType"`
+}
+
+func (e *semossError) Error() string { return e.Message }
+
+func semossErrorf(status int, typ, format string, args ...any) *semossError {
+	return &semossError{Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// writeSemossError writes err in SEMOSS's error shape. Errors of the native
+// surface (from Submit) keep their status and code; anything else is a 500
+// whose details go to the log.
+func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		se *semossError
+		ae *APIError
+	)
+	switch {
+	case errors.As(err, &se):
+	case errors.As(err, &ae):
+		se = &semossError{Status: ae.Status, Type: ae.Code, Message: ae.Message}
+	case retryable(err):
+		// The database is restarting, say: the client should retry.
+		s.log.Warn("request failed: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		se = &semossError{Status: http.StatusServiceUnavailable, Type: "Unavailable", Message: "the database is unavailable; retry"}
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		se = &semossError{Status: http.StatusInternalServerError, Type: "InternalError", Message: "internal error"}
+	}
+	writeJSON(w, se.Status, se)
+}
+
+// semossAuthenticate authenticates /engine requests like the native API,
+// answering failures in SEMOSS's error shape, and checks the CSRF token
+// when CSRF protection is on.
+func (s *Server) semossAuthenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.auth.Authenticate(r)
+		if err != nil {
+			if errors.Is(err, ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
+				s.writeSemossError(w, r, semossErrorf(http.StatusUnauthorized, "Unauthorized", "%v", err))
+				return
+			}
+			s.writeSemossError(w, r, err)
+			return
+		}
+		if sa, ok := s.auth.(SessionAuthenticator); ok && r.Method == http.MethodPost {
+			if err := sa.CheckCSRF(r); err != nil {
+				s.writeSemossError(w, r, semossErrorf(http.StatusForbidden, "CSRF", "%v", err))
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+	})
+}
+
+// semossLimit applies the per-key limits (limits.go) like the native API,
+// answering 429 with Retry-After in SEMOSS's error shape.
+func (s *Server) semossLimit(next http.Handler) http.Handler {
+	return s.limitWith(next, func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+		s.writeSemossError(w, r, semossErrorf(http.StatusTooManyRequests, "TooManyRequests", "too many requests for this key; retry after %s", wait.Round(time.Millisecond)))
+	})
+}
+
+// semossForm reads a request's fields: form-encoded (what SEMOSS clients
+// send), multipart, or a JSON object whose string values are taken as they
+// are and other values as JSON text. Query parameters count too; body
+// fields win.
+func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var err error
+	switch ct {
+	case "application/json":
+		var m map[string]json.RawMessage
+		if err = json.NewDecoder(r.Body).Decode(&m); err == nil {
+			v := url.Values{}
+			for k, raw := range m {
+				var str string
+				switch {
+				case json.Unmarshal(raw, &str) == nil:
+					v.Set(k, str)
+				case string(raw) != "null":
+					v.Set(k, string(raw))
+				}
+			}
+			for k, vs := range r.URL.Query() {
+				if !v.Has(k) {
+					v[k] = vs
+				}
+			}
+			return v, nil
+		}
+	case "multipart/form-data":
+		if err = r.ParseMultipartForm(s.cfg.MaxBodyBytes); err == nil {
+			return r.Form, nil
+		}
+	default:
+		if err = r.ParseForm(); err == nil {
+			return r.Form, nil
+		}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, semossErrorf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", s.cfg.MaxBodyBytes)
+	}
+	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %v", cmpOr(ct, "no Content-Type"), err)
+}
+
+// formJobID reads the jobId field; ok is false when it is missing or not a
+// job id (which SEMOSS clients are told as UnknownJob).
+func formJobID(f url.Values) (uuid.UUID, bool) {
+	id, err := ParseJobID(strings.TrimSpace(f.Get("jobId")))
+	return id, err == nil
+}
+
+// semossStatusName maps a job status onto SEMOSS's: a finished job of the
+// synchronous runPixel is "Complete", of runPixelAsync "ProgressComplete".
+func semossStatusName(status string, sync bool) string {
+	switch status {
+	case store.StatusQueued:
+		return SemossSubmitted
+	case store.StatusRunning:
+		return SemossInProgress
+	case store.StatusCompleted:
+		if sync {
+			return SemossComplete
+		}
+		return SemossProgressComplete
+	case store.StatusFailed:
+		return SemossError
+	case store.StatusCancelled:
+		return SemossCanceled
+	}
+	return SemossUnknownJob
+}
+
+// semossStatusOf is the SEMOSS status of a job read with status, where more
+// says that chunks were left for a later read: a client told a finished
+// status stops reading, so until it has every chunk the job reads as
+// InProgress.
+func (s *Server) semossStatusOf(ctx context.Context, tenant string, id uuid.UUID, status string, more bool) string {
+	if more {
+		return SemossInProgress
+	}
+	sync := false
+	if status == store.StatusCompleted {
+		pj, err := s.store.PixelJobGet(ctx, tenant, id)
+		sync = err == nil && pj.Sync
+	}
+	return semossStatusName(status, sync)
+}
+
+// sessionOf is the request's SEMOSS session, or an error telling the
+// client how to get one.
+func sessionOf(p Principal) (uuid.UUID, error) {
+	id, err := uuid.Parse(p.SessionID)
+	if err != nil {
+		return uuid.Nil, semossErrorf(http.StatusBadRequest, "NoSession",
+			"this call keeps a read position per session and the request has none: send the JSESSIONID cookie that GET /Monolith/api/config sets (or, on pixelJobStreaming, pass offset)")
+	}
+	return id, nil
+}

@@ -1,0 +1,347 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jobstream/jobstream/internal/store"
+	"github.com/jobstream/jobstream/internal/stream"
+)
+
+// StreamMessage is one chunk in SEMOSS's envelope.
+type StreamMessage struct {
+	StreamType string          `json:"stream_type"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// StreamingResponse is the body of pixelJobStreaming. Offset is set only
+// for reads that gave an offset: it is the one to send next.
+type StreamingResponse struct {
+	Status  string          `json:"status"`
+	Message []StreamMessage `json:"message"`
+	Offset  *int            `json:"offset,omitempty"`
+}
+
+func messagesOf(chunks []store.Chunk) []StreamMessage {
+	out := make([]StreamMessage, len(chunks))
+	for i, c := range chunks {
+		out[i] = StreamMessage{StreamType: c.StreamType, Data: c.Data}
+	}
+	return out
+}
+
+var unknownJobStream = StreamingResponse{Status: SemossUnknownJob, Message: []StreamMessage{}}
+
+// semossWait reads the wait field: seconds ("0.5") or a duration ("250ms"),
+// SemossDefaultWait when absent, capped at Config.MaxWait.
+func (s *Server) semossWait(f url.Values) (time.Duration, error) {
+	d, err := ParseWait("wait", f.Get("wait"), SemossDefaultWait, s.cfg.MaxWait)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return 0, semossErrorf(ae.Status, "InvalidWait", "%s", ae.Message)
+	}
+	return d, err
+}
+
+// semossPixelJobStreaming serves POST /engine/pixelJobStreaming:
+// {"status":..,"message":[chunk..]}, always HTTP 200 for any job id
+// (an unknown one, or another tenant's, is UnknownJob).
+//
+// With jobId alone (SEMOSS clients), each session has its own cursor in
+// PostgreSQL and receives every chunk exactly once, whichever node its
+// polls reach. With offset=N the read is stateless, from chunk N, and the
+// answer adds "offset", the next one to ask for. Either way, when nothing
+// is new and the job goes on, it waits (the wait field, SemossDefaultWait
+// by default) until a chunk arrives.
+func (s *Server) semossPixelJobStreaming(w http.ResponseWriter, r *http.Request) {
+	f, err := s.semossForm(w, r)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	id, ok := formJobID(f)
+	if !ok {
+		writeJSON(w, http.StatusOK, unknownJobStream)
+		return
+	}
+	wait, err := s.semossWait(f)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	if f.Get("offset") != "" {
+		s.streamFromOffset(w, r, f, p.Tenant, id, wait)
+		return
+	}
+	session, err := sessionOf(p)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	// Wait first, holding no connection, from where the session stands;
+	// then hand out the chunks and advance the cursor in one short
+	// transaction.
+	cur, err := s.store.CursorGet(ctx, p.Tenant, id, session)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusOK, unknownJobStream)
+		return
+	}
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	snap, err := s.read(ctx, stream.Params{Tenant: p.Tenant, JobID: id, From: cur.Next, Limit: 1, Wait: wait})
+	if err == nil && len(snap.Chunks) > 0 {
+		snap, err = s.store.CursorRead(ctx, p.Tenant, id, session, s.cfg.PageSize)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusOK, unknownJobStream)
+		return
+	case ctx.Err() != nil:
+		return
+	case err != nil:
+		s.writeSemossError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, StreamingResponse{
+		Status:  s.semossStatusOf(ctx, p.Tenant, id, snap.Status, snap.More),
+		Message: messagesOf(snap.Chunks),
+	})
+}
+
+func (s *Server) streamFromOffset(w http.ResponseWriter, r *http.Request, f url.Values, tenant string, id uuid.UUID, wait time.Duration) {
+	ctx := r.Context()
+	offset, err := ParseOffset("offset", f.Get("offset"))
+	if err != nil {
+		s.writeSemossError(w, r, semossErrorf(http.StatusBadRequest, "InvalidOffset", "%v", err))
+		return
+	}
+	snap, err := s.read(ctx, stream.Params{Tenant: tenant, JobID: id, From: offset, Limit: s.cfg.PageSize, Wait: wait})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusOK, StreamingResponse{Status: SemossUnknownJob, Message: []StreamMessage{}, Offset: &offset})
+		return
+	case ctx.Err() != nil:
+		return
+	case err != nil:
+		s.writeSemossError(w, r, err)
+		return
+	}
+	next := offset
+	if n := len(snap.Chunks); n > 0 {
+		next = snap.Chunks[n-1].Seq + 1
+	}
+	writeJSON(w, http.StatusOK, StreamingResponse{
+		Status:  s.semossStatusOf(ctx, tenant, id, snap.Status, snap.More),
+		Message: messagesOf(snap.Chunks),
+		Offset:  &next,
+	})
+}
+
+// PartialResponse is the body of /engine/partial. Message is {} until the
+// job has text, then {"total":..,"new":..}.
+type PartialResponse struct {
+	Status  string `json:"status"`
+	Message any    `json:"message"`
+}
+
+// PartialText is the message of /engine/partial once there is text.
+type PartialText struct {
+	Total string `json:"total"`
+	New   string `json:"new"`
+}
+
+// semossPartial serves POST /engine/partial (deprecated in SEMOSS, used by
+// the Python SDK's stream_ask): the job's text so far and the part of it
+// new to this session. It long-polls like pixelJobStreaming, because the
+// SDK calls it in a loop without sleeping.
+func (s *Server) semossPartial(w http.ResponseWriter, r *http.Request) {
+	f, err := s.semossForm(w, r)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	unknown := PartialResponse{Status: SemossUnknownJob, Message: map[string]string{}}
+	id, ok := formJobID(f)
+	if !ok {
+		writeJSON(w, http.StatusOK, unknown)
+		return
+	}
+	wait, err := s.semossWait(f)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	session, err := sessionOf(p)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	cur, err := s.store.CursorGet(ctx, p.Tenant, id, session)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusOK, unknown)
+		return
+	}
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	start := time.Now()
+	_, err = s.read(ctx, stream.Params{Tenant: p.Tenant, JobID: id, From: cur.Partial, Limit: 1, Wait: wait})
+	var part store.Partial
+	if err == nil {
+		part, err = s.store.PartialRead(ctx, p.Tenant, id, session)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusOK, unknown)
+		return
+	case ctx.Err() != nil:
+		return
+	case err != nil:
+		s.writeSemossError(w, r, err)
+		return
+	}
+	if !part.Fresh && part.Total == "" && store.Terminal(part.Status) {
+		// The SDK's loop ends only once it has seen text, so a job that
+		// finished without any would have it spin: answer it no faster
+		// than once per wait.
+		if d := wait - time.Since(start); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-s.drainCtx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+	}
+	resp := PartialResponse{Status: s.semossStatusOf(ctx, p.Tenant, id, part.Status, false), Message: map[string]string{}}
+	if part.Total != "" {
+		resp.Message = PartialText{Total: part.Total, New: part.New}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// semossStatus serves POST /engine/status: the status as a bare JSON string.
+func (s *Server) semossStatus(w http.ResponseWriter, r *http.Request) {
+	f, err := s.semossForm(w, r)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	status, err := s.jobStatus(r, f)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, status)
+}
+
+// jobStatus is the SEMOSS status of the request's jobId: UnknownJob for a
+// missing, malformed, unknown or another tenant's job.
+func (s *Server) jobStatus(r *http.Request, f url.Values) (string, error) {
+	id, ok := formJobID(f)
+	if !ok {
+		return SemossUnknownJob, nil
+	}
+	tenant := principalFrom(r.Context()).Tenant
+	job, err := s.store.Get(r.Context(), tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return SemossUnknownJob, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.semossStatusOf(r.Context(), tenant, id, job.Status, false), nil
+}
+
+// ConsoleResponse is the body of /engine/console and /engine/error.
+type ConsoleResponse struct {
+	Status  string   `json:"status"`
+	Message []string `json:"message"`
+}
+
+// semossConsole serves POST /engine/console. Jobs print no console
+// output: the lines are always empty.
+func (s *Server) semossConsole(w http.ResponseWriter, r *http.Request) {
+	f, err := s.semossForm(w, r)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	status, err := s.jobStatus(r, f)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ConsoleResponse{Status: status, Message: []string{}})
+}
+
+// semossErrorLines serves POST /engine/error: a failed job's error message,
+// once per session (every time for a request without a session).
+func (s *Server) semossErrorLines(w http.ResponseWriter, r *http.Request) {
+	f, err := s.semossForm(w, r)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	id, ok := formJobID(f)
+	if !ok {
+		writeJSON(w, http.StatusOK, ConsoleResponse{Status: SemossUnknownJob, Message: []string{}})
+		return
+	}
+	var (
+		status string
+		jobErr json.RawMessage
+	)
+	if session, serr := sessionOf(p); serr == nil {
+		status, jobErr, err = s.store.CursorTakeError(ctx, p.Tenant, id, session)
+	} else {
+		var job store.Job
+		job, err = s.store.Get(ctx, p.Tenant, id)
+		status, jobErr = job.Status, job.Error
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusOK, ConsoleResponse{Status: SemossUnknownJob, Message: []string{}})
+		return
+	}
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	lines := []string{}
+	if status == store.StatusFailed && len(jobErr) > 0 {
+		var body struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(jobErr, &body)
+		lines = append(lines, cmpOr(body.Message, string(jobErr)))
+	}
+	writeJSON(w, http.StatusOK, ConsoleResponse{Status: s.semossStatusOf(ctx, p.Tenant, id, status, false), Message: lines})
+}
+
+// semossTerminate serves POST /engine/terminate. In SEMOSS it drops a
+// job's buffered output; jobstream keeps output (it is stored, and other
+// sessions may still read it), so it only answers "success".
+func (s *Server) semossTerminate(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.semossForm(w, r); err != nil {
+		s.writeSemossError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "success")
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jobstream/jobstream/internal/store/dbsqlc"
+)
+
+// Chunk is one stored chunk.
+type Chunk struct {
+	Seq        int             `json:"seq"`
+	StreamType string          `json:"stream_type"`
+	Data       json.RawMessage `json:"data"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+// Snapshot is a job's status and chunks read in one statement.
+type Snapshot struct {
+	Status       string
+	FinishReason string
+	Chunks       []Chunk
+	// More is true when the read was cut by its limit.
+	More bool
+}
+
+// Terminal reports whether the job had finished in this snapshot. With More
+// false, Chunks then holds everything up to the end of the job.
+func (s Snapshot) Terminal() bool { return Terminal(s.Status) }
+
+// Read returns the job's status together with up to limit chunks whose seq
+// >= from, from one snapshot (see ChunkRead in sql/queries/chunks.sql).
+func (s *Store) Read(ctx context.Context, tenant string, id uuid.UUID, from, limit int) (Snapshot, error) {
+	rows, err := s.q.ChunkRead(ctx, s.pool, dbsqlc.ChunkReadParams{
+		JobID: id, Tenant: tenant, FromSeq: int32(from), Max: int64(limit) + 1,
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read job %s chunks: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return Snapshot{}, ErrNotFound
+	}
+	return snapshotOf(rows, limit), nil
+}
+
+// Transcript is a job's assembled output (stream-format.md, "Assembling a
+// transcript"), computed by the SQL function job_transcript.
+type Transcript struct {
+	Content   string          `json:"content"`
+	Thinking  string          `json:"thinking"`
+	ToolCalls json.RawMessage `json:"tool_calls"`
+}
+
+// Transcript assembles a job's output from chunks with seq < upto (all of
+// them when upto <= 0).
+func (s *Store) Transcript(ctx context.Context, tenant string, id uuid.UUID, upto int) (Transcript, error) {
+	if upto <= 0 {
+		upto = 1<<31 - 1
+	}
+	row, err := s.q.JobTranscript(ctx, s.pool, dbsqlc.JobTranscriptParams{JobID: id, Tenant: tenant, Upto: int32(upto)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Transcript{}, ErrNotFound
+	}
+	if err != nil {
+		return Transcript{}, fmt.Errorf("transcript of job %s: %w", id, err)
+	}
+	t := Transcript{ToolCalls: row.ToolCalls}
+	if row.Content != nil {
+		t.Content = *row.Content
+	}
+	if row.Thinking != nil {
+		t.Thinking = *row.Thinking
+	}
+	return t, nil
+}
+
+// Lease identifies one claim of a job: writes are fenced on it.
+type Lease struct {
+	JobID   uuid.UUID
+	Attempt int
+}
+
+// NewChunk is a chunk to append under a lease.
+type NewChunk struct {
+	Lease
+	Seq        int
+	StreamType string
+	Data       json.RawMessage
+}
+
+// Finish moves a job to a terminal status. Its last chunk (the one with
+// finish_reason) is passed in the same WriteBatch as the Finish, so both
+// commit together.
+type Finish struct {
+	Lease
+	Status       string // completed | failed | cancelled
+	FinishReason string // normalised
+	Error        json.RawMessage
+	Usage        json.RawMessage
+}
+
+// WriteBatch commits many jobs' chunks and terminal updates in ONE
+// transaction with at most a few NOTIFYs (one per ~200 job ids), so commits
+// per second do not grow with the number of streams. Every write is fenced
+// on its lease: the returned map holds the leases that were held; rows and
+// finishes of other jobs were dropped (their worker lost the lease).
+//
+// The batch is idempotent: retrying it after an ambiguous commit error
+// writes nothing twice.
+func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish) (held map[Lease]bool, err error) {
+	leases := map[Lease]bool{}
+	for _, c := range chunks {
+		leases[c.Lease] = false
+	}
+	for _, f := range finishes {
+		leases[f.Lease] = false
+	}
+	if len(leases) == 0 {
+		return leases, nil
+	}
+	ids := make([]uuid.UUID, 0, len(leases))
+	attempts := make([]int32, 0, len(leases))
+	for l := range leases {
+		ids = append(ids, l.JobID)
+		attempts = append(attempts, int32(l.Attempt))
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		owned, err := s.q.JobLeaseHeld(ctx, tx, dbsqlc.JobLeaseHeldParams{Ids: ids, Attempts: attempts, Owner: owner})
+		if err != nil {
+			return fmt.Errorf("fence: %w", err)
+		}
+		ownedSet := make(map[uuid.UUID]bool, len(owned))
+		for _, id := range owned {
+			ownedSet[id] = true
+		}
+		// JobLeaseHeld names jobs, not leases. A job row has one attempt,
+		// so when a batch carries two attempts of one job (this process
+		// lost attempt n, then claimed the job again as n+1 before its
+		// buffer drained), only the newest can be the one that matched:
+		// the stale attempt's rows must not be written.
+		newest := make(map[uuid.UUID]int, len(leases))
+		for l := range leases {
+			newest[l.JobID] = max(newest[l.JobID], l.Attempt)
+		}
+		for l := range leases {
+			leases[l] = ownedSet[l.JobID] && l.Attempt == newest[l.JobID]
+		}
+		var ins dbsqlc.ChunkInsertManyParams
+		for _, c := range chunks {
+			if !leases[c.Lease] {
+				continue
+			}
+			ins.JobIds = append(ins.JobIds, c.JobID)
+			ins.Seqs = append(ins.Seqs, int32(c.Seq))
+			ins.StreamTypes = append(ins.StreamTypes, c.StreamType)
+			ins.Datas = append(ins.Datas, string(c.Data))
+		}
+		if len(ins.JobIds) > 0 {
+			if _, err := s.q.ChunkInsertMany(ctx, tx, ins); err != nil {
+				return fmt.Errorf("insert chunks: %w", err)
+			}
+		}
+		fin := dbsqlc.JobFinishManyParams{Owner: owner}
+		for _, f := range finishes {
+			if !leases[f.Lease] {
+				continue
+			}
+			fin.Ids = append(fin.Ids, f.JobID)
+			fin.Attempts = append(fin.Attempts, int32(f.Attempt))
+			fin.Statuses = append(fin.Statuses, f.Status)
+			fin.FinishReasons = append(fin.FinishReasons, f.FinishReason)
+			fin.Errors = append(fin.Errors, jsonOrNull(f.Error))
+			fin.Usages = append(fin.Usages, jsonOrNull(f.Usage))
+		}
+		if len(fin.Ids) > 0 {
+			if _, err := s.q.JobFinishMany(ctx, tx, fin); err != nil {
+				return fmt.Errorf("finish jobs: %w", err)
+			}
+		}
+		return s.notifyIDs(ctx, tx, ChannelChunks, owned)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write batch: %w", err)
+	}
+	return leases, nil
+}
+
+func jsonOrNull(b json.RawMessage) string {
+	if len(b) == 0 {
+		return "null"
+	}
+	return string(b)
+}

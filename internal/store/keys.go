@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/jobstream/jobstream/internal/store/dbsqlc"
+)
+
+// ErrConflict: a row with the same unique key already exists.
+var ErrConflict = errors.New("already exists")
+
+// APIKey is an API key record. SecretHash is the SHA-256 of the secret;
+// the secret itself is never stored (internal/auth makes and checks them).
+type APIKey struct {
+	ID         uuid.UUID
+	Name       string
+	Tenant     string
+	AccessKey  string
+	SecretHash []byte
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+}
+
+func keyFromRow(r dbsqlc.ApiKey) APIKey {
+	return APIKey{
+		ID: r.ID, Name: r.Name, Tenant: r.Tenant, AccessKey: r.AccessKey,
+		SecretHash: r.SecretHash, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt,
+	}
+}
+
+// NewKey describes a key to store.
+type NewKey struct {
+	Name       string
+	AccessKey  string
+	SecretHash []byte
+	// Tenant defaults to the new key's own id, so the key sees only its
+	// own jobs.
+	Tenant string
+}
+
+// KeyCreate stores a new API key. It returns ErrConflict if the access key
+// is taken.
+func (s *Store) KeyCreate(ctx context.Context, k NewKey) (APIKey, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return APIKey{}, fmt.Errorf("new key id: %w", err)
+	}
+	tenant := k.Tenant
+	if tenant == "" {
+		tenant = id.String()
+	}
+	row, err := s.q.KeyInsert(ctx, s.pool, dbsqlc.KeyInsertParams{
+		ID: id, Name: k.Name, Tenant: tenant, AccessKey: k.AccessKey, SecretHash: k.SecretHash,
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return APIKey{}, fmt.Errorf("access key: %w", ErrConflict)
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("create key: %w", err)
+	}
+	return keyFromRow(row), nil
+}
+
+// KeyByAccess returns the key with the given access key, revoked or not,
+// or ErrNotFound.
+func (s *Store) KeyByAccess(ctx context.Context, accessKey string) (APIKey, error) {
+	row, err := s.q.KeyGetByAccess(ctx, s.pool, accessKey)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, ErrNotFound
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("get key: %w", err)
+	}
+	return keyFromRow(row), nil
+}
+
+// KeyList returns every key, oldest first.
+func (s *Store) KeyList(ctx context.Context) ([]APIKey, error) {
+	rows, err := s.q.KeyList(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	keys := make([]APIKey, len(rows))
+	for i, r := range rows {
+		keys[i] = keyFromRow(r)
+	}
+	return keys, nil
+}
+
+// KeyRevoke revokes the key whose access key or id is ref and ends its
+// sessions, in one transaction. It returns ErrNotFound when no key matches.
+// Revoking a revoked key is not an error.
+func (s *Store) KeyRevoke(ctx context.Context, ref string) (APIKey, error) {
+	p := dbsqlc.KeyRevokeParams{Ref: ref}
+	if id, err := uuid.Parse(ref); err == nil {
+		p.ID = &id
+	}
+	var key APIKey
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row, err := s.q.KeyRevoke(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		key = keyFromRow(row)
+		_, err = s.q.SessionDeleteForKey(ctx, tx, &key.ID)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, ErrNotFound
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("revoke key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,278 @@
+// Package store is the only package that talks SQL. It owns jobstream's
+// domain types (Job, Chunk, Snapshot), turns pgx errors into sentinel errors
+// (ErrNotFound, ErrLeaseLost), and wraps the sqlc-generated queries in
+// internal/store/dbsqlc, which never leak past it.
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobstream/jobstream/internal/store/dbsqlc"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound: no such job, or it belongs to another tenant (the two are
+	// deliberately indistinguishable).
+	ErrNotFound = errors.New("not found")
+	// ErrLeaseLost: the worker no longer holds the job's lease; its writes
+	// were not applied.
+	ErrLeaseLost = errors.New("lease lost")
+)
+
+// NOTIFY channels. Payloads are small: job ids, never chunk data.
+const (
+	// ChannelChunks carries comma-separated ids of jobs that gained chunks
+	// or changed status in a committed transaction.
+	ChannelChunks = "jobstream_chunks"
+	// ChannelJobs is pinged when a job is queued, to wake idle workers.
+	ChannelJobs = "jobstream_jobs"
+	// ChannelCancel carries the id of a job whose cancellation was requested.
+	ChannelCancel = "jobstream_cancel"
+)
+
+// maxNotifyPayload stays under PostgreSQL's 8000-byte NOTIFY payload limit.
+const maxNotifyPayload = 7900
+
+// Job statuses.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+)
+
+// Terminal reports whether status is final.
+func Terminal(status string) bool {
+	return status == StatusCompleted || status == StatusFailed || status == StatusCancelled
+}
+
+// Store wraps a connection pool.
+type Store struct {
+	pool *pgxpool.Pool
+	q    *dbsqlc.Queries
+}
+
+// New returns a Store using pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, q: dbsqlc.New()}
+}
+
+// Pool returns the underlying pool (for health checks and metrics).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Job is a job record.
+type Job struct {
+	ID                uuid.UUID
+	Tenant            string
+	APIKeyID          *uuid.UUID
+	Engine            string
+	RoomID            string
+	Request           Request
+	Status            string
+	FinishReason      string
+	Error             json.RawMessage
+	Usage             json.RawMessage
+	Attempt           int
+	MaxAttempts       int
+	CancelRequestedAt *time.Time
+	CreatedAt         time.Time
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
+}
+
+// Request is what was submitted, stored as jsonb.
+type Request struct {
+	Command    string                     `json:"command,omitempty"`
+	System     string                     `json:"system,omitempty"`
+	Messages   json.RawMessage            `json:"messages,omitempty"`
+	Params     map[string]json.RawMessage `json:"params,omitempty"`
+	UseHistory bool                       `json:"use_history,omitempty"`
+}
+
+func jobFromRow(r dbsqlc.Job) (Job, error) {
+	j := Job{
+		ID:                r.ID,
+		Tenant:            r.Tenant,
+		APIKeyID:          r.ApiKeyID,
+		Engine:            r.Engine,
+		Status:            r.Status,
+		Attempt:           int(r.Attempt),
+		MaxAttempts:       int(r.MaxAttempts),
+		CancelRequestedAt: r.CancelRequestedAt,
+		CreatedAt:         r.CreatedAt,
+		StartedAt:         r.StartedAt,
+		FinishedAt:        r.FinishedAt,
+		Error:             nullJSON(r.Error),
+		Usage:             nullJSON(r.Usage),
+	}
+	if r.RoomID != nil {
+		j.RoomID = *r.RoomID
+	}
+	if r.FinishReason != nil {
+		j.FinishReason = *r.FinishReason
+	}
+	if err := json.Unmarshal(r.Request, &j.Request); err != nil {
+		return Job{}, fmt.Errorf("decode job %s request: %w", r.ID, err)
+	}
+	return j, nil
+}
+
+// nullJSON reads a jsonb column whose absence may be stored as JSON null
+// (JobFinishMany writes 'null' for a finish without an error or usage):
+// both read back as nil, so callers can test len(Error) > 0.
+func nullJSON(b []byte) json.RawMessage {
+	if b == nil || string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// SubmitParams describes a new job.
+type SubmitParams struct {
+	Tenant      string
+	APIKeyID    *uuid.UUID
+	Engine      string
+	RoomID      string
+	Request     Request
+	MaxAttempts int // defaults to DefaultMaxAttempts
+}
+
+// DefaultMaxAttempts is how many times a job is claimed before the rescuer
+// gives up on it, when SubmitParams.MaxAttempts is not set. Only jobs whose
+// worker died before writing a chunk are ever claimed again.
+const DefaultMaxAttempts = 3
+
+// Submit stores a queued job and wakes idle workers, in one transaction.
+func (s *Store) Submit(ctx context.Context, p SubmitParams) (Job, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Job{}, fmt.Errorf("new job id: %w", err)
+	}
+	req, err := json.Marshal(p.Request)
+	if err != nil {
+		return Job{}, fmt.Errorf("encode request: %w", err)
+	}
+	var job Job
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row, err := s.q.JobInsert(ctx, tx, dbsqlc.JobInsertParams{
+			ID:          id,
+			Tenant:      p.Tenant,
+			ApiKeyID:    p.APIKeyID,
+			Engine:      p.Engine,
+			RoomID:      strPtr(p.RoomID),
+			Request:     req,
+			MaxAttempts: int32(max(cmp.Or(p.MaxAttempts, DefaultMaxAttempts), 1)),
+		})
+		if err != nil {
+			return err
+		}
+		if job, err = jobFromRow(row); err != nil {
+			return err
+		}
+		return s.q.Notify(ctx, tx, dbsqlc.NotifyParams{Channel: ChannelJobs, Payload: id.String()})
+	})
+	if err != nil {
+		return Job{}, fmt.Errorf("submit job: %w", err)
+	}
+	return job, nil
+}
+
+// Get returns a tenant's job.
+func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Job, error) {
+	row, err := s.q.JobGet(ctx, s.pool, dbsqlc.JobGetParams{ID: id, Tenant: tenant})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, ErrNotFound
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return jobFromRow(row)
+}
+
+// ListParams filters and pages a tenant's jobs, newest first.
+type ListParams struct {
+	Tenant   string
+	Status   string     // optional
+	Engine   string     // optional
+	BeforeID *uuid.UUID // keyset cursor: the last id of the previous page
+	Limit    int
+}
+
+// List returns one page of a tenant's jobs.
+func (s *Store) List(ctx context.Context, p ListParams) ([]Job, error) {
+	rows, err := s.q.JobList(ctx, s.pool, dbsqlc.JobListParams{
+		Tenant:   p.Tenant,
+		Status:   strPtr(p.Status),
+		Engine:   strPtr(p.Engine),
+		BeforeID: p.BeforeID,
+		Max:      int64(p.Limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	jobs := make([]Job, 0, len(rows))
+	for _, r := range rows {
+		j, err := jobFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// notifyIDs sends ids on channel in as few NOTIFYs as fit the payload limit.
+func (s *Store) notifyIDs(ctx context.Context, tx pgx.Tx, channel string, ids []uuid.UUID) error {
+	var b strings.Builder
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		err := s.q.Notify(ctx, tx, dbsqlc.NotifyParams{Channel: channel, Payload: b.String()})
+		b.Reset()
+		return err
+	}
+	for _, id := range ids {
+		if b.Len()+37 > maxNotifyPayload {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(id.String())
+	}
+	return flush()
+}
+
+// ParseIDs parses a ChannelChunks payload. Malformed ids are skipped.
+func ParseIDs(payload string) []uuid.UUID {
+	parts := strings.Split(payload, ",")
+	ids := make([]uuid.UUID, 0, len(parts))
+	for _, p := range parts {
+		if id, err := uuid.Parse(p); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

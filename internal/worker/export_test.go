@@ -1,0 +1,12 @@
+package worker
+
+// LostLeases exposes how many lost leases a Writer remembers, for tests.
+func LostLeases(w *Writer) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.lost)
+}
+
+// SetBeforeWrite makes w call f while each batch is in flight, after the
+// batch left the queue and before it is sent to the database.
+func SetBeforeWrite(w *Writer, f func()) { w.beforeWrite = f }

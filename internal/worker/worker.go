@@ -1,0 +1,489 @@
+// Package worker runs model calls: it claims queued jobs (FOR UPDATE SKIP
+// LOCKED), holds a lease on each renewed by one batched heartbeat per
+// process, streams each job's engine into the process-wide chunk Writer
+// (fenced on the lease), writes the last chunk and terminal status in one
+// transaction, and rescues jobs whose worker died. No transaction is ever
+// open across a model call.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/jobstream/jobstream/internal/engine"
+	"github.com/jobstream/jobstream/internal/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultConcurrency    = 256
+	DefaultLeaseTTL       = 30 * time.Second
+	DefaultPollInterval   = time.Second
+	DefaultRescueInterval = 5 * time.Second
+	DefaultShutdownGrace  = 10 * time.Second
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Owner names this process in leases. Defaults to a random id.
+	Owner string
+	// Concurrency is the number of jobs run at once. Defaults to 256.
+	Concurrency int
+	// LeaseTTL is how long a lease lasts without a heartbeat; a worker that
+	// dies is detected after at most this long. Defaults to 30 s.
+	LeaseTTL time.Duration
+	// HeartbeatInterval defaults to LeaseTTL/3.
+	HeartbeatInterval time.Duration
+	// PollInterval is how often to look for queued jobs without a
+	// notification. Defaults to 1 s.
+	PollInterval time.Duration
+	// RescueInterval is how often to look for expired leases. Defaults to
+	// 5 s (capped at LeaseTTL/2).
+	RescueInterval time.Duration
+	// ShutdownGrace is how long in-flight jobs may run on after shutdown
+	// begins before they are stopped: handed back to the queue if they
+	// have written no chunk yet, else failed. Defaults to 10 s.
+	ShutdownGrace time.Duration
+	// Writer configures the chunk writer.
+	Writer WriterConfig
+	// WriteMode selects the chunk writer: WriteBatched (group commit) or
+	// WriteNaive (a transaction per chunk, for benchmarks). Defaults to
+	// WriteBatched.
+	WriteMode string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Worker claims and runs jobs.
+type Worker struct {
+	store   *store.Store
+	engines *engine.Registry
+	cfg     Config
+	writer  ChunkWriter
+	log     *slog.Logger
+
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running map[uuid.UUID]*run
+	// cancelSeen remembers cancel notices for jobs not (yet) running here,
+	// closing the race between a claim and its cancel notification.
+	cancelSeen map[uuid.UUID]time.Time
+}
+
+type run struct {
+	lease  store.Lease
+	cancel context.CancelCauseFunc
+}
+
+var (
+	errCancelRequested = errors.New("cancel requested")
+	errLeaseLost       = errors.New("lease lost")
+	errShutdown        = errors.New("worker shutting down")
+)
+
+// New returns a Worker.
+func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
+	if cfg.Owner == "" {
+		cfg.Owner = "worker-" + uuid.NewString()[:8]
+	}
+	cfg.Concurrency = cmpOr(cfg.Concurrency, DefaultConcurrency)
+	cfg.LeaseTTL = cmpOr(cfg.LeaseTTL, DefaultLeaseTTL)
+	cfg.HeartbeatInterval = cmpOr(cfg.HeartbeatInterval, cfg.LeaseTTL/3)
+	cfg.PollInterval = cmpOr(cfg.PollInterval, DefaultPollInterval)
+	cfg.RescueInterval = min(cmpOr(cfg.RescueInterval, DefaultRescueInterval), max(cfg.LeaseTTL/2, 10*time.Millisecond))
+	cfg.ShutdownGrace = cmpOr(cfg.ShutdownGrace, DefaultShutdownGrace)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var cw ChunkWriter = NewWriter(s, cfg.Owner, cfg.Writer)
+	if cfg.WriteMode == WriteNaive {
+		cw = NewNaiveWriter(s, cfg.Owner, cfg.Writer)
+	}
+	return &Worker{
+		store:      s,
+		engines:    engines,
+		cfg:        cfg,
+		writer:     cw,
+		log:        cfg.Logger,
+		wake:       make(chan struct{}, 1),
+		running:    map[uuid.UUID]*run{},
+		cancelSeen: map[uuid.UUID]time.Time{},
+	}
+}
+
+// Owner is the lease owner name of this worker.
+func (w *Worker) Owner() string { return w.cfg.Owner }
+
+// Writer is the worker's chunk writer.
+func (w *Worker) Writer() ChunkWriter { return w.writer }
+
+// Running is the number of jobs running now.
+func (w *Worker) Running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+// Wake makes the claim loop look for jobs now (a job was queued).
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// JobsHandler wakes the claim loop on ChannelJobs notifications.
+func (w *Worker) JobsHandler() notifyHandler {
+	return notifyHandler{onNote: func(string) { w.Wake() }, onBacklog: w.Wake}
+}
+
+// CancelHandler stops jobs named on ChannelCancel.
+func (w *Worker) CancelHandler() notifyHandler {
+	return notifyHandler{onNote: func(p string) {
+		for _, id := range store.ParseIDs(p) {
+			w.Cancel(id)
+		}
+	}}
+}
+
+// Cancel stops a job running here because its cancellation was requested.
+func (w *Worker) Cancel(id uuid.UUID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r, ok := w.running[id]; ok {
+		r.cancel(errCancelRequested)
+		return
+	}
+	w.cancelSeen[id] = time.Now()
+}
+
+// notifyHandler adapts closures to notify.Handler without importing it
+// here (the worker does not depend on the listener).
+type notifyHandler struct {
+	onNote    func(payload string)
+	onBacklog func()
+}
+
+func (h notifyHandler) HandleNotification(_ context.Context, n *pgconn.Notification) {
+	h.onNote(n.Payload)
+}
+
+func (h notifyHandler) HandleBacklog(context.Context) {
+	if h.onBacklog != nil {
+		h.onBacklog()
+	}
+}
+
+// Run claims and runs jobs until ctx is done. Then it stops claiming, lets
+// in-flight jobs finish for up to ShutdownGrace, and stops the rest: a job
+// that has written no chunk yet is handed back to the queue (another node
+// runs it; the hand-back does not count against its attempts), any other
+// ends failed with an error chunk, so readers see a clean end. Then it
+// flushes the writer and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); w.writer.Run(writerCtx, 5*time.Second) }()
+
+	jobsCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	// Heartbeats go on until the last job has ended, not until shutdown
+	// begins: a job finishing during ShutdownGrace (which may exceed
+	// LeaseTTL) must keep its lease, or another node's rescuer fails it.
+	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	bg.Add(2)
+	go func() { defer bg.Done(); w.heartbeatLoop(loopCtx) }()
+	go func() { defer bg.Done(); w.rescueLoop(loopCtx) }()
+
+	var jobs sync.WaitGroup
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	w.claimLoop(ctx, jobsCtx, slots, &jobs)
+
+	// Shutdown: wait for in-flight jobs, then stop them.
+	done := make(chan struct{})
+	go func() { jobs.Wait(); close(done) }()
+	t := time.NewTimer(w.cfg.ShutdownGrace)
+	select {
+	case <-done:
+	case <-t.C:
+		stopJobs(errShutdown)
+		<-done
+	}
+	t.Stop()
+	stopJobs(errShutdown)
+	stopLoops()
+	stopWriter()
+	bg.Wait()
+	return nil
+}
+
+func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jobs *sync.WaitGroup) {
+	freed := make(chan struct{}, 1)
+	for ctx.Err() == nil {
+		free := cap(slots) - len(slots)
+		got := 0
+		if free > 0 {
+			claims, err := w.store.Claim(ctx, w.cfg.Owner, free, w.cfg.LeaseTTL)
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("claim jobs", "err", err)
+			}
+			got = len(claims)
+			for _, c := range claims {
+				slots <- struct{}{}
+				jobs.Add(1)
+				go func() {
+					defer jobs.Done()
+					w.runJob(jobsCtx, c)
+					<-slots
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+			}
+		}
+		if got > 0 && got == free {
+			continue // there may be more queued
+		}
+		t := time.NewTimer(w.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-freed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (w *Worker) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.heartbeat(ctx)
+	}
+}
+
+func (w *Worker) heartbeat(ctx context.Context) {
+	w.mu.Lock()
+	leases := make([]store.Lease, 0, len(w.running))
+	for _, r := range w.running {
+		leases = append(leases, r.lease)
+	}
+	for id, at := range w.cancelSeen {
+		if time.Since(at) > time.Minute {
+			delete(w.cancelSeen, id)
+		}
+	}
+	w.mu.Unlock()
+	if len(leases) == 0 {
+		return
+	}
+	held, err := w.store.Heartbeat(ctx, w.cfg.Owner, w.cfg.LeaseTTL, leases)
+	if err != nil {
+		// Leases keep running until their TTL; the next beat retries.
+		w.log.Warn("heartbeat", "err", err)
+		return
+	}
+	ok := make(map[uuid.UUID]bool, len(held))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, h := range held {
+		ok[h.JobID] = true
+		if r, running := w.running[h.JobID]; running && h.CancelRequested {
+			r.cancel(errCancelRequested)
+		}
+	}
+	for _, l := range leases {
+		if r, running := w.running[l.JobID]; running && r.lease == l && !ok[l.JobID] {
+			r.cancel(errLeaseLost)
+		}
+	}
+}
+
+func (w *Worker) rescueLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.RescueInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := w.store.RescueExpired(ctx, 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("rescue expired jobs", "err", err)
+			}
+			continue
+		}
+		if n := len(res.Requeued) + len(res.Failed); n > 0 {
+			w.log.Info("rescued jobs with expired leases", "requeued", len(res.Requeued), "failed", len(res.Failed))
+			if len(res.Requeued) > 0 {
+				w.Wake()
+			}
+		}
+	}
+}
+
+// runJob streams one claimed job to its end.
+func (w *Worker) runJob(parent context.Context, c store.Claim) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	w.mu.Lock()
+	w.running[c.JobID] = &run{lease: c.Lease, cancel: cancel}
+	if _, seen := w.cancelSeen[c.JobID]; seen || c.CancelRequested {
+		delete(w.cancelSeen, c.JobID)
+		cancel(errCancelRequested)
+	}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, c.JobID)
+		w.mu.Unlock()
+		w.writer.Release(c.Lease)
+	}()
+
+	j := &jobRun{w: w, claim: c, seq: c.NextSeq}
+	finish, err := j.stream(ctx)
+	j.end(ctx, finish, err)
+}
+
+type jobRun struct {
+	w     *Worker
+	claim store.Claim
+	seq   int
+	usage json.RawMessage
+}
+
+func (j *jobRun) stream(ctx context.Context) (engine.Finish, error) {
+	if err := context.Cause(ctx); err != nil {
+		return engine.Finish{}, err
+	}
+	eng, err := j.w.engines.Get(j.claim.Engine)
+	if err != nil {
+		return engine.Finish{}, &engine.Error{Type: "invalid_request", Message: err.Error()}
+	}
+	req, err := j.w.buildRequest(ctx, j.claim)
+	if err != nil {
+		return engine.Finish{}, err
+	}
+	return eng.Stream(ctx, req, j.emit)
+}
+
+func (j *jobRun) emit(c engine.Chunk) error {
+	if c.StreamType == engine.StreamUsage {
+		j.usage = c.Data
+	}
+	err := j.w.writer.Append(store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: c.StreamType, Data: c.Data})
+	if err != nil {
+		return err
+	}
+	j.seq++
+	return nil
+}
+
+// end writes the job's last chunk and terminal status together.
+func (j *jobRun) end(ctx context.Context, finish engine.Finish, err error) {
+	cause := context.Cause(ctx)
+	f := store.Finish{Lease: j.claim.Lease, Usage: j.usage}
+	var last engine.Chunk
+	switch {
+	case errors.Is(cause, errLeaseLost) || errors.Is(err, store.ErrLeaseLost):
+		// Someone else owns the job now; write nothing.
+		return
+	case err == nil:
+		f.Status, f.FinishReason = store.StatusCompleted, engine.Normalized(finish.Reason)
+		stream := finish.Stream
+		if stream == "" {
+			stream = engine.StreamContent
+		}
+		last = engine.NewChunk(stream, map[string]string{"finish_reason": finish.Reason})
+	case errors.Is(cause, errCancelRequested):
+		f.Status, f.FinishReason = store.StatusCancelled, engine.FinishCancelled
+		last = engine.NewChunk(engine.StreamContent, map[string]string{"finish_reason": engine.FinishCancelled})
+	case errors.Is(cause, errShutdown) && j.claim.NextSeq == 0 && j.seq == 0 && j.handBack(ctx):
+		// Stopped at shutdown before the model wrote anything: nothing a
+		// reader has seen would be replayed, so the job went back to the
+		// queue for another node rather than failing (if it could not,
+		// the default case fails it).
+		return
+	default:
+		e := errorBody(err, cause)
+		f.Status, f.FinishReason, f.Error = store.StatusFailed, engine.FinishError, mustJSON(e)
+		last = engine.NewChunk(engine.StreamContent, map[string]any{"finish_reason": engine.FinishError, "error": e})
+	}
+	// The terminal write must outlive the job's cancellation.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	werr := j.w.writer.Finish(wctx, store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: last.StreamType, Data: last.Data}, f)
+	if werr != nil && !errors.Is(werr, store.ErrLeaseLost) {
+		j.w.log.Warn("finish job", "job", j.claim.JobID, "err", werr)
+	}
+}
+
+// handBack returns the job to the queue and reports whether the job is
+// taken care of: handed back, or left for a rescuer to requeue once its
+// lease expires when the database is unreachable. On false (the lease is
+// gone) the caller fails the job, a write the fence turns into a no-op.
+func (j *jobRun) handBack(ctx context.Context) bool {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := j.w.store.HandBack(hctx, j.w.cfg.Owner, j.claim.Lease)
+	switch {
+	case err == nil:
+		j.w.log.Info("handed job back to the queue at shutdown", "job", j.claim.JobID)
+		return true
+	case errors.Is(err, store.ErrLeaseLost):
+		// Another node owns it now, or it has chunks after all (failing
+		// it then is the writer's fenced finish, which is a no-op if the
+		// lease is gone).
+		return false
+	default:
+		// The database is unreachable: so is any terminal write. The
+		// lease expires and a rescuer requeues the job (it has no chunk).
+		j.w.log.Warn("hand back job", "job", j.claim.JobID, "err", err)
+		return true
+	}
+}
+
+type errorInfo struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+}
+
+func errorBody(err, cause error) errorInfo {
+	var ee *engine.Error
+	switch {
+	case errors.Is(cause, errShutdown):
+		return errorInfo{Message: "the worker shut down before the job finished", Type: "shutdown"}
+	case errors.As(err, &ee):
+		return errorInfo{Message: ee.Message, Type: ee.Type}
+	case errors.Is(err, ErrOverloaded):
+		return errorInfo{Message: err.Error(), Type: "overloaded"}
+	default:
+		return errorInfo{Message: err.Error(), Type: "internal_error"}
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal %T: %v", v, err))
+	}
+	return b
+}

@@ -1,0 +1,90 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jobstream/jobstream/internal/store"
+	"github.com/jobstream/jobstream/internal/testserver"
+	"github.com/jobstream/jobstream/internal/worker"
+)
+
+// TestWriterReleaseForgetsLostLease: rows still queued for a lost lease when
+// its job releases it are dropped, so no later flush re-marks the lease lost
+// and the Writer's memory of lost leases does not grow without bound.
+func TestWriterReleaseForgetsLostLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, w, start := setupWriter(t, worker.WriterConfig{MaxBatch: 1})
+	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
+	other := testserver.RunningJob(t, b.pool, b.tenant, owner)
+	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
+		t.Fatal(err)
+	}
+	// Two rows queued before the first flush; MaxBatch 1 commits them in
+	// two batches, so the second is still queued when the first finds the
+	// lease gone.
+	for seq := range 2 {
+		if err := w.Append(store.NewChunk{Lease: lost, Seq: seq, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start()
+	st := testserver.Recv(t, b.flushes, "the first flush")
+	if st.Err != nil || st.Rows != 1 {
+		t.Fatalf("first flush = %+v", st)
+	}
+	if err := w.Append(store.NewChunk{Lease: lost, Seq: 2, StreamType: "content", Data: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("Append after the lease was found lost = %v, want ErrLeaseLost", err)
+	}
+	w.Release(lost)
+	// A later batch commits after anything queued before it.
+	last := store.NewChunk{Lease: other, Seq: 0, StreamType: "content", Data: []byte(`{"finish_reason":"stop"}`)}
+	if err := w.Finish(ctx, last, completed(other)); err != nil {
+		t.Fatal(err)
+	}
+	if n := worker.LostLeases(w); n != 0 {
+		t.Fatalf("Writer remembers %d lost leases after Release, want 0", n)
+	}
+	if got := b.seqs(t, lost); len(got) != 0 {
+		t.Fatalf("rows %v written under a stolen lease", got)
+	}
+}
+
+// TestWriterReleaseDuringFlush: a lease released while a batch holding its
+// rows is out to the database is not marked lost again by that batch's
+// outcome, which would leave the entry behind forever.
+func TestWriterReleaseDuringFlush(t *testing.T) {
+	t.Parallel()
+	b, w, start := setupWriter(t, worker.WriterConfig{})
+	inFlight, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	worker.SetBeforeWrite(w, func() {
+		once.Do(func() {
+			close(inFlight)
+			<-proceed
+		})
+	})
+	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
+	if _, err := b.pool.Exec(context.Background(), `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(store.NewChunk{Lease: lost, Seq: 0, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	start()
+	testserver.Recv(t, inFlight, "the batch to leave the queue")
+	w.Release(lost)
+	close(proceed)
+	if st := testserver.Recv(t, b.flushes, "the flush"); st.Err != nil || st.Fenced != 1 {
+		t.Fatalf("flush = %+v, want one fenced job", st)
+	}
+	if n := worker.LostLeases(w); n != 0 {
+		t.Fatalf("Writer remembers %d lost leases after Release, want 0", n)
+	}
+	if got := b.seqs(t, lost); len(got) != 0 {
+		t.Fatalf("rows %v written under a stolen lease", got)
+	}
+}

@@ -1,0 +1,55 @@
+-- Queries on api_keys and sessions (internal/auth).
+
+-- name: KeyInsert :one
+INSERT INTO api_keys (id, name, tenant, access_key, secret_hash)
+VALUES (@id, @name, @tenant, @access_key, @secret_hash)
+RETURNING *;
+
+-- KeyGetByAccess finds a key by its access key (the Basic auth user name),
+-- revoked or not: the caller checks revoked_at.
+-- name: KeyGetByAccess :one
+SELECT * FROM api_keys WHERE access_key = @access_key;
+
+-- name: KeyList :many
+SELECT * FROM api_keys ORDER BY created_at, id;
+
+-- KeyRevoke revokes a key given its access key or its id. Revoking twice
+-- keeps the first time.
+-- name: KeyRevoke :one
+UPDATE api_keys
+SET revoked_at = coalesce(revoked_at, now())
+WHERE access_key = @ref OR id = sqlc.narg('id')
+RETURNING *;
+
+-- name: SessionDeleteForKey :execrows
+DELETE FROM sessions WHERE api_key_id = @api_key_id;
+
+-- name: SessionInsert :one
+INSERT INTO sessions (id, token_hash, api_key_id, tenant, expires_at)
+VALUES (@id, @token_hash, @api_key_id, @tenant, now() + make_interval(secs => sqlc.arg('ttl_seconds')::float8))
+RETURNING id, expires_at;
+
+-- SessionTouch finds a live session by its token's hash and slides its
+-- expiry. A session of a revoked key is dead. Callers cache the result for
+-- a few seconds, so this write happens at most once per cache period per
+-- session and node.
+-- name: SessionTouch :one
+UPDATE sessions s
+SET last_seen_at = now(),
+    expires_at = greatest(s.expires_at, now() + make_interval(secs => sqlc.arg('ttl_seconds')::float8))
+WHERE s.token_hash = @token_hash
+  AND s.expires_at > now()
+  AND (s.api_key_id IS NULL
+       OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.api_key_id AND k.revoked_at IS NULL))
+RETURNING s.id, s.api_key_id, s.tenant, s.expires_at,
+    coalesce((SELECT k.name FROM api_keys k WHERE k.id = s.api_key_id), '')::text AS key_name;
+
+-- name: SessionDelete :exec
+DELETE FROM sessions WHERE token_hash = @token_hash;
+
+-- SessionDeleteExpired removes up to max expired sessions (and, by
+-- cascade, their stream cursors). Called when sessions are created, so the
+-- table's size follows the number of live sessions.
+-- name: SessionDeleteExpired :execrows
+DELETE FROM sessions
+WHERE id IN (SELECT id FROM sessions WHERE expires_at < now() ORDER BY expires_at LIMIT @max);

@@ -1,0 +1,40 @@
+-- Queries on job_chunks.
+
+-- ChunkInsertMany inserts many jobs' chunks in one statement (the chunk
+-- writer's group commit). Callers fence it with JobLeaseHeld in the same
+-- transaction and pass only rows of jobs whose lease is held. ON CONFLICT DO
+-- NOTHING makes the retry of an ambiguous commit (same job, same seq)
+-- idempotent; seqs are only ever assigned by the lease holder.
+-- name: ChunkInsertMany :execrows
+INSERT INTO job_chunks (job_id, seq, stream_type, data)
+SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb
+FROM unnest(@job_ids::uuid[], @seqs::integer[], @stream_types::text[], @datas::text[])
+    AS r(job_id, seq, stream_type, data)
+ON CONFLICT (job_id, seq) DO NOTHING;
+
+-- ChunkRead returns the job's status and its chunks with seq >= after, in
+-- ONE statement and therefore one snapshot: a reader can never see a
+-- terminal status while a chunk committed with it is still unseen. A job
+-- with no matching chunks gives one row with seq -1; an unknown
+-- job (or another tenant's) gives no rows.
+-- name: ChunkRead :many
+SELECT j.status, j.finish_reason,
+       coalesce(c.seq, -1)::integer AS seq,
+       coalesce(c.stream_type, '')::text AS stream_type,
+       coalesce(c.data, 'null'::jsonb)::jsonb AS data,
+       coalesce(c.created_at, j.created_at)::timestamptz AS created_at
+FROM jobs j
+LEFT JOIN LATERAL (
+    SELECT seq, stream_type, data, created_at
+    FROM job_chunks
+    WHERE job_id = j.id AND seq >= @from_seq
+    ORDER BY seq
+    LIMIT @max
+) c ON true
+WHERE j.id = @job_id AND j.tenant = @tenant
+ORDER BY c.seq;
+
+-- name: JobTranscript :one
+SELECT t.content, t.thinking, t.tool_calls
+FROM jobs j, LATERAL job_transcript(j.id, @upto) t
+WHERE j.id = @job_id AND j.tenant = @tenant;

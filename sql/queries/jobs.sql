@@ -1,0 +1,154 @@
+-- Queries on the jobs table. Every query a client can reach is filtered by
+-- tenant: another tenant's job reads as "no rows".
+
+-- name: JobInsert :one
+INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
+VALUES (@id, @tenant, @api_key_id, @engine, @room_id, @request, @max_attempts)
+RETURNING *;
+
+-- name: JobGet :one
+SELECT * FROM jobs WHERE id = @id AND tenant = @tenant;
+
+-- JobList pages through a tenant's jobs newest first. Keyset on id (UUIDv7,
+-- time-ordered): pass the last id of the previous page as before_id.
+-- name: JobList :many
+SELECT * FROM jobs
+WHERE tenant = @tenant
+  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
+  AND (sqlc.narg('engine')::text IS NULL OR engine = sqlc.narg('engine'))
+  AND (sqlc.narg('before_id')::uuid IS NULL OR id < sqlc.narg('before_id'))
+ORDER BY id DESC
+LIMIT @max;
+
+-- JobClaim claims up to max queued jobs, oldest first. FOR UPDATE SKIP
+-- LOCKED lets any number of workers claim concurrently without blocking each
+-- other or double-claiming; the claim is one short statement, never a
+-- transaction held open across a model call. attempt is incremented and
+-- becomes the lease token the worker's writes are fenced on. next_seq is
+-- where this attempt's chunks continue (0 unless a previous attempt wrote).
+-- name: JobClaim :many
+WITH next AS (
+    SELECT id FROM jobs
+    WHERE status = 'queued'
+    ORDER BY id
+    LIMIT @max
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs j
+SET status = 'running',
+    lease_owner = @owner::text,
+    lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8),
+    attempt = j.attempt + 1,
+    started_at = coalesce(j.started_at, now())
+FROM next
+WHERE j.id = next.id
+RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
+    (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq;
+
+-- JobHeartbeat extends the leases this process still holds, in one
+-- statement per process (not per job). Jobs missing from the result have
+-- lost their lease; cancel_requested tells the worker to stop them.
+-- name: JobHeartbeat :many
+UPDATE jobs j
+SET lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8)
+FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
+WHERE j.id = h.id AND j.attempt = h.attempt
+  AND j.lease_owner = @owner::text AND j.status = 'running'
+RETURNING j.id, (j.cancel_requested_at IS NOT NULL)::boolean AS cancel_requested;
+
+-- JobLeaseHeld reports which of the given (id, attempt) leases this process
+-- holds, locking them FOR SHARE until the end of the transaction: a rescuer
+-- or a re-claim (FOR UPDATE) blocks until the writer's batch commits, and a
+-- writer whose lease was taken finds nothing. FOR SHARE, not FOR KEY SHARE,
+-- because the rescuer's UPDATE does not change the key.
+-- name: JobLeaseHeld :many
+-- The LATERAL ... LIMIT 1 form probes the primary key once per lease
+-- whatever the table's statistics say (a plain join was planned as a
+-- rescan of the id list per running job right after a bulk load: 93-138 ms
+-- per batch at 1,000 jobs against 2.4 ms).
+SELECT j.id
+FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
+CROSS JOIN LATERAL (
+    SELECT jobs.id FROM jobs
+    WHERE jobs.id = h.id AND jobs.attempt = h.attempt
+      AND jobs.lease_owner = @owner::text AND jobs.status = 'running'
+    LIMIT 1
+    FOR SHARE
+) j;
+
+-- JobFinishMany moves jobs to their terminal status, fenced on the lease.
+-- It runs in the same transaction as the insert of each job's last chunk.
+-- name: JobFinishMany :many
+UPDATE jobs j
+SET status = f.status,
+    finish_reason = f.finish_reason,
+    error = f.error::jsonb,
+    usage = f.usage::jsonb,
+    finished_at = now(),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+FROM unnest(@ids::uuid[], @attempts::integer[], @statuses::text[], @finish_reasons::text[],
+            @errors::text[], @usages::text[]) AS f(id, attempt, status, finish_reason, error, usage)
+WHERE j.id = f.id AND j.attempt = f.attempt
+  AND j.lease_owner = @owner::text AND j.status = 'running'
+RETURNING j.id;
+
+-- JobRequestCancel records a cancel request. It never moves a job
+-- backwards: a finished job keeps its status, which the caller reports.
+-- name: JobRequestCancel :one
+UPDATE jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE id = @id AND tenant = @tenant
+RETURNING status;
+
+-- JobCancelQueued cancels a job no worker holds, in one statement: the
+-- status change and its finish chunk commit together.
+-- name: JobCancelQueued :one
+WITH j AS (
+    UPDATE jobs
+    SET status = 'cancelled', finish_reason = 'cancelled', finished_at = now(),
+        cancel_requested_at = coalesce(cancel_requested_at, now())
+    WHERE id = @id AND tenant = @tenant AND status = 'queued'
+    RETURNING id
+)
+INSERT INTO job_chunks (job_id, seq, stream_type, data)
+SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
+       'content', '{"finish_reason":"cancelled"}'::jsonb
+FROM j
+RETURNING job_id;
+
+-- JobExpiredLock locks running jobs whose lease has expired, so exactly one
+-- rescuer handles each (SKIP LOCKED). Also locks out the lost worker's
+-- writer, whose fence takes FOR SHARE on the same rows.
+-- name: JobExpiredLock :many
+SELECT j.id, j.attempt, j.max_attempts,
+       (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq
+FROM jobs j
+WHERE j.status = 'running' AND j.lease_expires_at < now()
+ORDER BY j.lease_expires_at
+LIMIT @max
+FOR UPDATE SKIP LOCKED;
+
+-- JobRequeue hands a job whose worker died before writing anything back to
+-- the queue.
+-- name: JobRequeue :exec
+UPDATE jobs
+SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+WHERE id = @id AND attempt = @attempt AND status = 'running';
+
+-- JobFailExpired fails a job whose worker died mid-stream: its last chunk
+-- is an error finish chunk, written in the same statement as the status.
+-- name: JobFailExpired :exec
+WITH j AS (
+    UPDATE jobs
+    SET status = 'failed', finish_reason = 'error', finished_at = now(),
+        error = @error::jsonb, lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = @id AND attempt = @attempt AND status = 'running'
+    RETURNING id
+)
+INSERT INTO job_chunks (job_id, seq, stream_type, data)
+SELECT j.id, @seq, 'content', jsonb_build_object('finish_reason', 'error', 'error', @error::jsonb)
+FROM j;
+
+-- name: Notify :exec
+SELECT pg_notify(@channel::text, @payload::text);
