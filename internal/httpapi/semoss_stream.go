@@ -59,80 +59,104 @@ func (s *Server) semossWait(f url.Values) (time.Duration, error) {
 // is new and the job goes on, it waits (the wait field, SemossDefaultWait
 // by default) until a chunk arrives.
 func (s *Server) semossPixelJobStreaming(w http.ResponseWriter, r *http.Request) {
-	f, err := s.semossForm(w, r)
-	if err != nil {
-		s.writeSemossError(w, r, err)
+	q, ok := s.semossPoll(w, r, unknownJobStream)
+	if !ok {
+		return
+	}
+	if q.form.Get("offset") != "" {
+		s.streamFromOffset(w, r, q)
 		return
 	}
 	ctx := r.Context()
-	p := principalFrom(ctx)
-	id, ok := formJobID(f)
+	session, cur, ok := s.semossCursor(w, r, q, unknownJobStream)
 	if !ok {
-		writeJSON(w, http.StatusOK, unknownJobStream)
-		return
-	}
-	wait, err := s.semossWait(f)
-	if err != nil {
-		s.writeSemossError(w, r, err)
-		return
-	}
-	if f.Get("offset") != "" {
-		s.streamFromOffset(w, r, f, p.Tenant, id, wait)
-		return
-	}
-	session, err := sessionOf(p)
-	if err != nil {
-		s.writeSemossError(w, r, err)
 		return
 	}
 	// Wait first, holding no connection, from where the session stands;
 	// then hand out the chunks and advance the cursor in one short
 	// transaction.
-	cur, err := s.store.CursorGet(ctx, p.Tenant, id, session)
-	if errors.Is(err, store.ErrNotFound) {
-		writeJSON(w, http.StatusOK, unknownJobStream)
-		return
-	}
-	if err != nil {
-		s.writeSemossError(w, r, err)
-		return
-	}
-	snap, err := s.read(ctx, stream.Params{Tenant: p.Tenant, JobID: id, From: cur.Next, Limit: 1, Wait: wait})
+	snap, err := s.read(ctx, stream.Params{Tenant: q.tenant, JobID: q.id, From: cur.Next, Limit: 1, Wait: q.wait})
 	if err == nil && len(snap.Chunks) > 0 {
-		snap, err = s.store.CursorRead(ctx, p.Tenant, id, session, s.cfg.PageSize)
+		snap, err = s.store.CursorRead(ctx, q.tenant, q.id, session, s.cfg.PageSize)
 	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusOK, unknownJobStream)
-		return
-	case ctx.Err() != nil:
-		return
-	case err != nil:
-		s.writeSemossError(w, r, err)
+	if !s.semossReadOK(w, r, err, unknownJobStream) {
 		return
 	}
 	writeJSON(w, http.StatusOK, StreamingResponse{
-		Status:  s.semossStatusOf(ctx, p.Tenant, id, snap.Status, snap.More),
+		Status:  s.semossStatusOf(ctx, q.tenant, q.id, snap.Status, snap.More),
 		Message: messagesOf(snap.Chunks),
 	})
 }
 
-func (s *Server) streamFromOffset(w http.ResponseWriter, r *http.Request, f url.Values, tenant string, id uuid.UUID, wait time.Duration) {
+// semossPollRequest is what the polling routes (pixelJobStreaming,
+// partial) read from a request: the job, the wait and the caller.
+type semossPollRequest struct {
+	form      url.Values
+	principal Principal
+	tenant    string
+	id        uuid.UUID
+	wait      time.Duration
+}
+
+// semossPoll parses a polling request. When ok is false the answer is
+// written: unknown for a missing or malformed job id, an error otherwise.
+func (s *Server) semossPoll(w http.ResponseWriter, r *http.Request, unknown any) (q semossPollRequest, ok bool) {
+	f, err := s.semossForm(w, r)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return q, false
+	}
+	p := principalFrom(r.Context())
+	id, ok := formJobID(f)
+	if !ok {
+		writeJSON(w, http.StatusOK, unknown)
+		return q, false
+	}
+	wait, err := s.semossWait(f)
+	if err != nil {
+		s.writeSemossError(w, r, err)
+		return q, false
+	}
+	return semossPollRequest{form: f, principal: p, tenant: p.Tenant, id: id, wait: wait}, true
+}
+
+// semossCursor loads the caller's session cursor on the job. When ok is
+// false the answer is written: unknown for a job the tenant cannot see.
+func (s *Server) semossCursor(w http.ResponseWriter, r *http.Request, q semossPollRequest, unknown any) (session uuid.UUID, cur store.Cursor, ok bool) {
+	session, err := sessionOf(q.principal)
+	if err == nil {
+		cur, err = s.store.CursorGet(r.Context(), q.tenant, q.id, session)
+	}
+	return session, cur, s.semossReadOK(w, r, err, unknown)
+}
+
+// semossReadOK reports whether err is nil; otherwise it writes the answer:
+// unknown for a job the tenant cannot see, nothing once the client is
+// gone, the error otherwise.
+func (s *Server) semossReadOK(w http.ResponseWriter, r *http.Request, err error, unknown any) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusOK, unknown)
+	case r.Context().Err() != nil:
+	default:
+		s.writeSemossError(w, r, err)
+	}
+	return false
+}
+
+func (s *Server) streamFromOffset(w http.ResponseWriter, r *http.Request, q semossPollRequest) {
 	ctx := r.Context()
-	offset, err := ParseOffset("offset", f.Get("offset"))
+	tenant, id := q.tenant, q.id
+	offset, err := ParseOffset("offset", q.form.Get("offset"))
 	if err != nil {
 		s.writeSemossError(w, r, semossErrorf(http.StatusBadRequest, "InvalidOffset", "%v", err))
 		return
 	}
-	snap, err := s.read(ctx, stream.Params{Tenant: tenant, JobID: id, From: offset, Limit: s.cfg.PageSize, Wait: wait})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusOK, StreamingResponse{Status: SemossUnknownJob, Message: []StreamMessage{}, Offset: &offset})
-		return
-	case ctx.Err() != nil:
-		return
-	case err != nil:
-		s.writeSemossError(w, r, err)
+	snap, err := s.read(ctx, stream.Params{Tenant: tenant, JobID: id, From: offset, Limit: s.cfg.PageSize, Wait: q.wait})
+	unknown := StreamingResponse{Status: SemossUnknownJob, Message: []StreamMessage{}, Offset: &offset}
+	if !s.semossReadOK(w, r, err, unknown) {
 		return
 	}
 	next := offset
@@ -164,59 +188,30 @@ type PartialText struct {
 // new to this session. It long-polls like pixelJobStreaming, because the
 // SDK calls it in a loop without sleeping.
 func (s *Server) semossPartial(w http.ResponseWriter, r *http.Request) {
-	f, err := s.semossForm(w, r)
-	if err != nil {
-		s.writeSemossError(w, r, err)
+	unknown := PartialResponse{Status: SemossUnknownJob, Message: map[string]string{}}
+	q, ok := s.semossPoll(w, r, unknown)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	p := principalFrom(ctx)
-	unknown := PartialResponse{Status: SemossUnknownJob, Message: map[string]string{}}
-	id, ok := formJobID(f)
+	session, cur, ok := s.semossCursor(w, r, q, unknown)
 	if !ok {
-		writeJSON(w, http.StatusOK, unknown)
-		return
-	}
-	wait, err := s.semossWait(f)
-	if err != nil {
-		s.writeSemossError(w, r, err)
-		return
-	}
-	session, err := sessionOf(p)
-	if err != nil {
-		s.writeSemossError(w, r, err)
-		return
-	}
-	cur, err := s.store.CursorGet(ctx, p.Tenant, id, session)
-	if errors.Is(err, store.ErrNotFound) {
-		writeJSON(w, http.StatusOK, unknown)
-		return
-	}
-	if err != nil {
-		s.writeSemossError(w, r, err)
 		return
 	}
 	start := time.Now()
-	_, err = s.read(ctx, stream.Params{Tenant: p.Tenant, JobID: id, From: cur.Partial, Limit: 1, Wait: wait})
+	_, err := s.read(ctx, stream.Params{Tenant: q.tenant, JobID: q.id, From: cur.Partial, Limit: 1, Wait: q.wait})
 	var part store.Partial
 	if err == nil {
-		part, err = s.store.PartialRead(ctx, p.Tenant, id, session)
+		part, err = s.store.PartialRead(ctx, q.tenant, q.id, session)
 	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusOK, unknown)
-		return
-	case ctx.Err() != nil:
-		return
-	case err != nil:
-		s.writeSemossError(w, r, err)
+	if !s.semossReadOK(w, r, err, unknown) {
 		return
 	}
 	if !part.Fresh && part.Total == "" && store.Terminal(part.Status) {
 		// The SDK's loop ends only once it has seen text, so a job that
 		// finished without any would have it spin: answer it no faster
 		// than once per wait.
-		if d := wait - time.Since(start); d > 0 {
+		if d := q.wait - time.Since(start); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
@@ -228,7 +223,7 @@ func (s *Server) semossPartial(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	resp := PartialResponse{Status: s.semossStatusOf(ctx, p.Tenant, id, part.Status, false), Message: map[string]string{}}
+	resp := PartialResponse{Status: s.semossStatusOf(ctx, q.tenant, q.id, part.Status, false), Message: map[string]string{}}
 	if part.Total != "" {
 		resp.Message = PartialText{Total: part.Total, New: part.New}
 	}
