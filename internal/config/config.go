@@ -141,10 +141,15 @@ type Serve struct {
 	// JOBSTREAM_READ_HEADER_TIMEOUT. Defaults to 10s (0 = the default).
 	ReadHeaderTimeout time.Duration
 	// MaxPendingRows caps the chunks the writer keeps in memory while the
-	// database is unreachable or slow; jobs that would go past it fail
-	// with an "overloaded" error chunk. Env JOBSTREAM_MAX_PENDING_ROWS.
+	// database is unreachable or slow. Env JOBSTREAM_MAX_PENDING_ROWS.
 	// Defaults to 200,000 (0 = the default).
 	MaxPendingRows int
+	// OverloadWait is how long a model stream waits for room once
+	// MaxPendingRows are buffered (it is read no faster than the database
+	// commits meanwhile); after it the job fails with an "overloaded"
+	// error chunk. Env JOBSTREAM_OVERLOAD_WAIT. Defaults to 10s (0 = the
+	// default).
+	OverloadWait time.Duration
 
 	envErrs []error
 }
@@ -186,7 +191,8 @@ func (c *Serve) Flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.CORSOrigins, "cors-origins", getenv("JOBSTREAM_CORS_ORIGINS"), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
 	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", httpapi.DefaultMaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
-	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", worker.DefaultMaxPending), "chunks kept in memory while the database is unreachable; past it jobs fail (env JOBSTREAM_MAX_PENDING_ROWS)")
+	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", worker.DefaultMaxPending), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
+	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", worker.DefaultOverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
 }
 
 // Validate returns every problem with c, joined.
@@ -246,6 +252,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.MaxPendingRows < 0 {
 		errs = append(errs, fmt.Errorf("--max-pending-rows must be at least 1, got %d", c.MaxPendingRows))
+	}
+	if c.OverloadWait < 0 {
+		errs = append(errs, fmt.Errorf("--overload-wait must not be negative, got %s", c.OverloadWait))
 	}
 	for _, o := range c.Origins() {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

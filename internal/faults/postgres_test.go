@@ -111,8 +111,9 @@ func TestBackendsTerminated(t *testing.T) {
 //     resume, and the job completes with every chunk delivered exactly
 //     once, in order.
 //   - FailsPastTheBound: with --max-pending-rows 20 the outage outlasts
-//     the writer's buffer; the job fails cleanly, with an "overloaded"
-//     error finish chunk right after the chunks committed or buffered.
+//     the writer's buffer and --overload-wait; the job fails cleanly, with
+//     an "overloaded" error finish chunk right after the chunks committed
+//     or buffered.
 func TestPostgresRestart(t *testing.T) {
 	t.Parallel()
 	cl := privateCluster(t)
@@ -156,7 +157,7 @@ func TestPostgresRestart(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		b := setupOn(t, cl.url)
-		a := b.serve("--max-pending-rows", "20")
+		a := b.serve("--max-pending-rows", "20", "--overload-wait", "200ms")
 		job := b.submit(a, "overflowing", "sim_tokens", 100_000, "sim_tokens_per_second", 50)
 		sse := goRead(func() (read, error) { return reader{hc: b.hc, urls: fixed(a.URL)}.sse(ctx, job.ID) })
 		eventually(t, time.Minute, "the stream to start", func() bool { return len(b.stored(job.ID)) >= 5 })
@@ -165,6 +166,9 @@ func TestPostgresRestart(t *testing.T) {
 		cl.stop(t)
 		eventually(t, time.Minute, "the writer's buffer to fill", func() bool {
 			return b.metric(a, "jobstream_writer_pending_rows") >= 20
+		})
+		eventually(t, time.Minute, "the stream to give up waiting for room", func() bool {
+			return b.metric(a, `jobstream_writer_append_wait_seconds_count{outcome="gave_up"}`) >= 1
 		})
 		if n := b.metric(a, "jobstream_writer_pending_rows"); n > 21 {
 			t.Errorf("%v rows pending, more than the bound of 20 (+ the job's finish)", n)

@@ -50,6 +50,7 @@ type Metrics struct {
 	CommitSeconds  prometheus.Histogram
 	Notifies       prometheus.Counter
 	LeasesLostRows prometheus.Counter
+	AppendWaits    *prometheus.HistogramVec // outcome=room|gave_up
 
 	// Read path.
 	Notifications prometheus.Counter
@@ -103,6 +104,11 @@ func New() *Metrics {
 			Namespace: Namespace, Subsystem: "writer", Name: "fenced_jobs_total",
 			Help: "Jobs whose rows a transaction dropped because their lease was lost.",
 		}),
+		AppendWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "writer", Name: "append_wait_seconds",
+			Help:    "Time a model stream waited for room in the chunk writer's full buffer (backpressure), by outcome: room, or gave_up (the job failed as overloaded, or ended).",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"outcome"}),
 		Notifications: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "listener", Name: "notifications_total",
 			Help: "Chunk notifications received by this process's LISTEN connection.",
@@ -144,11 +150,13 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		ProviderFailures,
 		m.ChunksWritten, m.Finishes, m.Commits, m.BatchRows, m.BatchJobs, m.CommitSeconds,
-		m.Notifies, m.LeasesLostRows,
+		m.Notifies, m.LeasesLostRows, m.AppendWaits,
 		m.Notifications, m.Wakeups, m.ReadQueries, m.ReadPairs, m.ReadRows, m.ReadSeconds,
 		m.ReadsSkipped, m.LongPoll,
 	)
 	// Create the labelled series up front so they are visible at zero.
+	m.AppendWaits.WithLabelValues("room")
+	m.AppendWaits.WithLabelValues("gave_up")
 	m.Commits.WithLabelValues("ok")
 	m.Commits.WithLabelValues("error")
 	m.ReadQueries.WithLabelValues("single")
@@ -285,6 +293,16 @@ func (m *Metrics) ObserveFlush(rows, finishes, fencedJobs, jobs, notifies int, d
 	m.CommitSeconds.Observe(d.Seconds())
 	m.Notifies.Add(float64(notifies))
 	m.LeasesLostRows.Add(float64(fencedJobs))
+}
+
+// ObserveAppendWait records an Append that waited d for room in the chunk
+// writer's buffer; ok is false when it gave up.
+func (m *Metrics) ObserveAppendWait(d time.Duration, ok bool) {
+	outcome := "room"
+	if !ok {
+		outcome = "gave_up"
+	}
+	m.AppendWaits.WithLabelValues(outcome).Observe(d.Seconds())
 }
 
 // ObserveRead records one read statement covering pairs (job, offset)

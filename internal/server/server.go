@@ -114,12 +114,14 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		},
 	})
 	writerCfg := worker.WriterConfig{
-		FlushWindow: cfg.FlushWindow,
-		MaxBatch:    cfg.FlushMaxRows,
-		MaxPending:  cfg.MaxPendingRows,
+		FlushWindow:  cfg.FlushWindow,
+		MaxBatch:     cfg.FlushMaxRows,
+		MaxPending:   cfg.MaxPendingRows,
+		OverloadWait: cfg.OverloadWait,
 		OnFlush: func(f worker.FlushStats) {
 			m.ObserveFlush(f.Rows, f.Finishes, f.Fenced, f.Jobs-f.Fenced, f.Notifies, f.Duration, f.Err)
 		},
+		OnWait: m.ObserveAppendWait,
 	}
 
 	var w *worker.Worker

@@ -10,3 +10,6 @@ func LostLeases(w *Writer) int {
 // SetBeforeWrite makes w call f while each batch is in flight, after the
 // batch left the queue and before it is sent to the database.
 func SetBeforeWrite(w *Writer, f func()) { w.beforeWrite = f }
+
+// SetWaitStart makes w call f whenever an Append starts waiting for room.
+func SetWaitStart(w *Writer, f func()) { w.waitStart = f }

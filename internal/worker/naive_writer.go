@@ -25,7 +25,8 @@ const (
 type ChunkWriter interface {
 	// Append queues (or writes) one chunk of a leased job. It returns
 	// store.ErrLeaseLost once the lease is known to be gone.
-	Append(c store.NewChunk) error
+	// It may wait (under ctx) when it cannot keep up.
+	Append(ctx context.Context, c store.NewChunk) error
 	// Finish commits a job's last chunk together with its terminal status,
 	// after every chunk appended before it, and waits for the commit.
 	Finish(ctx context.Context, last store.NewChunk, f store.Finish) error
@@ -65,12 +66,13 @@ func NewNaiveWriter(s *store.Store, owner string, cfg WriterConfig) *NaiveWriter
 	return &NaiveWriter{store: s, owner: owner, onFlush: cfg.OnFlush, lost: map[store.Lease]bool{}}
 }
 
-// naiveWriteTimeout bounds one commit (Append has no context).
+// naiveWriteTimeout bounds one commit, which outlives ctx's cancellation
+// as a queued chunk does in Writer.
 const naiveWriteTimeout = 30 * time.Second
 
 // Append commits c in its own transaction before returning.
-func (w *NaiveWriter) Append(c store.NewChunk) error {
-	ctx, cancel := context.WithTimeout(context.Background(), naiveWriteTimeout)
+func (w *NaiveWriter) Append(ctx context.Context, c store.NewChunk) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), naiveWriteTimeout)
 	defer cancel()
 	return w.write(ctx, c, nil)
 }

@@ -32,7 +32,7 @@ func TestNaiveWriter(t *testing.T) {
 		b := setup(t)
 		l := testserver.RunningJob(t, b.pool, b.tenant, owner)
 		for i := range 3 {
-			if err := b.w.Append(testserver.Content(l, i, "x")); err != nil {
+			if err := b.w.Append(ctx, testserver.Content(l, i, "x")); err != nil {
 				t.Fatal(err)
 			}
 			// Append returns after its own commit.
@@ -62,14 +62,14 @@ func TestNaiveWriter(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		l := testserver.RunningJob(t, b.pool, b.tenant, owner)
-		if err := b.w.Append(testserver.Content(l, 0, "x")); err != nil {
+		if err := b.w.Append(ctx, testserver.Content(l, 0, "x")); err != nil {
 			t.Fatal(err)
 		}
 		// Another worker takes the job over (a rescue and a new claim).
 		if _, err := b.pool.Exec(ctx, `UPDATE jobs SET attempt = attempt + 1, lease_owner = 'someone else' WHERE id = $1`, l.JobID); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.w.Append(testserver.Content(l, 1, "x")); !errors.Is(err, store.ErrLeaseLost) {
+		if err := b.w.Append(ctx, testserver.Content(l, 1, "x")); !errors.Is(err, store.ErrLeaseLost) {
 			t.Fatalf("Append after the lease was lost: %v, want ErrLeaseLost", err)
 		}
 		// Known lost: refused without a commit.

@@ -382,14 +382,14 @@ func (j *jobRun) stream(ctx context.Context) (engine.Finish, error) {
 	if err != nil {
 		return engine.Finish{}, err
 	}
-	return eng.Stream(ctx, req, j.emit)
+	return eng.Stream(ctx, req, func(c engine.Chunk) error { return j.emit(ctx, c) })
 }
 
-func (j *jobRun) emit(c engine.Chunk) error {
+func (j *jobRun) emit(ctx context.Context, c engine.Chunk) error {
 	if c.StreamType == engine.StreamUsage {
 		j.usage = c.Data
 	}
-	err := j.w.writer.Append(store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: c.StreamType, Data: c.Data})
+	err := j.w.writer.Append(ctx, store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: c.StreamType, Data: c.Data})
 	if err != nil {
 		return err
 	}

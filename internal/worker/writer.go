@@ -15,11 +15,14 @@ const (
 	DefaultFlushWindow = 5 * time.Millisecond
 	DefaultMaxBatch    = 4000
 	DefaultMaxPending  = 200_000
+	// DefaultOverloadWait is how long Append waits for room in a full
+	// buffer before the job fails as overloaded.
+	DefaultOverloadWait = 10 * time.Second
 )
 
-// ErrOverloaded is returned by Append when the writer already buffers
-// MaxPending rows (the database is down or too slow): the job fails rather
-// than buffering without bound.
+// ErrOverloaded is returned by Append when the writer has buffered
+// MaxPending rows for longer than OverloadWait (the database is down or
+// far too slow): the job fails rather than buffering without bound.
 var ErrOverloaded = errors.New("chunk writer overloaded: too many rows waiting for the database")
 
 // WriterConfig configures a Writer.
@@ -32,8 +35,18 @@ type WriterConfig struct {
 	// MaxPending caps rows buffered in memory while the database is slow
 	// or unreachable. Defaults to 200,000.
 	MaxPending int
+	// OverloadWait is how long Append waits for room once MaxPending rows
+	// are buffered before it gives up with ErrOverloaded. Meanwhile the
+	// job's model stream is read no faster than the database commits
+	// (backpressure), so a database that is merely slow delays tokens
+	// instead of failing jobs. Defaults to 10 s.
+	OverloadWait time.Duration
 	// OnFlush, if set, is called after every commit attempt (metrics).
 	OnFlush func(FlushStats)
+	// OnWait, if set, is called after an Append had to wait for room,
+	// with how long it waited and whether it got room (false: it gave up
+	// with ErrOverloaded, or its context ended).
+	OnWait func(waited time.Duration, ok bool)
 }
 
 // FlushStats describes one commit attempt.
@@ -71,8 +84,12 @@ type Writer struct {
 	// cannot mark them lost again after Release forgot them.
 	flushing bool
 	released map[store.Lease]bool
-	// beforeWrite, set only by tests, runs while a batch is in flight.
-	beforeWrite func()
+	// room, when not nil, is closed once rows leave the buffer; Appends
+	// waiting for room wait on it.
+	room chan struct{}
+	// Set only by tests: beforeWrite runs while a batch is in flight,
+	// waitStart when an Append starts waiting for room.
+	beforeWrite, waitStart func()
 }
 
 type pendingFinish struct {
@@ -86,6 +103,7 @@ func NewWriter(s *store.Store, owner string, cfg WriterConfig) *Writer {
 	cfg.FlushWindow = cmpOr(cfg.FlushWindow, DefaultFlushWindow)
 	cfg.MaxBatch = cmpOr(cfg.MaxBatch, DefaultMaxBatch)
 	cfg.MaxPending = cmpOr(cfg.MaxPending, DefaultMaxPending)
+	cfg.OverloadWait = cmpOr(cfg.OverloadWait, DefaultOverloadWait)
 	return &Writer{store: s, owner: owner, cfg: cfg, lost: map[store.Lease]bool{}, released: map[store.Lease]bool{}, kick: make(chan struct{}, 1)}
 }
 
@@ -97,23 +115,68 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Append queues one chunk. It does not wait for the commit; it returns
-// store.ErrLeaseLost once a previous commit found the lease gone, and
-// ErrOverloaded when too much is buffered.
-func (w *Writer) Append(c store.NewChunk) error {
-	w.mu.Lock()
-	if w.lost[c.Lease] {
+// Append queues one chunk. It does not wait for the commit, only, when
+// MaxPending rows are buffered, for room (at most OverloadWait, then it
+// returns ErrOverloaded). It returns store.ErrLeaseLost once a previous
+// commit found the lease gone, and ctx's error if ctx ends while it waits.
+func (w *Writer) Append(ctx context.Context, c store.NewChunk) error {
+	var (
+		started time.Time
+		timeout <-chan time.Time
+	)
+	for {
+		w.mu.Lock()
+		if w.lost[c.Lease] {
+			w.mu.Unlock()
+			return store.ErrLeaseLost
+		}
+		if len(w.chunks) < w.cfg.MaxPending {
+			w.chunks = append(w.chunks, c)
+			w.mu.Unlock()
+			w.signal()
+			if timeout != nil {
+				w.waited(started, true)
+			}
+			return nil
+		}
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
 		w.mu.Unlock()
-		return store.ErrLeaseLost
+		if timeout == nil {
+			if w.waitStart != nil {
+				w.waitStart()
+			}
+			started = time.Now()
+			t := time.NewTimer(w.cfg.OverloadWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-room:
+		case <-timeout:
+			w.waited(started, false)
+			return ErrOverloaded
+		case <-ctx.Done():
+			w.waited(started, false)
+			return ctx.Err()
+		}
 	}
-	if len(w.chunks) >= w.cfg.MaxPending {
-		w.mu.Unlock()
-		return ErrOverloaded
+}
+
+func (w *Writer) waited(since time.Time, ok bool) {
+	if w.cfg.OnWait != nil {
+		w.cfg.OnWait(time.Since(since), ok)
 	}
-	w.chunks = append(w.chunks, c)
-	w.mu.Unlock()
-	w.signal()
-	return nil
+}
+
+// roomMade wakes Appends waiting for room. w.mu must be held.
+func (w *Writer) roomMade() {
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
 }
 
 // Finish queues a job's last chunk with its terminal status and waits until
@@ -152,6 +215,9 @@ func (w *Writer) Release(l store.Lease) {
 			}
 		}
 		clear(w.chunks[len(kept):])
+		if len(kept) < len(w.chunks) {
+			w.roomMade()
+		}
 		w.chunks = kept
 	}
 	delete(w.lost, l)
@@ -238,6 +304,7 @@ func (w *Writer) drain(timeout time.Duration) {
 	}
 	w.finishes = nil
 	w.chunks = nil
+	w.roomMade()
 	w.mu.Unlock()
 }
 
@@ -318,6 +385,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		w.finishes = append(fins, w.finishes...)
 		return true, err
 	}
+	w.roomMade()
 	for l, ok := range held {
 		if !ok && !released[l] {
 			w.lost[l] = true

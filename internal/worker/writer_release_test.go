@@ -27,7 +27,7 @@ func TestWriterReleaseForgetsLostLease(t *testing.T) {
 	// two batches, so the second is still queued when the first finds the
 	// lease gone.
 	for seq := range 2 {
-		if err := w.Append(store.NewChunk{Lease: lost, Seq: seq, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
+		if err := w.Append(ctx, store.NewChunk{Lease: lost, Seq: seq, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,7 +36,7 @@ func TestWriterReleaseForgetsLostLease(t *testing.T) {
 	if st.Err != nil || st.Rows != 1 {
 		t.Fatalf("first flush = %+v", st)
 	}
-	if err := w.Append(store.NewChunk{Lease: lost, Seq: 2, StreamType: "content", Data: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
+	if err := w.Append(ctx, store.NewChunk{Lease: lost, Seq: 2, StreamType: "content", Data: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("Append after the lease was found lost = %v, want ErrLeaseLost", err)
 	}
 	w.Release(lost)
@@ -58,6 +58,7 @@ func TestWriterReleaseForgetsLostLease(t *testing.T) {
 // outcome, which would leave the entry behind forever.
 func TestWriterReleaseDuringFlush(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	b, w, start := setupWriter(t, worker.WriterConfig{})
 	inFlight, proceed := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -68,10 +69,10 @@ func TestWriterReleaseDuringFlush(t *testing.T) {
 		})
 	})
 	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
-	if _, err := b.pool.Exec(context.Background(), `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
+	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Append(store.NewChunk{Lease: lost, Seq: 0, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
+	if err := w.Append(ctx, store.NewChunk{Lease: lost, Seq: 0, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	start()

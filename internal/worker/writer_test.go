@@ -109,7 +109,7 @@ func TestWriter(t *testing.T) {
 		// Queue ten chunks and the finish before the writer runs, so that
 		// MaxBatch cuts the job's chunks over four transactions.
 		for i := range 10 {
-			if err := w.Append(testserver.Content(l, i, "x")); err != nil {
+			if err := w.Append(ctx, testserver.Content(l, i, "x")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -159,7 +159,7 @@ func TestWriter(t *testing.T) {
 		start()
 		l := testserver.RunningJob(t, b.pool, b.tenant, owner)
 		for i := range 3 {
-			if err := w.Append(testserver.Content(l, i, "x")); err != nil {
+			if err := w.Append(ctx, testserver.Content(l, i, "x")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -176,26 +176,70 @@ func TestWriter(t *testing.T) {
 		}
 	})
 
-	t.Run("OverloadedAtMaxPending", func(t *testing.T) {
+	// A full buffer is backpressure: Append waits for room rather than
+	// failing, and the rows keep their order.
+	t.Run("FullBufferWaitsForRoom", func(t *testing.T) {
 		t.Parallel()
-		b, w, start := setupWriter(t, worker.WriterConfig{MaxPending: 5})
+		var waits []bool
+		b, w, start := setupWriter(t, worker.WriterConfig{MaxPending: 5, OverloadWait: time.Hour,
+			OnWait: func(_ time.Duration, ok bool) { waits = append(waits, ok) }})
+		waiting := make(chan struct{}, 1)
+		worker.SetWaitStart(w, func() { waiting <- struct{}{} })
 		l := testserver.RunningJob(t, b.pool, b.tenant, owner)
 		for i := range 5 {
-			if err := w.Append(testserver.Content(l, i, "x")); err != nil {
+			if err := w.Append(ctx, testserver.Content(l, i, "x")); err != nil {
 				t.Fatalf("append %d: %v", i, err)
 			}
 		}
-		if err := w.Append(testserver.Content(l, 5, "x")); !errors.Is(err, worker.ErrOverloaded) {
-			t.Fatalf("append beyond MaxPending: %v, want ErrOverloaded", err)
+		appended := make(chan error, 1)
+		go func() { appended <- w.Append(ctx, testserver.Content(l, 5, "x")) }()
+		testserver.Recv(t, waiting, "the sixth Append to wait for room")
+		if n := w.Pending(); n != 5 {
+			t.Errorf("Pending = %d while an Append waits, want the bound of 5", n)
+		}
+		start()
+		if err := testserver.Recv(t, appended, "the waiting Append"); err != nil {
+			t.Fatalf("append once there was room: %v", err)
+		}
+		b.waitCommitted(t, 6)
+		if got := b.seqs(t, l); !reflect.DeepEqual(got, []int{0, 1, 2, 3, 4, 5}) {
+			t.Errorf("stored seqs %v, want 0..5 in order", got)
+		}
+		if !reflect.DeepEqual(waits, []bool{true}) {
+			t.Errorf("OnWait outcomes %v, want one wait that got room", waits)
+		}
+	})
+
+	// When no room comes (the database stays away), the job fails after
+	// OverloadWait rather than buffering without bound.
+	t.Run("OverloadedAfterOverloadWait", func(t *testing.T) {
+		t.Parallel()
+		b, w, _ := setupWriter(t, worker.WriterConfig{MaxPending: 5, OverloadWait: 20 * time.Millisecond})
+		l := testserver.RunningJob(t, b.pool, b.tenant, owner)
+		for i := range 5 {
+			if err := w.Append(ctx, testserver.Content(l, i, "x")); err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+		}
+		if err := w.Append(ctx, testserver.Content(l, 5, "x")); !errors.Is(err, worker.ErrOverloaded) {
+			t.Fatalf("append to a buffer that stays full: %v, want ErrOverloaded", err)
 		}
 		if n := w.Pending(); n != 5 {
 			t.Errorf("Pending = %d, want 5", n)
 		}
-		// Once the database catches up, appends are accepted again.
-		start()
-		b.waitCommitted(t, 5)
-		if err := w.Append(testserver.Content(l, 5, "x")); err != nil {
-			t.Errorf("append after the flush: %v", err)
+	})
+
+	t.Run("WaitEndsWithContext", func(t *testing.T) {
+		t.Parallel()
+		b, w, _ := setupWriter(t, worker.WriterConfig{MaxPending: 1, OverloadWait: time.Hour})
+		l := testserver.RunningJob(t, b.pool, b.tenant, owner)
+		if err := w.Append(ctx, testserver.Content(l, 0, "x")); err != nil {
+			t.Fatal(err)
+		}
+		jctx, cancel := context.WithCancel(ctx)
+		worker.SetWaitStart(w, cancel)
+		if err := w.Append(jctx, testserver.Content(l, 1, "x")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("append whose job was cancelled while waiting: %v, want context.Canceled", err)
 		}
 	})
 
@@ -209,7 +253,7 @@ func TestWriter(t *testing.T) {
 			start()
 			l := testserver.RunningJob(t, b.pool, b.tenant, owner)
 			for i := range 2 {
-				if err := w.Append(testserver.Content(l, i, "x")); err != nil {
+				if err := w.Append(ctx, testserver.Content(l, i, "x")); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -219,7 +263,7 @@ func TestWriter(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Append only queues: the next commit finds the lease gone.
-			if err := w.Append(testserver.Content(l, 2, "late")); err != nil {
+			if err := w.Append(ctx, testserver.Content(l, 2, "late")); err != nil {
 				t.Fatalf("append after the theft: %v", err)
 			}
 			for {
@@ -228,7 +272,7 @@ func TestWriter(t *testing.T) {
 					break
 				}
 			}
-			if err := w.Append(testserver.Content(l, 3, "later")); !errors.Is(err, store.ErrLeaseLost) {
+			if err := w.Append(ctx, testserver.Content(l, 3, "later")); !errors.Is(err, store.ErrLeaseLost) {
 				t.Errorf("Append after a fenced flush = %v, want ErrLeaseLost", err)
 			}
 			if err := w.Finish(ctx, testserver.FinishChunk(l, 3, "stop"), completed(l)); !errors.Is(err, store.ErrLeaseLost) {
