@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -124,12 +126,7 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 	if len(leases) == 0 {
 		return leases, nil
 	}
-	ids := make([]uuid.UUID, 0, len(leases))
-	attempts := make([]int32, 0, len(leases))
-	for l := range leases {
-		ids = append(ids, l.JobID)
-		attempts = append(attempts, int32(l.Attempt))
-	}
+	ids, attempts := lockOrder(slices.Collect(maps.Keys(leases)))
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		owned, err := s.q.JobLeaseHeld(ctx, tx, dbsqlc.JobLeaseHeldParams{Ids: ids, Attempts: attempts, Owner: owner})
 		if err != nil {

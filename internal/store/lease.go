@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,10 +67,7 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, 
 		return nil, nil
 	}
 	p := dbsqlc.JobHeartbeatParams{Owner: owner, LeaseSeconds: ttl.Seconds()}
-	for _, l := range leases {
-		p.Ids = append(p.Ids, l.JobID)
-		p.Attempts = append(p.Attempts, int32(l.Attempt))
-	}
+	p.Ids, p.Attempts = lockOrder(leases)
 	rows, err := s.q.JobHeartbeat(ctx, s.pool, p)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
@@ -185,4 +185,25 @@ type Turn struct {
 	Status    string
 	Content   string
 	ToolCalls json.RawMessage
+}
+
+// lockOrder returns the leases' job ids and attempts sorted by job id: the
+// order in which every statement that locks several jobs rows of running
+// jobs (JobHeartbeat, JobLeaseHeld) takes its locks, so that two of them
+// never wait for each other in a cycle (a deadlock, which PostgreSQL breaks
+// only after deadlock_timeout).
+func lockOrder(leases []Lease) ([]uuid.UUID, []int32) {
+	sorted := slices.Clone(leases)
+	slices.SortFunc(sorted, func(a, b Lease) int {
+		if c := bytes.Compare(a.JobID[:], b.JobID[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Attempt, b.Attempt)
+	})
+	ids := make([]uuid.UUID, len(sorted))
+	attempts := make([]int32, len(sorted))
+	for i, l := range sorted {
+		ids[i], attempts[i] = l.JobID, int32(l.Attempt)
+	}
+	return ids, attempts
 }

@@ -48,19 +48,37 @@ RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_re
 -- JobHeartbeat extends the leases this process still holds, in one
 -- statement per process (not per job). Jobs missing from the result have
 -- lost their lease; cancel_requested tells the worker to stop them.
+--
+-- The rows are locked first, one at a time in the order of @ids, which
+-- callers sort by id; JobLeaseHeld, the chunk writer's fence, takes its FOR
+-- SHARE locks in the same order. Locking in any other order (as a plain
+-- UPDATE ... FROM unnest does) deadlocks with a writer batch that holds some
+-- of the same rows, and PostgreSQL breaks the cycle only after
+-- deadlock_timeout (1 s): every token of that batch arrived a second late.
 -- name: JobHeartbeat :many
+WITH locked AS (
+    SELECT j.id
+    FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
+    CROSS JOIN LATERAL (
+        SELECT jobs.id FROM jobs
+        WHERE jobs.id = h.id AND jobs.attempt = h.attempt
+          AND jobs.lease_owner = @owner::text AND jobs.status = 'running'
+        LIMIT 1
+        FOR NO KEY UPDATE
+    ) j
+)
 UPDATE jobs j
 SET lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8)
-FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
-WHERE j.id = h.id AND j.attempt = h.attempt
-  AND j.lease_owner = @owner::text AND j.status = 'running'
+FROM locked
+WHERE j.id = locked.id
 RETURNING j.id, (j.cancel_requested_at IS NOT NULL)::boolean AS cancel_requested;
 
 -- JobLeaseHeld reports which of the given (id, attempt) leases this process
 -- holds, locking them FOR SHARE until the end of the transaction: a rescuer
 -- or a re-claim (FOR UPDATE) blocks until the writer's batch commits, and a
 -- writer whose lease was taken finds nothing. FOR SHARE, not FOR KEY SHARE,
--- because the rescuer's UPDATE does not change the key.
+-- because the rescuer's UPDATE does not change the key. The locks are taken
+-- in the order of @ids, which callers sort by id, as JobHeartbeat does.
 -- name: JobLeaseHeld :many
 -- The LATERAL ... LIMIT 1 form probes the primary key once per lease
 -- whatever the table's statistics say (a plain join was planned as a

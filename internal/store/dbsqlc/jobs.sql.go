@@ -282,19 +282,29 @@ func (q *Queries) JobGet(ctx context.Context, db DBTX, arg JobGetParams) (Job, e
 }
 
 const jobHeartbeat = `-- name: JobHeartbeat :many
+WITH locked AS (
+    SELECT j.id
+    FROM unnest($2::uuid[], $3::integer[]) AS h(id, attempt)
+    CROSS JOIN LATERAL (
+        SELECT jobs.id FROM jobs
+        WHERE jobs.id = h.id AND jobs.attempt = h.attempt
+          AND jobs.lease_owner = $4::text AND jobs.status = 'running'
+        LIMIT 1
+        FOR NO KEY UPDATE
+    ) j
+)
 UPDATE jobs j
 SET lease_expires_at = now() + make_interval(secs => $1::float8)
-FROM unnest($3::uuid[], $4::integer[]) AS h(id, attempt)
-WHERE j.id = h.id AND j.attempt = h.attempt
-  AND j.lease_owner = $2::text AND j.status = 'running'
+FROM locked
+WHERE j.id = locked.id
 RETURNING j.id, (j.cancel_requested_at IS NOT NULL)::boolean AS cancel_requested
 `
 
 type JobHeartbeatParams struct {
 	LeaseSeconds float64
-	Owner        string
 	Ids          []uuid.UUID
 	Attempts     []int32
+	Owner        string
 }
 
 type JobHeartbeatRow struct {
@@ -305,12 +315,19 @@ type JobHeartbeatRow struct {
 // JobHeartbeat extends the leases this process still holds, in one
 // statement per process (not per job). Jobs missing from the result have
 // lost their lease; cancel_requested tells the worker to stop them.
+//
+// The rows are locked first, one at a time in the order of @ids, which
+// callers sort by id; JobLeaseHeld, the chunk writer's fence, takes its FOR
+// SHARE locks in the same order. Locking in any other order (as a plain
+// UPDATE ... FROM unnest does) deadlocks with a writer batch that holds some
+// of the same rows, and PostgreSQL breaks the cycle only after
+// deadlock_timeout (1 s): every token of that batch arrived a second late.
 func (q *Queries) JobHeartbeat(ctx context.Context, db DBTX, arg JobHeartbeatParams) ([]JobHeartbeatRow, error) {
 	rows, err := db.Query(ctx, jobHeartbeat,
 		arg.LeaseSeconds,
-		arg.Owner,
 		arg.Ids,
 		arg.Attempts,
+		arg.Owner,
 	)
 	if err != nil {
 		return nil, err
@@ -405,7 +422,8 @@ type JobLeaseHeldParams struct {
 // holds, locking them FOR SHARE until the end of the transaction: a rescuer
 // or a re-claim (FOR UPDATE) blocks until the writer's batch commits, and a
 // writer whose lease was taken finds nothing. FOR SHARE, not FOR KEY SHARE,
-// because the rescuer's UPDATE does not change the key.
+// because the rescuer's UPDATE does not change the key. The locks are taken
+// in the order of @ids, which callers sort by id, as JobHeartbeat does.
 // The LATERAL ... LIMIT 1 form probes the primary key once per lease
 // whatever the table's statistics say (a plain join was planned as a
 // rescan of the id list per running job right after a bulk load: 93-138 ms
