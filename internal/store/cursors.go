@@ -108,8 +108,24 @@ func (s *Store) lockCursor(ctx context.Context, tx pgx.Tx, tenant string, jobID,
 // (ChunkRead), so a terminal status never arrives ahead of a chunk. It
 // returns ErrNotFound for an unknown job or another tenant's.
 func (s *Store) CursorRead(ctx context.Context, tenant string, jobID, sessionID uuid.UUID, limit int) (Snapshot, error) {
+	// A session that has a cursor (every poll but its first): one
+	// statement.
+	adv, err := s.q.CursorAdvance(ctx, s.pool, dbsqlc.CursorAdvanceParams{
+		JobID: jobID, SessionID: sessionID, Tenant: tenant, Max: int64(limit) + 1, PageSize: int64(limit),
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("cursor on job %s: %w", jobID, err)
+	}
+	if len(adv) > 0 {
+		rows := make([]dbsqlc.ChunkReadRow, len(adv))
+		for i, r := range adv {
+			rows[i] = dbsqlc.ChunkReadRow(r)
+		}
+		return snapshotOf(rows, limit), nil
+	}
+	// No cursor yet, or not the tenant's job: create it in a transaction.
 	var snap Snapshot
-	err := s.withCursor(ctx, tenant, jobID, sessionID, func(tx pgx.Tx, c *Cursor) error {
+	err = s.withCursor(ctx, tenant, jobID, sessionID, func(tx pgx.Tx, c *Cursor) error {
 		rows, err := s.q.ChunkRead(ctx, tx, dbsqlc.ChunkReadParams{JobID: jobID, Tenant: tenant, FromSeq: int32(c.Next), Max: int64(limit) + 1})
 		if err != nil {
 			return err

@@ -102,14 +102,19 @@ func TestCursorRead(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		sess := newSession(t, b.store, b.tenant)
-		write(t, b, 0, 5)
-		snap, _ := b.store.CursorRead(ctx, b.tenant, b.lease.JobID, sess, 3)
-		if got := seqsOf(snap.Chunks); !slices.Equal(got, []int{0, 1, 2}) || !snap.More {
-			t.Fatalf("limited read: %v more=%v, want [0 1 2] more", got, snap.More)
+		write(t, b, 0, 8)
+		// The first read creates the cursor (a transaction); the others
+		// advance it in one statement (CursorAdvance): both must stop at
+		// the limit.
+		for _, want := range [][]int{{0, 1, 2}, {3, 4, 5}} {
+			snap, _ := b.store.CursorRead(ctx, b.tenant, b.lease.JobID, sess, 3)
+			if got := seqsOf(snap.Chunks); !slices.Equal(got, want) || !snap.More {
+				t.Fatalf("limited read: %v more=%v, want %v more", got, snap.More, want)
+			}
 		}
-		snap, _ = b.store.CursorRead(ctx, b.tenant, b.lease.JobID, sess, 3)
-		if got := seqsOf(snap.Chunks); !slices.Equal(got, []int{3, 4}) || snap.More {
-			t.Fatalf("next read: %v more=%v, want [3 4]", got, snap.More)
+		snap, _ := b.store.CursorRead(ctx, b.tenant, b.lease.JobID, sess, 3)
+		if got := seqsOf(snap.Chunks); !slices.Equal(got, []int{6, 7}) || snap.More {
+			t.Fatalf("next read: %v more=%v, want [6 7]", got, snap.More)
 		}
 	})
 

@@ -39,6 +39,51 @@ FROM jobs j
 LEFT JOIN stream_cursors c ON c.job_id = j.id AND c.session_id = @session_id
 WHERE j.id = @job_id AND j.tenant = @tenant;
 
+-- CursorAdvance is CursorRead's common case, a session that has a cursor
+-- on the job, in ONE statement instead of a transaction of four: it locks
+-- the cursor (concurrent polls of one session serialise on it, and after
+-- waiting the lock returns the cursor as the previous poll left it), reads
+-- the job's status and up to @max chunks from the cursor in the statement's
+-- one snapshot, and moves the cursor past the first @page_size of them.
+-- No rows: no cursor yet (CursorLock / CursorCreate make one), or not the
+-- tenant's job.
+-- name: CursorAdvance :many
+WITH cur AS (
+    SELECT c.job_id, c.session_id, c.next_seq
+    FROM stream_cursors c
+    JOIN jobs j ON j.id = c.job_id
+    WHERE c.job_id = @job_id AND c.session_id = @session_id AND j.tenant = @tenant
+    FOR UPDATE OF c
+), page AS (
+    SELECT j.status, j.finish_reason, j.created_at AS job_created_at,
+           ch.seq, ch.stream_type, ch.data, ch.created_at
+    FROM cur
+    JOIN jobs j ON j.id = cur.job_id
+    LEFT JOIN LATERAL (
+        SELECT seq, stream_type, data, created_at
+        FROM job_chunks
+        WHERE job_id = cur.job_id AND seq >= cur.next_seq
+        ORDER BY seq
+        LIMIT @max
+    ) ch ON true
+), moved AS (
+    UPDATE stream_cursors s
+    SET next_seq = (SELECT max(p.seq) + 1
+                    FROM (SELECT seq FROM page WHERE seq IS NOT NULL
+                          ORDER BY seq LIMIT @page_size) p),
+        updated_at = now()
+    FROM cur
+    WHERE s.job_id = cur.job_id AND s.session_id = cur.session_id
+      AND EXISTS (SELECT 1 FROM page WHERE seq IS NOT NULL)
+)
+SELECT status, finish_reason,
+       coalesce(seq, -1)::integer AS seq,
+       coalesce(stream_type, '')::text AS stream_type,
+       coalesce(data, 'null'::jsonb)::jsonb AS data,
+       coalesce(created_at, job_created_at)::timestamptz AS created_at
+FROM page
+ORDER BY seq;
+
 -- CursorLock locks a session's existing cursor on a tenant's job until the
 -- end of the transaction, so concurrent polls of one session on one job
 -- serialise: each reads from where the previous one committed. Polls of

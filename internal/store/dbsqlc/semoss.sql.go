@@ -7,9 +7,106 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const cursorAdvance = `-- name: CursorAdvance :many
+WITH cur AS (
+    SELECT c.job_id, c.session_id, c.next_seq
+    FROM stream_cursors c
+    JOIN jobs j ON j.id = c.job_id
+    WHERE c.job_id = $1 AND c.session_id = $2 AND j.tenant = $3
+    FOR UPDATE OF c
+), page AS (
+    SELECT j.status, j.finish_reason, j.created_at AS job_created_at,
+           ch.seq, ch.stream_type, ch.data, ch.created_at
+    FROM cur
+    JOIN jobs j ON j.id = cur.job_id
+    LEFT JOIN LATERAL (
+        SELECT seq, stream_type, data, created_at
+        FROM job_chunks
+        WHERE job_id = cur.job_id AND seq >= cur.next_seq
+        ORDER BY seq
+        LIMIT $4
+    ) ch ON true
+), moved AS (
+    UPDATE stream_cursors s
+    SET next_seq = (SELECT max(p.seq) + 1
+                    FROM (SELECT seq FROM page WHERE seq IS NOT NULL
+                          ORDER BY seq LIMIT $5) p),
+        updated_at = now()
+    FROM cur
+    WHERE s.job_id = cur.job_id AND s.session_id = cur.session_id
+      AND EXISTS (SELECT 1 FROM page WHERE seq IS NOT NULL)
+)
+SELECT status, finish_reason,
+       coalesce(seq, -1)::integer AS seq,
+       coalesce(stream_type, '')::text AS stream_type,
+       coalesce(data, 'null'::jsonb)::jsonb AS data,
+       coalesce(created_at, job_created_at)::timestamptz AS created_at
+FROM page
+ORDER BY seq
+`
+
+type CursorAdvanceParams struct {
+	JobID     uuid.UUID
+	SessionID uuid.UUID
+	Tenant    string
+	Max       int64
+	PageSize  int64
+}
+
+type CursorAdvanceRow struct {
+	Status       string
+	FinishReason *string
+	Seq          int32
+	StreamType   string
+	Data         []byte
+	CreatedAt    time.Time
+}
+
+// CursorAdvance is CursorRead's common case, a session that has a cursor
+// on the job, in ONE statement instead of a transaction of four: it locks
+// the cursor (concurrent polls of one session serialise on it, and after
+// waiting the lock returns the cursor as the previous poll left it), reads
+// the job's status and up to @max chunks from the cursor in the statement's
+// one snapshot, and moves the cursor past the first @page_size of them.
+// No rows: no cursor yet (CursorLock / CursorCreate make one), or not the
+// tenant's job.
+func (q *Queries) CursorAdvance(ctx context.Context, db DBTX, arg CursorAdvanceParams) ([]CursorAdvanceRow, error) {
+	rows, err := db.Query(ctx, cursorAdvance,
+		arg.JobID,
+		arg.SessionID,
+		arg.Tenant,
+		arg.Max,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CursorAdvanceRow
+	for rows.Next() {
+		var i CursorAdvanceRow
+		if err := rows.Scan(
+			&i.Status,
+			&i.FinishReason,
+			&i.Seq,
+			&i.StreamType,
+			&i.Data,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const cursorCreate = `-- name: CursorCreate :one
 INSERT INTO stream_cursors (job_id, session_id)
