@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobstream/jobstream/internal/store/dbsqlc"
 )
@@ -114,7 +115,8 @@ type Finish struct {
 // finishes of other jobs were dropped (their worker lost the lease).
 //
 // The batch is idempotent: retrying it after an ambiguous commit error
-// writes nothing twice.
+// writes nothing twice (the plain insert meets a unique violation, and the
+// transaction runs again skipping the rows stored).
 func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish) (held map[Lease]bool, err error) {
 	leases := map[Lease]bool{}
 	for _, c := range chunks {
@@ -127,7 +129,27 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 		return leases, nil
 	}
 	ids, attempts := lockOrder(slices.Collect(maps.Keys(leases)))
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, false)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
+		// Some rows are stored already: this is the retry of a commit
+		// that landed although the caller saw an error. Run it again
+		// skipping them.
+		err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write batch: %w", err)
+	}
+	return leases, nil
+}
+
+// codeUniqueViolation is PostgreSQL's unique_violation SQLSTATE.
+const codeUniqueViolation = "23505"
+
+// writeBatch is WriteBatch's transaction; it sets leases[l] for every lease
+// the fence found held. idempotent skips chunks already stored.
+func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish, leases map[Lease]bool, ids []uuid.UUID, attempts []int32, idempotent bool) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		owned, err := s.q.JobLeaseHeld(ctx, tx, dbsqlc.JobLeaseHeldParams{Ids: ids, Attempts: attempts, Owner: owner})
 		if err != nil {
 			return fmt.Errorf("fence: %w", err)
@@ -159,7 +181,13 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 			ins.Datas = append(ins.Datas, string(c.Data))
 		}
 		if len(ins.JobIds) > 0 {
-			if _, err := s.q.ChunkInsertMany(ctx, tx, ins); err != nil {
+			insert := s.q.ChunkInsertMany
+			if idempotent {
+				insert = func(ctx context.Context, db dbsqlc.DBTX, p dbsqlc.ChunkInsertManyParams) (int64, error) {
+					return s.q.ChunkInsertManyIdempotent(ctx, db, dbsqlc.ChunkInsertManyIdempotentParams(p))
+				}
+			}
+			if _, err := insert(ctx, tx, ins); err != nil {
 				return fmt.Errorf("insert chunks: %w", err)
 			}
 		}
@@ -182,10 +210,6 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 		}
 		return s.notifyIDs(ctx, tx, ChannelChunks, owned)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("write batch: %w", err)
-	}
-	return leases, nil
 }
 
 func jsonOrNull(b json.RawMessage) string {

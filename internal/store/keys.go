@@ -60,7 +60,7 @@ func (s *Store) KeyCreate(ctx context.Context, k NewKey) (APIKey, error) {
 		ID: id, Name: k.Name, Tenant: tenant, AccessKey: k.AccessKey, SecretHash: k.SecretHash,
 	})
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
 		return APIKey{}, fmt.Errorf("access key: %w", ErrConflict)
 	}
 	if err != nil {
