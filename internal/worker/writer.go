@@ -338,7 +338,11 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			fins = append(fins, pf)
 		}
 	}
-	w.chunks = append([]store.NewChunk(nil), rest...)
+	// No copy of what stays queued: later Appends extend the same array,
+	// and only a growth copies (what is queued then). Copying the rest
+	// here cost O(backlog) per commit: 12% of the server's CPU with a
+	// 200k-row backlog (pprof, 1,000 streams x 50 tokens/s).
+	w.chunks = rest
 	w.finishes = finsLater
 	empty := len(batch) == 0 && len(fins) == 0
 	w.flushing = !empty
@@ -385,6 +389,9 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		w.finishes = append(fins, w.finishes...)
 		return true, err
 	}
+	// The batch's slots are not reused (the queue moved past them) but
+	// stay in its array until the next growth: drop their data now.
+	clear(batch)
 	w.roomMade()
 	for l, ok := range held {
 		if !ok && !released[l] {
