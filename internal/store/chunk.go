@@ -178,7 +178,7 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 			ins.JobIds = append(ins.JobIds, c.JobID)
 			ins.Seqs = append(ins.Seqs, int32(c.Seq))
 			ins.StreamTypes = append(ins.StreamTypes, c.StreamType)
-			ins.Datas = append(ins.Datas, string(c.Data))
+			ins.Datas = append(ins.Datas, string(pgJSON(c.Data)))
 		}
 		if len(ins.JobIds) > 0 {
 			insert := s.q.ChunkInsertMany
@@ -212,9 +212,10 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 	})
 }
 
+// jsonOrNull is b for a jsonb parameter (see pgJSON), or null when empty.
 func jsonOrNull(b json.RawMessage) string {
 	if len(b) == 0 {
 		return "null"
 	}
-	return string(b)
+	return string(pgJSON(b))
 }

@@ -170,6 +170,52 @@ func TestWriteBatch(t *testing.T) {
 		}
 	})
 
+	// PostgreSQL's jsonb cannot hold U+0000. A model (or an upstream error
+	// message) that produces one must not make the whole batch fail, over
+	// and over, for every job in it: the character is stored as U+FFFD.
+	t.Run("NULCharactersDoNotPoisonTheBatch", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		nul := runningJob(t, b.pool, b.tenant, "w1")
+		other := runningJob(t, b.pool, b.tenant, "w1")
+		fail := store.Finish{Lease: nul, Status: store.StatusFailed, FinishReason: "error",
+			Error: json.RawMessage(`{"message":"upstream said a\u0000b","type":"upstream_error"}`)}
+		rows := []store.NewChunk{
+			content(nul, 0, "a\x00b"),
+			content(other, 0, "fine"),
+			// An escaped backslash before u0000 is text, not a NUL.
+			{Lease: nul, Seq: 1, StreamType: "tool", Data: json.RawMessage(`{"index":0,"function":{"arguments":"\\u0000\u0000"}}`)},
+			finishChunk(nul, 2, "error"),
+		}
+		rows[0].Data = json.RawMessage(`{"content":"a\u0000b"}`)
+		held, err := b.store.WriteBatch(ctx, "w1", rows, []store.Finish{fail})
+		if err != nil || !held[nul] || !held[other] {
+			t.Fatalf("WriteBatch = %v, %v", held, err)
+		}
+		var text, args, msg string
+		if err := b.pool.QueryRow(ctx, `SELECT data->>'content' FROM job_chunks WHERE job_id = $1 AND seq = 0`, nul.JobID).Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		if text != "a\uFFFDb" {
+			t.Errorf("content stored as %q, want %q", text, "a\uFFFDb")
+		}
+		if err := b.pool.QueryRow(ctx, `SELECT data->'function'->>'arguments' FROM job_chunks WHERE job_id = $1 AND seq = 1`, nul.JobID).Scan(&args); err != nil {
+			t.Fatal(err)
+		}
+		if want := "\\u0000\uFFFD"; args != want {
+			t.Errorf("arguments stored as %q, want %q", args, want)
+		}
+		if err := b.pool.QueryRow(ctx, `SELECT error->>'message' FROM jobs WHERE id = $1`, nul.JobID).Scan(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg != "upstream said a\uFFFDb" {
+			t.Errorf("error message stored as %q", msg)
+		}
+		if seqs := chunkSeqs(t, b.pool, other.JobID); !reflect.DeepEqual(seqs, []int{0}) {
+			t.Errorf("the other job's chunks: %v, want [0]", seqs)
+		}
+	})
+
 	t.Run("Empty", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
