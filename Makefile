@@ -34,6 +34,29 @@ generate:
 	$(GO) run github.com/pressly/goose/v3/cmd/goose@v3.29.0 -dir migrations postgres "$(SQLC_DATABASE_URL)" up
 	cd sql && SQLC_DATABASE_URL="$(SQLC_DATABASE_URL)" $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.27.0 generate
 
+## bench: the throughput targets of the README's Performance table (A, A at
+## half load, A2, B, C, D, batched vs naive), one after another, each a
+## `jobstream bench` table appended to BENCH_OUT (~8 minutes at 20 s each).
+## Run it on an otherwise idle machine.
+BENCH_OUT ?= bench.out
+BENCH_FLAGS ?= --duration 20s
+bench: build
+	@: > $(BENCH_OUT)
+	@for args in \
+		"--mode sse --streams 1000 --rate 50" \
+		"--mode sse --streams 500 --rate 50" \
+		"--mode longpoll --streams 1000 --rate 50 --linger 100ms" \
+		"--mode longpoll --streams 300 --rate 50 --linger 100ms" \
+		"--mode longpoll --streams 100 --readers 10 --rate 50 --linger 0" \
+		"--mode sse --streams 10 --rate 10" \
+		"--mode sse --streams 100 --rate 10" \
+		"--mode sse --streams 1000 --rate 10" \
+		"--mode semoss --streams 1000 --rate 10" \
+		"--mode sse --streams 1000 --rate 50 --write-mode batched,naive"; do \
+		echo "== jobstream bench $$args $(BENCH_FLAGS)" | tee -a $(BENCH_OUT); \
+		./bin/jobstream bench $$args $(BENCH_FLAGS) --quiet | tee -a $(BENCH_OUT) || exit 1; \
+	done
+
 lint:
 	$(GO) vet ./...
 	gofmt -l cmd internal migrations | (! grep .)
