@@ -382,9 +382,15 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		w.released = map[store.Lease]bool{}
 	}
 	if err != nil {
+		// The batch goes back to the queue, rows of leases released
+		// meanwhile included: the next flush must not mark those lost
+		// either.
+		for l := range released {
+			w.released[l] = true
+		}
 		// Put everything back in front, in order; the retry reuses the
-		// same seqs, and ON CONFLICT DO NOTHING absorbs a commit that did
-		// land before the error.
+		// same seqs, and a commit that did land before the error is
+		// absorbed (store.WriteBatch reruns it skipping stored rows).
 		w.chunks = append(batch[:len(batch):len(batch)], w.chunks...)
 		w.finishes = append(fins, w.finishes...)
 		return true, err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jobstream/jobstream/internal/dbtest"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 	"github.com/jobstream/jobstream/internal/worker"
@@ -87,5 +88,60 @@ func TestWriterReleaseDuringFlush(t *testing.T) {
 	}
 	if got := b.seqs(t, lost); len(got) != 0 {
 		t.Fatalf("rows %v written under a stolen lease", got)
+	}
+}
+
+// TestWriterReleaseDuringFailedFlush: a lease released while a batch
+// holding its rows is out to the database, when that commit fails, is not
+// marked lost by the retry of the same rows either. The test has a
+// database of its own: a trigger fails the first insert of chunks.
+func TestWriterReleaseDuringFailedFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testserver.Pool(t, dbtest.Isolated(t), 4)
+	b, w, start := setupWriterOn(t, pool, worker.WriterConfig{})
+	if _, err := pool.Exec(ctx, `
+		CREATE SEQUENCE fail_once;
+		CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('fail_once') = 1 THEN RAISE EXCEPTION 'the first insert fails'; END IF;
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER fail_once AFTER INSERT ON job_chunks FOR EACH STATEMENT EXECUTE FUNCTION fail_once();`); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	worker.SetBeforeWrite(w, func() {
+		once.Do(func() {
+			close(inFlight)
+			<-proceed
+		})
+	})
+	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
+	other := testserver.RunningJob(t, b.pool, b.tenant, owner)
+	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []store.NewChunk{testserver.Content(lost, 0, "x"), testserver.Content(other, 0, "y")} {
+		if err := w.Append(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start()
+	testserver.Recv(t, inFlight, "the batch to leave the queue")
+	w.Release(lost)
+	close(proceed)
+	if st := testserver.Recv(t, b.flushes, "the failing flush"); st.Err == nil {
+		t.Fatalf("first flush = %+v, want the trigger's error", st)
+	}
+	if st := testserver.Recv(t, b.flushes, "the retry"); st.Err != nil || st.Fenced != 1 {
+		t.Fatalf("retry = %+v, want one fenced job", st)
+	}
+	if n := worker.LostLeases(w); n != 0 {
+		t.Fatalf("Writer remembers %d lost leases after Release, want 0", n)
+	}
+	if got := b.seqs(t, other); len(got) != 1 {
+		t.Errorf("the other job's rows: %v, want [0]", got)
 	}
 }

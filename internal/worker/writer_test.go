@@ -32,7 +32,12 @@ type writerBundle struct {
 // is returned unstarted so a test can queue rows before its first flush.
 func setupWriter(t *testing.T, cfg worker.WriterConfig) (writerBundle, *worker.Writer, func()) {
 	t.Helper()
-	pool := dbtest.Pool(t)
+	return setupWriterOn(t, dbtest.Pool(t), cfg)
+}
+
+// setupWriterOn is setupWriter on the database of pool.
+func setupWriterOn(t *testing.T, pool *pgxpool.Pool, cfg worker.WriterConfig) (writerBundle, *worker.Writer, func()) {
+	t.Helper()
 	b := writerBundle{store: store.New(pool), pool: pool, tenant: testserver.Tenant(t), flushes: make(chan worker.FlushStats, 1000)}
 	onFlush := cfg.OnFlush
 	cfg.OnFlush = func(st worker.FlushStats) {
