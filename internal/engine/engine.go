@@ -17,7 +17,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/jobstream/jobstream/internal/jsonstr"
 )
 
 // Stream types of chunks, as in stream-format.md.
@@ -80,64 +81,9 @@ func Thinking(text string) Chunk {
 func textData(prefix, text, suffix string) json.RawMessage {
 	b := make([]byte, 0, len(prefix)+len(text)+2+len(suffix)+1)
 	b = append(b, prefix...)
-	b = appendJSONString(b, text)
+	b = jsonstr.AppendMarshal(b, text)
 	b = append(b, suffix...)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string, byte for byte as
-// encoding/json.Marshal writes it: quotes, backslashes and control
-// characters escaped, <, > and & as \u003c, \u003e and \u0026, U+2028 and
-// U+2029 escaped, invalid UTF-8 as \ufffd.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // ToolID, ToolType, ToolName and ToolArguments return the four kinds of tool

@@ -34,20 +34,3 @@ func TestTextChunks(t *testing.T) {
 		}
 	}
 }
-
-// FuzzTextData: the hand-built text chunks are byte for byte what
-// json.Marshal gives, for any string.
-func FuzzTextData(f *testing.F) {
-	for _, s := range []string{"", "hi", "\"\\/\b\f\n\r\t\x00\x1f\x7f", "<>&", "\u2028\u2029", "bad \xff\xfe", "日本語 ⚽", "\xed\xa0\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(map[string]string{"content": s})
-		if err != nil {
-			t.Skip()
-		}
-		if got := Content(s); string(got.Data) != string(want) {
-			t.Fatalf("Content(%q) = %s, want %s", s, got.Data, want)
-		}
-	})
-}
