@@ -53,15 +53,17 @@ func TestServe(t *testing.T) {
 			args []string
 			want string
 		}{
-			"Role":        {args: []string{"--role", "both"}, want: "--role"},
-			"Concurrency": {args: []string{"--concurrency", "0"}, want: "--concurrency"},
-			"LeaseTTL":    {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
-			"MaxConns":    {args: []string{"--max-conns", "1"}, want: "--max-conns"},
-			"LogLevel":    {args: []string{"--log-level", "loud"}, want: "--log-level"},
-			"SessionTTL":  {args: []string{"--session-ttl", "-1h"}, want: "--session-ttl"},
-			"EnvInt":      {env: map[string]string{"JOBSTREAM_CONCURRENCY": "many"}, want: "JOBSTREAM_CONCURRENCY"},
-			"EnvDuration": {env: map[string]string{"JOBSTREAM_LEASE_TTL": "30"}, want: "JOBSTREAM_LEASE_TTL"},
-			"EnvBool":     {env: map[string]string{"JOBSTREAM_DEV": "yes please"}, want: "JOBSTREAM_DEV"},
+			"Role":            {args: []string{"--role", "both"}, want: "--role"},
+			"Concurrency":     {args: []string{"--concurrency", "0"}, want: "--concurrency"},
+			"LeaseTTL":        {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
+			"MaxConns":        {args: []string{"--max-conns", "1"}, want: "--max-conns"},
+			"LogLevel":        {args: []string{"--log-level", "loud"}, want: "--log-level"},
+			"SessionTTL":      {args: []string{"--session-ttl", "-1h"}, want: "--session-ttl"},
+			"OverloadWait":    {args: []string{"--overload-wait", "-1s"}, want: "--overload-wait"},
+			"EnvOverloadWait": {env: map[string]string{"JOBSTREAM_OVERLOAD_WAIT": "soon"}, want: "JOBSTREAM_OVERLOAD_WAIT"},
+			"EnvInt":          {env: map[string]string{"JOBSTREAM_CONCURRENCY": "many"}, want: "JOBSTREAM_CONCURRENCY"},
+			"EnvDuration":     {env: map[string]string{"JOBSTREAM_LEASE_TTL": "30"}, want: "JOBSTREAM_LEASE_TTL"},
+			"EnvBool":         {env: map[string]string{"JOBSTREAM_DEV": "yes please"}, want: "JOBSTREAM_DEV"},
 		} {
 			_, err := parse(t, tc.env, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -61,14 +61,7 @@ func TestWriterReleaseDuringFlush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b, w, start := setupWriter(t, worker.WriterConfig{})
-	inFlight, proceed := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	worker.SetBeforeWrite(w, func() {
-		once.Do(func() {
-			close(inFlight)
-			<-proceed
-		})
-	})
+	inFlight, proceed := holdFirstWrite(w)
 	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
 	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
 		t.Fatal(err)
@@ -110,14 +103,7 @@ func TestWriterReleaseDuringFailedFlush(t *testing.T) {
 		CREATE TRIGGER fail_once AFTER INSERT ON job_chunks FOR EACH STATEMENT EXECUTE FUNCTION fail_once();`); err != nil {
 		t.Fatal(err)
 	}
-	inFlight, proceed := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	worker.SetBeforeWrite(w, func() {
-		once.Do(func() {
-			close(inFlight)
-			<-proceed
-		})
-	})
+	inFlight, proceed := holdFirstWrite(w)
 	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
 	other := testserver.RunningJob(t, b.pool, b.tenant, owner)
 	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
@@ -144,4 +130,18 @@ func TestWriterReleaseDuringFailedFlush(t *testing.T) {
 	if got := b.seqs(t, other); len(got) != 1 {
 		t.Errorf("the other job's rows: %v, want [0]", got)
 	}
+}
+
+// holdFirstWrite makes w's first batch wait, once it left the queue, until
+// proceed is closed; inFlight is closed when it gets there.
+func holdFirstWrite(w *worker.Writer) (inFlight, proceed chan struct{}) {
+	inFlight, proceed = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	worker.SetBeforeWrite(w, func() {
+		once.Do(func() {
+			close(inFlight)
+			<-proceed
+		})
+	})
+	return inFlight, proceed
 }
