@@ -175,8 +175,8 @@ func (m *Metrics) Handler() http.Handler {
 // WatchPool exports the statistics of a pool named name (connections
 // total, idle, in use, waits for a connection), with the label pool=name.
 // pg_notification_queue_usage() is exported too, read from the database at
-// scrape time (design/postgres.md rule 11: a long-open
-// transaction blocks the queue's cleanup; alert before it fills).
+// scrape time: a long-open transaction blocks the notification queue's
+// cleanup, and a full queue fails every NOTIFY; alert before it fills.
 func (m *Metrics) WatchPool(name string, pool *pgxpool.Pool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -48,8 +48,7 @@ var (
 // NOTIFY, synchronously in the job's goroutine, still fenced on the lease
 // (it is store.WriteBatch with one row). It exists so that `jobstream
 // bench --write-mode naive` can measure, side by side, what group commit
-// buys: design/postgres.md measured ~1.6k tokens/s for this design on a
-// 2-core machine. Do not use it in production.
+// buys: it managed ~1.6k tokens/s on a 2-core machine. Do not use it in production.
 type NaiveWriter struct {
 	store   *store.Store
 	owner   string

@@ -3,7 +3,7 @@
 // llama.cpp server, LM Studio, OpenRouter, Groq, Together, ...
 //
 // It streams through the official Go SDK (github.com/openai/openai-go) and
-// maps each chunk as stream-format.md says:
+// maps each chunk (the chunk format in README.md):
 //
 //	choices[0].delta.content                    -> content
 //	delta.reasoning_content, else delta.reasoning -> thinking
