@@ -9,6 +9,7 @@ import (
 
 	"github.com/jobstream/jobstream/internal/client"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 )
 
@@ -65,7 +66,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 || strings.TrimSpace(pos[0]) == "" {
 		return usagef(`ask needs exactly one prompt argument, e.g. jobstream ask "write me a paragraph about soccer"`)
 	}
-	job, err := c.Submit(ctx, httpapi.CreateJobRequest{Engine: *eng, Command: pos[0], Params: params, RoomID: *room, UseHistory: *history})
+	job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Engine: *eng, Command: pos[0], Params: params, RoomID: *room, UseHistory: *history})
 	if err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 )
 
@@ -110,29 +110,29 @@ func readError(resp *http.Response) error {
 }
 
 // Submit creates a job.
-func (c *Client) Submit(ctx context.Context, req httpapi.CreateJobRequest) (httpapi.Job, error) {
-	var j httpapi.Job
+func (c *Client) Submit(ctx context.Context, req jobsapi.CreateJobRequest) (jobsapi.Job, error) {
+	var j jobsapi.Job
 	err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &j)
 	return j, err
 }
 
 // Get returns a job.
-func (c *Client) Get(ctx context.Context, id uuid.UUID) (httpapi.Job, error) {
-	var j httpapi.Job
+func (c *Client) Get(ctx context.Context, id uuid.UUID) (jobsapi.Job, error) {
+	var j jobsapi.Job
 	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+id.String(), nil, &j)
 	return j, err
 }
 
 // Cancel asks for a job's cancellation.
-func (c *Client) Cancel(ctx context.Context, id uuid.UUID) (httpapi.Job, error) {
-	var j httpapi.Job
+func (c *Client) Cancel(ctx context.Context, id uuid.UUID) (jobsapi.Job, error) {
+	var j jobsapi.Job
 	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+id.String()+"/cancel", nil, &j)
 	return j, err
 }
 
 // Transcript returns a job's assembled output.
-func (c *Client) Transcript(ctx context.Context, id uuid.UUID) (httpapi.TranscriptResponse, error) {
-	var t httpapi.TranscriptResponse
+func (c *Client) Transcript(ctx context.Context, id uuid.UUID) (jobsapi.TranscriptResponse, error) {
+	var t jobsapi.TranscriptResponse
 	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+id.String()+"/transcript", nil, &t)
 	return t, err
 }
@@ -146,7 +146,7 @@ type ChunksParams struct {
 }
 
 // Chunks reads (long-polls) a job's chunks.
-func (c *Client) Chunks(ctx context.Context, id uuid.UUID, p ChunksParams) (httpapi.ChunkPage, error) {
+func (c *Client) Chunks(ctx context.Context, id uuid.UUID, p ChunksParams) (jobsapi.ChunkPage, error) {
 	q := url.Values{}
 	q.Set("offset", strconv.Itoa(p.Offset))
 	if p.Wait > 0 {
@@ -158,7 +158,7 @@ func (c *Client) Chunks(ctx context.Context, id uuid.UUID, p ChunksParams) (http
 	if p.Limit > 0 {
 		q.Set("limit", strconv.Itoa(p.Limit))
 	}
-	var page httpapi.ChunkPage
+	var page jobsapi.ChunkPage
 	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+id.String()+"/chunks?"+q.Encode(), nil, &page)
 	return page, err
 }

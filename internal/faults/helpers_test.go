@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobstream/jobstream/internal/client"
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -63,9 +63,9 @@ func (b *bundle) client(p *testserver.Process, k ...apiKey) *client.Client {
 	return c
 }
 
-func (b *bundle) submit(p *testserver.Process, command string, kv ...any) httpapi.Job {
+func (b *bundle) submit(p *testserver.Process, command string, kv ...any) jobsapi.Job {
 	b.t.Helper()
-	job, err := b.client(p).Submit(context.Background(), httpapi.CreateJobRequest{Engine: "sim", Command: command, Params: params(kv...)})
+	job, err := b.client(p).Submit(context.Background(), jobsapi.CreateJobRequest{Engine: "sim", Command: command, Params: params(kv...)})
 	if err != nil {
 		b.t.Fatalf("submit %q: %v", command, err)
 	}
@@ -439,7 +439,7 @@ func (r reader) pollOnce(ctx context.Context, url string, id uuid.UUID, rd *read
 			rd.Ends = append(rd.Ends, fmt.Sprintf("status %d", resp.StatusCode))
 			return false, nil
 		}
-		var page httpapi.ChunkPage
+		var page jobsapi.ChunkPage
 		if err := json.Unmarshal(body, &page); err != nil {
 			return false, fmt.Errorf("GET chunks: %v in %q", err, body)
 		}

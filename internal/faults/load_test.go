@@ -23,6 +23,7 @@ import (
 
 	"github.com/jobstream/jobstream/internal/client"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -53,7 +54,7 @@ func TestIdleLongPolls(t *testing.T) {
 	hc := &http.Client{Transport: tr}
 	type answer struct {
 		status int
-		page   httpapi.ChunkPage
+		page   jobsapi.ChunkPage
 		err    error
 	}
 	answers := make(chan answer, polls)
@@ -67,7 +68,7 @@ func TestIdleLongPolls(t *testing.T) {
 				return
 			}
 			defer resp.Body.Close()
-			var page httpapi.ChunkPage
+			var page jobsapi.ChunkPage
 			err = json.NewDecoder(resp.Body).Decode(&page)
 			answers <- answer{status: resp.StatusCode, page: page, err: err}
 		}()
@@ -187,7 +188,7 @@ func TestSubmissionStorm(t *testing.T) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			job, err := c.Submit(ctx, httpapi.CreateJobRequest{Engine: "sim", Command: fmt.Sprintf("storm %d", i), Params: params("sim_tokens", 3, "sim_tokens_per_second", 0)})
+			job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Engine: "sim", Command: fmt.Sprintf("storm %d", i), Params: params("sim_tokens", 3, "sim_tokens_per_second", 0)})
 			if err != nil {
 				if failed.Add(1) == 1 {
 					t.Errorf("submit %d: %v", i, err)
@@ -242,7 +243,7 @@ func TestSubmissionStorm(t *testing.T) {
 		last = started
 	}
 	// The list endpoint pages them: its page size is capped.
-	var list httpapi.JobList
+	var list jobsapi.JobList
 	resp, err := b.hc.Get(w.URL + "/v1/jobs?limit=100000")
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +293,7 @@ func TestLimits(t *testing.T) {
 		a := b.serve("--dev=false", "--max-inflight", "2")
 		k1, k2 := b.key("waits-1"), b.key("waits-2")
 		c := b.client(a, k1)
-		job, err := c.Submit(ctx, httpapi.CreateJobRequest{Command: "slow", Params: params("sim_first_token_delay", 3600)})
+		job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_first_token_delay", 3600)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
+	jssemoss "github.com/jobstream/jobstream/internal/semoss"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -41,7 +42,7 @@ func TestTenantIsolation(t *testing.T) {
 	aliceClient := b.client(a, alice)
 
 	// Alice's jobs: finished (native), finished (SEMOSS pixel), running.
-	done, err := aliceClient.Submit(ctx, httpapi.CreateJobRequest{Command: "alice's finished job", Params: params("sim_tokens", 5, "sim_tokens_per_second", 0)})
+	done, err := aliceClient.Submit(ctx, jobsapi.CreateJobRequest{Command: "alice's finished job", Params: params("sim_tokens", 5, "sim_tokens_per_second", 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestTenantIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runPixelAsync: %v", async)
 	}
-	running, err := aliceClient.Submit(ctx, httpapi.CreateJobRequest{Command: "alice's running job", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 10)})
+	running, err := aliceClient.Submit(ctx, jobsapi.CreateJobRequest{Command: "alice's running job", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 10)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	b.waitStatus(running.ID, store.StatusRunning)
 	// Bob has jobs of his own, and a session.
-	bobJob, err := b.client(a, bob).Submit(ctx, httpapi.CreateJobRequest{Command: "bob's job", Params: params("sim_tokens", 2, "sim_tokens_per_second", 0)})
+	bobJob, err := b.client(a, bob).Submit(ctx, jobsapi.CreateJobRequest{Command: "bob's job", Params: params("sim_tokens", 2, "sim_tokens_per_second", 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestTenantIsolation(t *testing.T) {
 	for _, p := range probes {
 		t.Run(p.name, func(t *testing.T) {
 			want := volatile.ReplaceAllString(strings.ReplaceAll(p.do(t, missing), missing, "<id>"), "")
-			if strings.HasPrefix(want, "2") && !strings.Contains(want, httpapi.SemossUnknownJob) && !strings.Contains(want, "not found") && p.name != "Terminate" {
+			if strings.HasPrefix(want, "2") && !strings.Contains(want, jssemoss.SemossUnknownJob) && !strings.Contains(want, "not found") && p.name != "Terminate" {
 				t.Errorf("a job that does not exist: %s", want)
 			}
 			for _, id := range []uuid.UUID{done.ID, pixelJob, running.ID} {
@@ -136,7 +137,7 @@ func TestTenantIsolation(t *testing.T) {
 
 	t.Run("List", func(t *testing.T) {
 		for _, before := range []string{"", done.ID.String(), running.ID.String(), missing} {
-			var list httpapi.JobList
+			var list jobsapi.JobList
 			resp := b.do(t, bob, http.MethodGet, a.URL+"/v1/jobs?limit=500&before="+before, "")
 			if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 				t.Fatal(err)
@@ -205,15 +206,15 @@ func TestTenantIsolation(t *testing.T) {
 				t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
 			}
 		}
-		body, _ := json.Marshal(httpapi.CreateJobRequest{Command: hostile, System: hostile, RoomID: hostile, Params: params("sim_tokens", 1, "sim_tokens_per_second", 0)})
+		body, _ := json.Marshal(jobsapi.CreateJobRequest{Command: hostile, System: hostile, RoomID: hostile, Params: params("sim_tokens", 1, "sim_tokens_per_second", 0)})
 		resp := b.do(t, bob, http.MethodPost, a.URL+"/v1/jobs", string(body))
-		var job httpapi.Job
+		var job jobsapi.Job
 		if err := json.NewDecoder(resp.Body).Decode(&job); err != nil || resp.StatusCode != http.StatusCreated || job.RoomID != hostile {
 			t.Errorf("hostile job: %d %+v (%v)", resp.StatusCode, job, err)
 		}
 		var status string
 		bm.decode(t, "/engine/status", url.Values{"jobId": {`' OR '1'='1`}}, &status)
-		if status != httpapi.SemossUnknownJob {
+		if status != jssemoss.SemossUnknownJob {
 			t.Errorf("status of a hostile job id: %s", status)
 		}
 		if resp := b.do(t, apiKey{Access: `' OR '1'='1`, Secret: hostile}, http.MethodGet, a.URL+"/v1/jobs", ""); resp.StatusCode != http.StatusUnauthorized {
@@ -482,7 +483,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 
 	run := func(args ...string) (logs string, cookies []string) {
 		a := b.serve(append([]string{"--dev=false", "--log-level", "debug"}, args...)...)
-		job, err := b.client(a, k).Submit(ctx, httpapi.CreateJobRequest{Command: prompt, System: system, Params: params("sim_tokens", 3, "sim_tokens_per_second", 0)})
+		job, err := b.client(a, k).Submit(ctx, jobsapi.CreateJobRequest{Command: prompt, System: system, Params: params("sim_tokens", 3, "sim_tokens_per_second", 0)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -47,7 +47,7 @@ func TestGracefulShutdown(t *testing.T) {
 	// waits.
 	type answer struct {
 		status int
-		page   httpapi.ChunkPage
+		page   jobsapi.ChunkPage
 		err    error
 		took   time.Duration
 	}
@@ -64,7 +64,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
-		var page httpapi.ChunkPage
+		var page jobsapi.ChunkPage
 		if err == nil {
 			err = json.Unmarshal(body, &page)
 		}

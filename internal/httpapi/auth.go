@@ -40,27 +40,77 @@ func (DevAuth) Authenticate(*http.Request) (Principal, error) {
 
 type principalKey struct{}
 
-func withPrincipal(ctx context.Context, p Principal) context.Context {
+// WithPrincipal returns ctx carrying p, for PrincipalFrom.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-func principalFrom(ctx context.Context) Principal {
+// PrincipalFrom is the Principal that authentication middleware put in
+// ctx; the zero Principal if none did.
+func PrincipalFrom(ctx context.Context) Principal {
 	p, _ := ctx.Value(principalKey{}).(Principal)
 	return p
 }
 
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Authenticate(r)
-		if err != nil {
-			if errors.Is(err, ErrUnauthenticated) {
-				w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
-				s.writeError(w, r, errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
+// Authenticate is middleware that authenticates each request with a and
+// hands it on with its Principal in the context (PrincipalFrom). A request
+// without valid credentials gets WWW-Authenticate and a 401 *APIError
+// (code "unauthenticated"); writeError writes that, or any other failure
+// of a, in the calling surface's error shape.
+//
+//	r.Use(httpapi.Authenticate(auth, writeError))
+func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := a.Authenticate(r)
+			if err != nil {
+				if errors.Is(err, ErrUnauthenticated) {
+					w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
+					writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
+					return
+				}
+				writeError(w, r, err)
 				return
 			}
-			s.writeError(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
-	})
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		})
+	}
+}
+
+// SessionAuthenticator is an Authenticator that also runs SEMOSS-style
+// sessions: a login (GET /config with Basic credentials, or POST
+// /auth/login) starts a session whose cookie authenticates later requests,
+// on any node. internal/auth implements it. With a plain Authenticator the
+// SEMOSS surface has no sessions, so pixelJobStreaming without offset and
+// /engine/partial are unavailable.
+type SessionAuthenticator interface {
+	Authenticator
+	// Login authenticates r and makes sure it has a session, starting one
+	// (and setting its cookie on w) when r carries credentials (or, in dev
+	// mode, nothing) but no session of its own. ErrUnauthenticated when r
+	// carries no valid credentials.
+	Login(w http.ResponseWriter, r *http.Request) (Login, error)
+	// LoginWith is Login with an access key and secret given as a user
+	// name and password (POST /auth/login).
+	LoginWith(w http.ResponseWriter, r *http.Request, accessKey, secret string) (Login, error)
+	// Logout ends r's session, if any, and clears its cookie.
+	Logout(w http.ResponseWriter, r *http.Request) error
+	// CSRFEnabled reports whether POSTs authenticated by the session
+	// cookie must carry a CSRF token.
+	CSRFEnabled() bool
+	// CSRFToken returns the CSRF token of r's session (ErrUnauthenticated
+	// without one).
+	CSRFToken(r *http.Request) (string, error)
+	// CheckCSRF returns an error when r needs a CSRF token and lacks the
+	// right one.
+	CheckCSRF(r *http.Request) error
+}
+
+// Login is a logged-in SEMOSS session.
+type Login struct {
+	Principal Principal
+	// Name is the user shown in /config's loginDetails.
+	Name string
+	// CSRFToken is the session's CSRF token when CSRF protection is on.
+	CSRFToken string
 }

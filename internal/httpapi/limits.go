@@ -104,29 +104,26 @@ func (l *Limits) acquire(key string, now time.Time) (release func(), retryAfter 
 	}, 0, true
 }
 
-// limit is middleware applying s.limits after authentication, answering
-// 429 in the native API's error shape.
-func (s *Server) limit(next http.Handler) http.Handler {
-	return s.limitWith(next, func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
-		s.writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited", "too many requests for this key; retry after %s", wait.Round(time.Millisecond)))
-	})
-}
-
-// limitWith applies s.limits; refuse writes the 429 body in the calling
-// API's error shape (Retry-After is already set).
-func (s *Server) limitWith(next http.Handler, refuse func(w http.ResponseWriter, r *http.Request, wait time.Duration)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limits == nil {
+// Limit is middleware applying l after authentication (it keys on
+// PrincipalFrom); a nil l admits everything. A refused request gets
+// Retry-After, and refuse writes the 429 body in the calling surface's
+// error shape.
+//
+//	r.Use(httpapi.Authenticate(auth, writeError), httpapi.Limit(limits, refuse))
+func Limit(l *Limits, refuse func(w http.ResponseWriter, r *http.Request, wait time.Duration)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if l == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			release, wait, ok := l.acquire(limitKey(PrincipalFrom(r.Context()), r), time.Now())
+			if !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				refuse(w, r, wait)
+				return
+			}
+			defer release()
 			next.ServeHTTP(w, r)
-			return
-		}
-		release, wait, ok := s.limits.acquire(limitKey(principalFrom(r.Context()), r), time.Now())
-		if !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			refuse(w, r, wait)
-			return
-		}
-		defer release()
-		next.ServeHTTP(w, r)
-	})
+		})
+	}
 }

@@ -54,12 +54,14 @@ func TestLimits(t *testing.T) {
 
 	t.Run("Answers429WithRetryAfter", func(t *testing.T) {
 		t.Parallel()
-		s := &Server{limits: &Limits{RatePerSecond: 1, Burst: 1}}
-		h := s.limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		refuse := func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+		h := Limit(&Limits{RatePerSecond: 1, Burst: 1}, refuse)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 		id := uuid.New()
 		do := func() *httptest.ResponseRecorder {
 			r := httptest.NewRequest(http.MethodGet, "/v1/jobs", nil)
-			r = r.WithContext(withPrincipal(r.Context(), Principal{Tenant: "t", KeyID: &id}))
+			r = r.WithContext(WithPrincipal(r.Context(), Principal{Tenant: "t", KeyID: &id}))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			return w

@@ -11,8 +11,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// parseJobID reads the {id} URL parameter: 400 when it is not a UUID.
-func parseJobID(r *http.Request) (uuid.UUID, error) {
+// JobIDParam reads the {id} URL parameter of a chi route: 400 when it is
+// not a UUID.
+func JobIDParam(r *http.Request) (uuid.UUID, error) {
 	return ParseJobID(chi.URLParam(r, "id"))
 }
 
@@ -20,7 +21,7 @@ func parseJobID(r *http.Request) (uuid.UUID, error) {
 func ParseJobID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return uuid.Nil, errorf(http.StatusBadRequest, "invalid_job_id", "job id %q is not a UUID", truncate(s, 64))
+		return uuid.Nil, Errorf(http.StatusBadRequest, "invalid_job_id", "job id %q is not a UUID", Truncate(s, 64))
 	}
 	return id, nil
 }
@@ -32,7 +33,7 @@ func ParseOffset(name, s string) (int, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil || n < 0 {
-		return 0, errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a non-negative integer, got %q", name, truncate(s, 64))
+		return 0, Errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a non-negative integer, got %q", name, Truncate(s, 64))
 	}
 	return int(n), nil
 }
@@ -47,13 +48,13 @@ func ParseWait(name, s string, def, max time.Duration) (time.Duration, error) {
 	var d time.Duration
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-			return 0, errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a non-negative number of seconds, got %q", name, truncate(s, 64))
+			return 0, Errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a non-negative number of seconds, got %q", name, Truncate(s, 64))
 		}
 		d = time.Duration(math.Min(f, 1e6) * float64(time.Second))
 	} else if pd, err := time.ParseDuration(s); err == nil && pd >= 0 && strings.ContainsAny(s, "smh") {
 		d = pd
 	} else {
-		return 0, errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a number of seconds (e.g. 25 or 0.5) or a duration (e.g. 250ms), got %q", name, truncate(s, 64))
+		return 0, Errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a number of seconds (e.g. 25 or 0.5) or a duration (e.g. 250ms), got %q", name, Truncate(s, 64))
 	}
 	return min(d, max), nil
 }
@@ -66,12 +67,14 @@ func ParseLimit(s string, def, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, errorf(http.StatusBadRequest, "invalid_limit", "limit must be a positive integer, got %q", truncate(s, 64))
+		return 0, Errorf(http.StatusBadRequest, "invalid_limit", "limit must be a positive integer, got %q", Truncate(s, 64))
 	}
 	return min(n, max), nil
 }
 
-func truncate(s string, n int) string {
+// Truncate cuts s to n bytes (adding "..."), for echoing client input in
+// error messages.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

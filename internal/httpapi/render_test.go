@@ -16,7 +16,7 @@ import (
 // on every route, not 500; other unexpected errors stay 500 without detail.
 func TestWriteErrorUnavailable(t *testing.T) {
 	t.Parallel()
-	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for name, tc := range map[string]struct {
 		err    error
 		status int
@@ -27,7 +27,7 @@ func TestWriteErrorUnavailable(t *testing.T) {
 		"Other":          {errors.New("boom"), http.StatusInternalServerError},
 	} {
 		w := httptest.NewRecorder()
-		s.writeError(w, httptest.NewRequest(http.MethodGet, "/v1/jobs", nil), tc.err)
+		WriteError(log, w, httptest.NewRequest(http.MethodGet, "/v1/jobs", nil), tc.err)
 		if w.Code != tc.status {
 			t.Errorf("%s: status %d, want %d (%s)", name, w.Code, tc.status, w.Body)
 		}

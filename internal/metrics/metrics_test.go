@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/jobstream/jobstream/internal/dbtest"
-	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/metrics"
+	"github.com/jobstream/jobstream/internal/server"
 )
 
 func scrape(t *testing.T, h http.Handler, path string) string {
@@ -85,7 +85,7 @@ func TestMetricsRoute(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
 	m.Notifications.Inc()
-	api := httpapi.NewServer(httpapi.Deps{Metrics: m.Handler()})
+	api := server.NewAPI(server.APIDeps{Metrics: m.Handler()})
 	if body := scrape(t, api, "/metrics"); !strings.Contains(body, "jobstream_listener_notifications_total 1") {
 		t.Fatalf("/metrics:\n%s", body)
 	}

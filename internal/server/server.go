@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 
 	var (
 		httpSrv *http.Server
-		api     *httpapi.Server
+		api     *API
 	)
 	if cfg.Role != config.RoleWorker {
 		auth := d.Auth
@@ -199,7 +199,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		if cfg.RateLimit > 0 || cfg.MaxInFlight > 0 {
 			limits = &httpapi.Limits{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, MaxInFlight: cfg.MaxInFlight}
 		}
-		api = httpapi.NewServer(httpapi.Deps{
+		api = NewAPI(APIDeps{
 			Store:   st,
 			Reader:  reader,
 			Engines: d.Engines,

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobstream/jobstream/internal/client"
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -38,7 +38,7 @@ func params(kv ...any) map[string]json.RawMessage {
 }
 
 // poll long-polls a job to its end through c, calling each per chunk.
-func poll(t *testing.T, c *client.Client, id uuid.UUID, each func(store.Chunk)) ([]store.Chunk, httpapi.ChunkPage) {
+func poll(t *testing.T, c *client.Client, id uuid.UUID, each func(store.Chunk)) ([]store.Chunk, jobsapi.ChunkPage) {
 	t.Helper()
 	var all []store.Chunk
 	for {
@@ -73,7 +73,7 @@ func TestTwoServers(t *testing.T) {
 	t.Cleanup(func() { closeClients(ca, cb) })
 
 	t.Run("SubmitOnOneReadOnTheOther", func(t *testing.T) {
-		job, err := ca.Submit(ctx, httpapi.CreateJobRequest{Engine: "sim", Command: "two nodes", Params: params("sim_tokens", 40, "sim_tokens_per_second", 200)})
+		job, err := ca.Submit(ctx, jobsapi.CreateJobRequest{Engine: "sim", Command: "two nodes", Params: params("sim_tokens", 40, "sim_tokens_per_second", 200)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestTwoServers(t *testing.T) {
 
 	t.Run("CancelOnTheOther", func(t *testing.T) {
 		const tokens = 100_000
-		job, err := cb.Submit(ctx, httpapi.CreateJobRequest{Engine: "sim", Command: "long", Params: params("sim_tokens", tokens, "sim_tokens_per_second", 200)})
+		job, err := cb.Submit(ctx, jobsapi.CreateJobRequest{Engine: "sim", Command: "long", Params: params("sim_tokens", tokens, "sim_tokens_per_second", 200)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,10 +135,10 @@ func TestTwoServers(t *testing.T) {
 	})
 
 	t.Run("ListedOnBoth", func(t *testing.T) {
-		var la, lb httpapi.JobList
+		var la, lb jobsapi.JobList
 		for _, x := range []struct {
 			c   *client.Client
-			out *httpapi.JobList
+			out *jobsapi.JobList
 		}{{ca, &la}, {cb, &lb}} {
 			resp, err := x.c.HTTP.Get(x.c.BaseURL + "/v1/jobs")
 			if err != nil {
@@ -233,7 +233,7 @@ func TestPollOnlyServer(t *testing.T) {
 	p := testserver.Start(t, bin, testserver.Options{DatabaseURL: testserver.Database(t), Args: []string{"--poll-only"}})
 	c := newClient(p)
 	defer closeClients(c)
-	job, err := c.Submit(context.Background(), httpapi.CreateJobRequest{Engine: "sim", Command: "poll", Params: params("sim_tokens", 20, "sim_tokens_per_second", 100)})
+	job, err := c.Submit(context.Background(), jobsapi.CreateJobRequest{Engine: "sim", Command: "poll", Params: params("sim_tokens", 20, "sim_tokens_per_second", 100)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestCrashedServerJobIsRescued(t *testing.T) {
 	a := testserver.Start(t, bin, testserver.Options{DatabaseURL: db, Args: ttl})
 	ca := newClient(a)
 	defer closeClients(ca)
-	job, err := ca.Submit(ctx, httpapi.CreateJobRequest{Engine: "sim", Command: "crash", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 100)})
+	job, err := ca.Submit(ctx, jobsapi.CreateJobRequest{Engine: "sim", Command: "crash", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 100)})
 	if err != nil {
 		t.Fatal(err)
 	}

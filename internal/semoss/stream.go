@@ -1,6 +1,7 @@
-package httpapi
+package semoss
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 )
@@ -40,15 +42,15 @@ var unknownJobStream = StreamingResponse{Status: SemossUnknownJob, Message: []St
 // semossWait reads the wait field: seconds ("0.5") or a duration ("250ms"),
 // SemossDefaultWait when absent, capped at Config.MaxWait.
 func (s *Server) semossWait(f url.Values) (time.Duration, error) {
-	d, err := ParseWait("wait", f.Get("wait"), SemossDefaultWait, s.cfg.MaxWait)
-	var ae *APIError
+	d, err := httpapi.ParseWait("wait", f.Get("wait"), SemossDefaultWait, s.cfg.MaxWait)
+	var ae *httpapi.APIError
 	if errors.As(err, &ae) {
 		return 0, semossErrorf(ae.Status, "InvalidWait", "%s", ae.Message)
 	}
 	return d, err
 }
 
-// semossPixelJobStreaming serves POST /engine/pixelJobStreaming:
+// PixelJobStreaming serves POST /engine/pixelJobStreaming:
 // {"status":..,"message":[chunk..]}, always HTTP 200 for any job id
 // (an unknown one, or another tenant's, is UnknownJob).
 //
@@ -58,7 +60,7 @@ func (s *Server) semossWait(f url.Values) (time.Duration, error) {
 // answer adds "offset", the next one to ask for. Either way, when nothing
 // is new and the job goes on, it waits (the wait field, SemossDefaultWait
 // by default) until a chunk arrives.
-func (s *Server) semossPixelJobStreaming(w http.ResponseWriter, r *http.Request) {
+func (s *Server) PixelJobStreaming(w http.ResponseWriter, r *http.Request) {
 	q, ok := s.semossPoll(w, r, unknownJobStream)
 	if !ok {
 		return
@@ -92,7 +94,7 @@ func (s *Server) semossPixelJobStreaming(w http.ResponseWriter, r *http.Request)
 // partial) read from a request: the job, the wait and the caller.
 type semossPollRequest struct {
 	form      url.Values
-	principal Principal
+	principal httpapi.Principal
 	tenant    string
 	id        uuid.UUID
 	wait      time.Duration
@@ -149,7 +151,7 @@ func (s *Server) semossReadOK(w http.ResponseWriter, r *http.Request, err error,
 func (s *Server) streamFromOffset(w http.ResponseWriter, r *http.Request, q semossPollRequest) {
 	ctx := r.Context()
 	tenant, id := q.tenant, q.id
-	offset, err := ParseOffset("offset", q.form.Get("offset"))
+	offset, err := httpapi.ParseOffset("offset", q.form.Get("offset"))
 	if err != nil {
 		s.writeSemossError(w, r, semossErrorf(http.StatusBadRequest, "InvalidOffset", "%v", err))
 		return
@@ -183,11 +185,11 @@ type PartialText struct {
 	New   string `json:"new"`
 }
 
-// semossPartial serves POST /engine/partial (deprecated in SEMOSS, used by
+// Partial serves POST /engine/partial (deprecated in SEMOSS, used by
 // the Python SDK's stream_ask): the job's text so far and the part of it
 // new to this session. It long-polls like pixelJobStreaming, because the
 // SDK calls it in a loop without sleeping.
-func (s *Server) semossPartial(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Partial(w http.ResponseWriter, r *http.Request) {
 	unknown := PartialResponse{Status: SemossUnknownJob, Message: map[string]string{}}
 	q, ok := s.semossPoll(w, r, unknown)
 	if !ok {
@@ -217,7 +219,7 @@ func (s *Server) semossPartial(w http.ResponseWriter, r *http.Request) {
 			case <-ctx.Done():
 				t.Stop()
 				return
-			case <-s.drainCtx.Done():
+			case <-s.drain.Done():
 				t.Stop()
 			case <-t.C:
 			}
@@ -230,8 +232,8 @@ func (s *Server) semossPartial(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// semossStatus serves POST /engine/status: the status as a bare JSON string.
-func (s *Server) semossStatus(w http.ResponseWriter, r *http.Request) {
+// Status serves POST /engine/status: the status as a bare JSON string.
+func (s *Server) Status(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
 		s.writeSemossError(w, r, err)
@@ -269,9 +271,9 @@ type ConsoleResponse struct {
 	Message []string `json:"message"`
 }
 
-// semossConsole serves POST /engine/console. Jobs print no console
+// Console serves POST /engine/console. Jobs print no console
 // output: the lines are always empty.
-func (s *Server) semossConsole(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Console(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
 		s.writeSemossError(w, r, err)
@@ -285,9 +287,9 @@ func (s *Server) semossConsole(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ConsoleResponse{Status: status, Message: []string{}})
 }
 
-// semossErrorLines serves POST /engine/error: a failed job's error message,
+// ErrorLines serves POST /engine/error: a failed job's error message,
 // once per session (every time for a request without a session).
-func (s *Server) semossErrorLines(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ErrorLines(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
 		s.writeSemossError(w, r, err)
@@ -325,15 +327,15 @@ func (s *Server) semossErrorLines(w http.ResponseWriter, r *http.Request) {
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(jobErr, &body)
-		lines = append(lines, cmpOr(body.Message, string(jobErr)))
+		lines = append(lines, cmp.Or(body.Message, string(jobErr)))
 	}
 	writeJSON(w, http.StatusOK, ConsoleResponse{Status: s.semossStatusOf(ctx, p.Tenant, id, status, false), Message: lines})
 }
 
-// semossTerminate serves POST /engine/terminate. In SEMOSS it drops a
+// Terminate serves POST /engine/terminate. In SEMOSS it drops a
 // job's buffered output; jobstream keeps output (it is stored, and other
 // sessions may still read it), so it only answers "success".
-func (s *Server) semossTerminate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Terminate(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.semossForm(w, r); err != nil {
 		s.writeSemossError(w, r, err)
 		return

@@ -1,4 +1,4 @@
-package httpapi_test
+package semoss_test
 
 // Test clients of the SEMOSS surface: a server harness (real `jobstream
 // serve` processes on a database of the test's own), and two clients that
@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/semoss"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
 
@@ -170,9 +170,9 @@ func (m *monolith) login(k apiKey) {
 	}
 }
 
-func (m *monolith) runPixel(expr string) httpapi.PixelResponse {
+func (m *monolith) runPixel(expr string) semoss.PixelResponse {
 	m.t.Helper()
-	var out httpapi.PixelResponse
+	var out semoss.PixelResponse
 	m.post("/engine/runPixel", url.Values{"expression": {expr}, "insightId": {"new"}}, &out)
 	return out
 }
@@ -189,28 +189,28 @@ func (m *monolith) runPixelAsync(expr string) string {
 	return out.JobID
 }
 
-func (m *monolith) poll(jobID string, extra ...string) httpapi.StreamingResponse {
+func (m *monolith) poll(jobID string, extra ...string) semoss.StreamingResponse {
 	m.t.Helper()
 	form := url.Values{"jobId": {jobID}}
 	for i := 0; i+1 < len(extra); i += 2 {
 		form.Set(extra[i], extra[i+1])
 	}
-	var out httpapi.StreamingResponse
+	var out semoss.StreamingResponse
 	m.post("/engine/pixelJobStreaming", form, &out)
 	return out
 }
 
-func (m *monolith) result(jobID string) httpapi.PixelResponse {
+func (m *monolith) result(jobID string) semoss.PixelResponse {
 	m.t.Helper()
-	var out httpapi.PixelResponse
+	var out semoss.PixelResponse
 	m.post("/engine/result", url.Values{"jobId": {jobID}}, &out)
 	return out
 }
 
 // allChunks reads a finished job's whole stream statelessly (offset=0).
-func (m *monolith) allChunks(jobID string) []httpapi.StreamMessage {
+func (m *monolith) allChunks(jobID string) []semoss.StreamMessage {
 	m.t.Helper()
-	var all []httpapi.StreamMessage
+	var all []semoss.StreamMessage
 	offset := 0
 	for {
 		r := m.poll(jobID, "offset", fmt.Sprint(offset), "wait", "25")
@@ -223,16 +223,16 @@ func (m *monolith) allChunks(jobID string) []httpapi.StreamMessage {
 }
 
 func finished(status string) bool {
-	return status == httpapi.SemossProgressComplete || status == httpapi.SemossComplete ||
-		status == httpapi.SemossError || status == httpapi.SemossCanceled
+	return status == semoss.SemossProgressComplete || status == semoss.SemossComplete ||
+		status == semoss.SemossError || status == semoss.SemossCanceled
 }
 
 // uiOutcome is what semoss-ui saw of a streamed pixel.
 type uiOutcome struct {
 	jobID    string
-	messages []httpapi.StreamMessage
+	messages []semoss.StreamMessage
 	statuses []string
-	result   httpapi.PixelResponse
+	result   semoss.PixelResponse
 }
 
 // uiStream does what semoss-ui does for a streamed LLM pixel:
@@ -249,12 +249,12 @@ func uiStream(m *monolith, expr string) uiOutcome {
 		o.messages = append(o.messages, r.Message...)
 		o.statuses = append(o.statuses, r.Status)
 		switch r.Status {
-		case httpapi.SemossProgressComplete, httpapi.SemossComplete:
+		case semoss.SemossProgressComplete, semoss.SemossComplete:
 			o.result = m.result(o.jobID)
 			return o
-		case httpapi.SemossCanceled:
+		case semoss.SemossCanceled:
 			return o
-		case httpapi.SemossError, httpapi.SemossUnknownJob:
+		case semoss.SemossError, semoss.SemossUnknownJob:
 			m.t.Fatalf("job %s: status %s after %d polls", o.jobID, r.Status, len(o.statuses))
 		}
 		<-tick.C
@@ -355,13 +355,13 @@ func (p *pythonSDK) isSessionLogin(withAuth bool) (*http.Response, bool) {
 }
 
 // runPixelWith is ServerClient.run_pixel (full_response=True).
-func (p *pythonSDK) runPixelWith(expr, insight string) httpapi.PixelResponse {
+func (p *pythonSDK) runPixelWith(expr, insight string) semoss.PixelResponse {
 	p.t.Helper()
 	if _, ok := p.isSessionLogin(false); !ok {
 		p.t.Fatal("python sdk: Please login")
 	}
 	resp, b := p.do(http.MethodPost, "/engine/runPixel", url.Values{"expression": {expr}, "insightId": {insight}}, true)
-	var out httpapi.PixelResponse
+	var out semoss.PixelResponse
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil || len(out.PixelReturn) == 0 {
 		p.t.Fatalf("python sdk: runPixel: %d %s", resp.StatusCode, b)
 	}
@@ -382,10 +382,10 @@ func llmPixel(engine, question string, params map[string]any) string {
 }
 
 // ask is ModelEngine.ask: pixelReturn[0].output.
-func (p *pythonSDK) ask(question string, params map[string]any) httpapi.LLMOutput {
+func (p *pythonSDK) ask(question string, params map[string]any) semoss.LLMOutput {
 	p.t.Helper()
 	out := p.runPixelWith(llmPixel("sim", question, params), p.insight)
-	return outputOf[httpapi.LLMOutput](p.t, out.PixelReturn[0])
+	return outputOf[semoss.LLMOutput](p.t, out.PixelReturn[0])
 }
 
 // streamAsk is ModelEngine.stream_ask: runPixelAsync, then
@@ -428,7 +428,7 @@ func (p *pythonSDK) streamAsk(question string, params map[string]any) (jobID str
 }
 
 // outputOf decodes a pixelReturn entry's output as T.
-func outputOf[T any](t *testing.T, e httpapi.PixelReturn) T {
+func outputOf[T any](t *testing.T, e semoss.PixelReturn) T {
 	t.Helper()
 	var v T
 	b, _ := json.Marshal(e.Output)
@@ -439,7 +439,7 @@ func outputOf[T any](t *testing.T, e httpapi.PixelReturn) T {
 }
 
 // text concatenates the content deltas of a stream.
-func text(msgs []httpapi.StreamMessage) string {
+func text(msgs []semoss.StreamMessage) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		if m.StreamType != "content" {
@@ -455,7 +455,7 @@ func text(msgs []httpapi.StreamMessage) string {
 }
 
 // keys returns the stream's chunks as comparable strings.
-func keys(msgs []httpapi.StreamMessage) []string {
+func keys(msgs []semoss.StreamMessage) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.StreamType + " " + string(m.Data)

@@ -1,4 +1,4 @@
-package httpapi_test
+package semoss_test
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "jobstream-httpapi-test-")
+	dir, err := os.MkdirTemp("", "jobstream-semoss-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

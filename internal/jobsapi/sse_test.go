@@ -1,4 +1,4 @@
-package httpapi_test
+package jobsapi_test
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"github.com/jobstream/jobstream/internal/client"
 	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/notify"
+	"github.com/jobstream/jobstream/internal/server"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 	"github.com/jobstream/jobstream/internal/testserver"
@@ -307,7 +308,7 @@ func (c *cutAfter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 func TestEventsPollOnly(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t, apiOptions{})
-	api := httpapi.NewServer(httpapi.Deps{
+	api := server.NewAPI(server.APIDeps{
 		Store: b.store, Reader: stream.NewReader(b.store, (*notify.Hub)(nil), 5*time.Millisecond),
 		Engines: engines(), Auth: tenantAuth(b.tenant),
 	})

@@ -1,6 +1,7 @@
-package httpapi
+package semoss
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/pixel"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
@@ -96,11 +99,11 @@ func pixelErrorMessage(err error) string {
 	return msg
 }
 
-// semossRunPixel serves POST /engine/runPixel: it runs each pixel of the
+// RunPixel serves POST /engine/runPixel: it runs each pixel of the
 // expression in turn and answers with their outcomes. An LLM pixel is a job
 // like any other (stored, streamable), whose end runPixel waits for, up to
 // SemossSyncWait. Bad input is an ERROR entry, never an HTTP error.
-func (s *Server) semossRunPixel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) RunPixel(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
 		s.writeSemossError(w, r, err)
@@ -181,7 +184,7 @@ func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel) Pi
 // submitErrorEntry turns a submit failure into an ERROR entry: the
 // client's mistakes with their message, anything else logged.
 func (s *Server) submitErrorEntry(r *http.Request, err error) PixelReturn {
-	var ae *APIError
+	var ae *httpapi.APIError
 	if errors.As(err, &ae) && ae.Status < 500 {
 		return PixelReturn{Output: ae.Message, OperationType: opError}
 	}
@@ -192,7 +195,7 @@ func (s *Server) submitErrorEntry(r *http.Request, err error) PixelReturn {
 // stopJob cancels a job for StopPixelExecution and returns SEMOSS's
 // message for the outcome. A running job's model call is aborted.
 func (s *Server) stopJob(ctx context.Context, tenant, rawID string) (string, error) {
-	id, err := ParseJobID(strings.TrimSpace(rawID))
+	id, err := httpapi.ParseJobID(strings.TrimSpace(rawID))
 	if err != nil {
 		return fmt.Sprintf("Pixel job %s not found", truncate(rawID, 64)), nil
 	}
@@ -211,13 +214,13 @@ func (s *Server) stopJob(ctx context.Context, tenant, rawID string) (string, err
 // submitPixel submits an LLM pixel as a job, through Submit (the same
 // checks as the native API), and records its pixel metadata. A pixel
 // without roomId gets a new room, as in SEMOSS.
-func (s *Server) submitPixel(r *http.Request, p Principal, insight string, px pixel.Pixel, sync bool) (store.Job, error) {
+func (s *Server) submitPixel(r *http.Request, p httpapi.Principal, insight string, px pixel.Pixel, sync bool) (store.Job, error) {
 	call := px.LLM
 	room := call.RoomID
 	if room == "" {
 		room = uuid.NewString()
 	}
-	job, err := s.Submit(r, p, CreateJobRequest{
+	job, err := s.jobs.Submit(r, p, jobsapi.CreateJobRequest{
 		Engine: call.Engine, Command: call.Command, System: call.Context,
 		Params: call.Params, RoomID: room, UseHistory: call.UseHistory,
 	})
@@ -255,7 +258,7 @@ func (s *Server) awaitJob(ctx context.Context, tenant string, id uuid.UUID, max 
 		if err != nil {
 			return err
 		}
-		if s.Draining() && !(snap.Terminal() && !snap.More) {
+		if s.drain.Draining() && !(snap.Terminal() && !snap.More) {
 			// Shutting down: answer now, as at the deadline.
 			return errStillRunning
 		}
@@ -279,7 +282,7 @@ func llmEntry(res store.PixelResult) PixelReturn {
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(res.Error, &body)
-		e.Output, e.OperationType = "the model call failed: "+cmpOr(body.Message, "unknown error"), opError
+		e.Output, e.OperationType = "the model call failed: "+cmp.Or(body.Message, "unknown error"), opError
 	case store.StatusCancelled:
 		e.Output, e.OperationType = fmt.Sprintf("Pixel job %s was canceled", res.JobID), opError
 	default:
@@ -309,18 +312,18 @@ func llmOutput(res store.PixelResult) LLMOutput {
 	if json.Unmarshal(res.ToolCalls, &calls) == nil && len(calls) > 0 {
 		tc := make([]ToolCallOutput, len(calls))
 		for i, c := range calls {
-			tc[i] = ToolCallOutput{ID: c.ID, Type: cmpOr(c.Type, "function"), Name: c.Function.Name, Arguments: c.Function.Arguments}
+			tc[i] = ToolCallOutput{ID: c.ID, Type: cmp.Or(c.Type, "function"), Name: c.Function.Name, Arguments: c.Function.Arguments}
 		}
 		out.Response, out.MessageType = tc, "TOOL"
 	}
 	return out
 }
 
-// semossRunPixelAsync serves POST /engine/runPixelAsync: it submits the
+// RunPixelAsync serves POST /engine/runPixelAsync: it submits the
 // expression's LLM pixel as a job and answers {"jobId":..} at once.
 // Anything but exactly one LLM pixel is a 400 with SEMOSS's error body
 // (META and StopPixelExecution are answered by runPixel).
-func (s *Server) semossRunPixelAsync(w http.ResponseWriter, r *http.Request) {
+func (s *Server) RunPixelAsync(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
 		s.writeSemossError(w, r, err)
@@ -354,10 +357,10 @@ func (s *Server) semossRunPixelAsync(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"jobId": job.ID.String()})
 }
 
-// semossResult serves POST /engine/result: the job's final pixelReturn,
+// Result serves POST /engine/result: the job's final pixelReturn,
 // once it has finished (it waits, like runPixel). Unlike SEMOSS it can be
 // read any number of times: nothing is deleted.
-func (s *Server) semossResult(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Result(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
 		s.writeSemossError(w, r, err)

@@ -1,6 +1,7 @@
-package httpapi
+package semoss
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,19 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/store"
 )
-
-// The SEMOSS-compatible surface (../shared/spec/semoss-api.md), mounted at
-// /Monolith/api. Requests are form-encoded (or JSON objects, or multipart);
-// answers are SEMOSS's JSON shapes; errors are
-// {"errorMessage":..,"errorType":..}. Files: semoss.go (routes, request
-// decoding, statuses), semoss_session.go (config, login, sessions, CSRF),
-// semoss_pixel.go (runPixel, runPixelAsync, result), semoss_stream.go
-// (pixelJobStreaming, partial, status, console, error, terminate).
 
 // Waits of the SEMOSS surface.
 const (
@@ -52,27 +45,6 @@ const (
 	SemossUnknownJob       = "UnknownJob"
 )
 
-func (s *Server) semossRoutes(r chi.Router) {
-	r.Get("/config", s.semossConfig)
-	r.Get("/config/fetchCsrf", s.semossFetchCSRF)
-	r.Post("/auth/login", s.semossLogin)
-	r.Get("/logout/all", s.semossLogout)
-	r.Post("/logout/all", s.semossLogout)
-	r.Group(func(r chi.Router) {
-		r.Use(s.semossAuthenticate)
-		r.Use(s.semossLimit)
-		r.Post("/engine/runPixel", s.semossRunPixel)
-		r.Post("/engine/runPixelAsync", s.semossRunPixelAsync)
-		r.Post("/engine/result", s.semossResult)
-		r.Post("/engine/pixelJobStreaming", s.semossPixelJobStreaming)
-		r.Post("/engine/partial", s.semossPartial)
-		r.Post("/engine/status", s.semossStatus)
-		r.Post("/engine/console", s.semossConsole)
-		r.Post("/engine/error", s.semossErrorLines)
-		r.Post("/engine/terminate", s.semossTerminate)
-	})
-}
-
 // semossError is an error answer of the SEMOSS surface.
 type semossError struct {
 	Status  int    `json:"-"`
@@ -92,7 +64,7 @@ func semossErrorf(status int, typ, format string, args ...any) *semossError {
 func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		se *semossError
-		ae *APIError
+		ae *httpapi.APIError
 	)
 	switch {
 	case errors.As(err, &se):
@@ -110,14 +82,14 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 	writeJSON(w, se.Status, se)
 }
 
-// semossAuthenticate authenticates /engine requests like the native API,
+// Authenticate authenticates /engine requests like the native API,
 // answering failures in SEMOSS's error shape, and checks the CSRF token
 // when CSRF protection is on.
-func (s *Server) semossAuthenticate(next http.Handler) http.Handler {
+func (s *Server) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth.Authenticate(r)
 		if err != nil {
-			if errors.Is(err, ErrUnauthenticated) {
+			if errors.Is(err, httpapi.ErrUnauthenticated) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
 				s.writeSemossError(w, r, semossErrorf(http.StatusUnauthorized, "Unauthorized", "%v", err))
 				return
@@ -125,22 +97,22 @@ func (s *Server) semossAuthenticate(next http.Handler) http.Handler {
 			s.writeSemossError(w, r, err)
 			return
 		}
-		if sa, ok := s.auth.(SessionAuthenticator); ok && r.Method == http.MethodPost {
+		if sa, ok := s.auth.(httpapi.SessionAuthenticator); ok && r.Method == http.MethodPost {
 			if err := sa.CheckCSRF(r); err != nil {
 				s.writeSemossError(w, r, semossErrorf(http.StatusForbidden, "CSRF", "%v", err))
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(httpapi.WithPrincipal(r.Context(), p)))
 	})
 }
 
-// semossLimit applies the per-key limits (limits.go) like the native API,
+// Limit applies the per-key limits (httpapi.Limits) like the native API,
 // answering 429 with Retry-After in SEMOSS's error shape.
-func (s *Server) semossLimit(next http.Handler) http.Handler {
-	return s.limitWith(next, func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+func (s *Server) Limit(next http.Handler) http.Handler {
+	return httpapi.Limit(s.limits, func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 		s.writeSemossError(w, r, semossErrorf(http.StatusTooManyRequests, "TooManyRequests", "too many requests for this key; retry after %s", wait.Round(time.Millisecond)))
-	})
+	})(next)
 }
 
 // semossForm reads a request's fields: form-encoded (what SEMOSS clients
@@ -185,13 +157,13 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 	if errors.As(err, &mbe) {
 		return nil, semossErrorf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", s.cfg.MaxBodyBytes)
 	}
-	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %v", cmpOr(ct, "no Content-Type"), err)
+	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %v", cmp.Or(ct, "no Content-Type"), err)
 }
 
 // formJobID reads the jobId field; ok is false when it is missing or not a
 // job id (which SEMOSS clients are told as UnknownJob).
 func formJobID(f url.Values) (uuid.UUID, bool) {
-	id, err := ParseJobID(strings.TrimSpace(f.Get("jobId")))
+	id, err := httpapi.ParseJobID(strings.TrimSpace(f.Get("jobId")))
 	return id, err == nil
 }
 
@@ -234,7 +206,7 @@ func (s *Server) semossStatusOf(ctx context.Context, tenant string, id uuid.UUID
 
 // sessionOf is the request's SEMOSS session, or an error telling the
 // client how to get one.
-func sessionOf(p Principal) (uuid.UUID, error) {
+func sessionOf(p httpapi.Principal) (uuid.UUID, error) {
 	id, err := uuid.Parse(p.SessionID)
 	if err != nil {
 		return uuid.Nil, semossErrorf(http.StatusBadRequest, "NoSession",

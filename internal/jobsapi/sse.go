@@ -1,4 +1,4 @@
-package httpapi
+package jobsapi
 
 import (
 	"encoding/json"
@@ -7,21 +7,22 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 )
 
-// streamEvents serves GET /v1/jobs/{id}/events as Server-Sent Events: one
+// StreamEvents serves GET /v1/jobs/{id}/events as Server-Sent Events: one
 // "chunk" event per chunk with id = seq, then an "end" event with the final
 // status. It resumes after Last-Event-ID (or from ?offset=). The stream is
 // continuous: one request for the whole job, woken by LISTEN/NOTIFY.
-func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) StreamEvents(w http.ResponseWriter, r *http.Request) {
 	id, err := parseJobID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	offset, err := ParseOffset("offset", r.URL.Query().Get("offset"))
+	offset, err := httpapi.ParseOffset("offset", r.URL.Query().Get("offset"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -85,7 +86,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		if s.Draining() && !snap.More {
+		if s.drain.Draining() && !snap.More {
 			// The server is shutting down: end the stream cleanly after
 			// the events sent; the client resumes after the last event
 			// id (Last-Event-ID) on another node.
@@ -104,7 +105,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return
 		}
-		if retryable(err) && !s.Draining() {
+		if retryable(err) && !s.drain.Draining() {
 			if failing.IsZero() {
 				failing = time.Now()
 				s.log.Warn("sse read: database unavailable; retrying", "job", id, "err", err)
@@ -116,7 +117,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 				t := time.NewTimer(backoff)
 				select {
 				case <-r.Context().Done():
-				case <-s.drainCtx.Done():
+				case <-s.drain.Done():
 				case <-t.C:
 				}
 				t.Stop()

@@ -1,4 +1,4 @@
-package httpapi_test
+package semoss_test
 
 import (
 	"context"
@@ -15,7 +15,8 @@ import (
 	"github.com/jobstream/jobstream/internal/config"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/sim"
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
+	"github.com/jobstream/jobstream/internal/semoss"
 	"github.com/jobstream/jobstream/internal/server"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
@@ -102,7 +103,7 @@ func TestRoomHistory(t *testing.T) {
 		if out.PixelReturn[0].OperationType[0] != "OPERATION" {
 			t.Fatalf("%s: %+v", expr, out.PixelReturn[0])
 		}
-		o := outputOf[httpapi.LLMOutput](t, out.PixelReturn[0])
+		o := outputOf[semoss.LLMOutput](t, out.PixelReturn[0])
 		var got []msg
 		if err := json.Unmarshal([]byte(o.Response.(string)), &got); err != nil {
 			t.Fatalf("echo output %q: %v", o.Response, err)
@@ -136,11 +137,11 @@ func TestRoomHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var job httpapi.Job
+	var job jobsapi.Job
 	json.NewDecoder(resp.Body).Decode(&job)
 	resp.Body.Close()
 	res := m.result(job.ID.String())
-	o := outputOf[httpapi.LLMOutput](t, res.PixelReturn[0])
+	o := outputOf[semoss.LLMOutput](t, res.PixelReturn[0])
 	var native []msg
 	if err := json.Unmarshal([]byte(o.Response.(string)), &native); err != nil {
 		t.Fatal(err)

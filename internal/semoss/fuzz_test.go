@@ -1,4 +1,4 @@
-package httpapi
+package semoss
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/jobstream/jobstream/internal/httpapi"
 )
 
 // FuzzSemossForm checks that decoding a SEMOSS request (form-encoded,
@@ -34,7 +36,7 @@ func FuzzSemossForm(f *testing.F) {
 		f.Add(s.ct, s.body, s.query)
 	}
 	f.Fuzz(func(t *testing.T, contentType, body, query string) {
-		s := &Server{cfg: Config{MaxBodyBytes: 1 << 12}.withDefaults()}
+		s := &Server{cfg: httpapi.Config{MaxBodyBytes: 1 << 12}.WithDefaults()}
 		r := httptest.NewRequest(http.MethodPost, "/Monolith/api/engine/pixelJobStreaming", strings.NewReader(body))
 		r.URL.RawQuery = query
 		r.Header.Set("Content-Type", contentType)
@@ -57,8 +59,8 @@ func FuzzSemossForm(f *testing.F) {
 		} else if d < 0 || d > s.cfg.MaxWait {
 			t.Fatalf("wait %s outside [0, %s]", d, s.cfg.MaxWait)
 		}
-		if _, err := ParseOffset("offset", form.Get("offset")); err != nil {
-			var ae *APIError
+		if _, err := httpapi.ParseOffset("offset", form.Get("offset")); err != nil {
+			var ae *httpapi.APIError
 			if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
 				t.Fatalf("offset %q: %v", form.Get("offset"), err)
 			}

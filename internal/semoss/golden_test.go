@@ -1,4 +1,4 @@
-package httpapi_test
+package semoss_test
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func normalize(body []byte) string {
 }
 
 // TestSemossGolden pins the exact JSON bodies of the SEMOSS surface (field
-// names, status strings, envelopes) in testdata/semoss/*.golden. Run with
+// names, status strings, envelopes) in testdata/*.golden. Run with
 // -update to rewrite them after an intended change.
 func TestSemossGolden(t *testing.T) {
 	t.Parallel()
@@ -54,7 +54,7 @@ func TestSemossGolden(t *testing.T) {
 	check := func(name string, status int, body []byte) {
 		t.Helper()
 		got := fmt.Sprintf("%d\n%s\n", status, normalize(body))
-		path := filepath.Join("testdata", "semoss", name+".golden")
+		path := filepath.Join("testdata", name+".golden")
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)

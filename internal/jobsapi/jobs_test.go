@@ -1,4 +1,4 @@
-package httpapi_test
+package jobsapi_test
 
 import (
 	"bytes"
@@ -22,7 +22,9 @@ import (
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/sim"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/notify"
+	"github.com/jobstream/jobstream/internal/server"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 	"github.com/jobstream/jobstream/internal/testserver"
@@ -63,7 +65,7 @@ func engines() *engine.Registry {
 	return r
 }
 
-// setupAPI serves httpapi.NewServer with a real store over httptest.
+// setupAPI serves server.NewAPI with a real store over httptest.
 func setupAPI(t *testing.T, o apiOptions) apiBundle {
 	t.Helper()
 	b := apiBundle{tenant: cmp.Or(o.tenant, testserver.Tenant(t)), stopWorker: func() {}}
@@ -89,7 +91,7 @@ func setupAPI(t *testing.T, o apiOptions) apiBundle {
 		hub = notify.NewHub(store.ParseIDs)
 		testserver.StartListener(t, dbtest.URL(t), "", hub, nil)
 	}
-	api := httpapi.NewServer(httpapi.Deps{
+	api := server.NewAPI(server.APIDeps{
 		Store:   b.store,
 		Reader:  stream.NewReader(b.store, hub, time.Hour),
 		Engines: engines(),
@@ -165,7 +167,7 @@ func (b apiBundle) post(t *testing.T, path, body string) response {
 	return b.do(t, http.MethodPost, path, "application/json", []byte(body))
 }
 
-func (b apiBundle) submit(t *testing.T, req httpapi.CreateJobRequest) httpapi.Job {
+func (b apiBundle) submit(t *testing.T, req jobsapi.CreateJobRequest) jobsapi.Job {
 	t.Helper()
 	job, err := b.client.Submit(context.Background(), req)
 	if err != nil {
@@ -185,7 +187,7 @@ func simParams(kv ...any) map[string]json.RawMessage {
 
 // pollAll long-polls a job's chunks from offset 0 until it ends, calling
 // each (if set) per chunk, and returns the chunks and the last page.
-func (b apiBundle) pollAll(t *testing.T, id uuid.UUID, each func(store.Chunk)) ([]store.Chunk, httpapi.ChunkPage) {
+func (b apiBundle) pollAll(t *testing.T, id uuid.UUID, each func(store.Chunk)) ([]store.Chunk, jobsapi.ChunkPage) {
 	t.Helper()
 	var all []store.Chunk
 	for {
@@ -234,7 +236,7 @@ func TestJobs(t *testing.T) {
 		if res.status != http.StatusCreated {
 			t.Fatalf("POST /v1/jobs = %d %s", res.status, res.body)
 		}
-		var job httpapi.Job
+		var job jobsapi.Job
 		res.json(t, &job)
 		if res.header.Get("Location") != "/v1/jobs/"+job.ID.String() || job.Status != store.StatusQueued || job.Engine != "sim" {
 			t.Errorf("created %+v, Location %q", job, res.header.Get("Location"))
@@ -278,7 +280,7 @@ func TestJobs(t *testing.T) {
 		t.Parallel()
 		b := setupAPI(t, apiOptions{worker: true})
 		const tokens = 100_000
-		job := b.submit(t, httpapi.CreateJobRequest{Engine: "sim", Command: "go on", Params: simParams("sim_tokens", tokens, "sim_tokens_per_second", 200)})
+		job := b.submit(t, jobsapi.CreateJobRequest{Engine: "sim", Command: "go on", Params: simParams("sim_tokens", tokens, "sim_tokens_per_second", 200)})
 		cancelled := false
 		chunks, last := b.pollAll(t, job.ID, func(store.Chunk) {
 			if cancelled {
@@ -286,7 +288,7 @@ func TestJobs(t *testing.T) {
 			}
 			cancelled = true
 			res := b.post(t, "/v1/jobs/"+job.ID.String()+"/cancel", "")
-			var j httpapi.Job
+			var j jobsapi.Job
 			res.json(t, &j)
 			if res.status != http.StatusAccepted || j.CancelRequestedAt == nil {
 				t.Errorf("cancel of a running job = %d %s, want 202 with cancel_requested_at", res.status, res.body)
@@ -318,7 +320,7 @@ func TestJobs(t *testing.T) {
 	t.Run("CancelQueued", func(t *testing.T) {
 		t.Parallel()
 		b := setupAPI(t, apiOptions{}) // no worker: the job stays queued
-		job := b.submit(t, httpapi.CreateJobRequest{Command: "hi"})
+		job := b.submit(t, jobsapi.CreateJobRequest{Command: "hi"})
 		got, err := b.client.Cancel(ctx, job.ID)
 		if err != nil || got.Status != store.StatusCancelled || got.FinishReason != "cancelled" {
 			t.Fatalf("cancel = %+v, %v", got, err)
@@ -343,7 +345,7 @@ func TestJobs(t *testing.T) {
 			if i%2 == 1 {
 				eng = "sim2"
 			}
-			ids = append(ids, b.submit(t, httpapi.CreateJobRequest{Engine: eng, Command: fmt.Sprint(i)}).ID)
+			ids = append(ids, b.submit(t, jobsapi.CreateJobRequest{Engine: eng, Command: fmt.Sprint(i)}).ID)
 		}
 		if _, err := b.client.Cancel(ctx, ids[2]); err != nil {
 			t.Fatal(err)
@@ -358,7 +360,7 @@ func TestJobs(t *testing.T) {
 				if res.status != http.StatusOK {
 					t.Fatalf("GET /v1/jobs = %d %s", res.status, res.body)
 				}
-				var page httpapi.JobList
+				var page jobsapi.JobList
 				res.json(t, &page)
 				pages++
 				for _, j := range page.Jobs {
@@ -405,7 +407,7 @@ func TestJobs(t *testing.T) {
 		// Exactly a page's worth: the last page is not followed by an
 		// empty one.
 		res := b.get(t, "/v1/jobs?limit=7")
-		var page httpapi.JobList
+		var page jobsapi.JobList
 		res.json(t, &page)
 		if len(page.Jobs) != 7 || page.NextBefore != nil {
 			t.Errorf("limit=7 of 7 jobs: %d jobs, next_before %v", len(page.Jobs), page.NextBefore)
@@ -416,7 +418,7 @@ func TestJobs(t *testing.T) {
 		t.Parallel()
 		b := setupAPI(t, apiOptions{})
 		other := setupAPI(t, apiOptions{tenant: testserver.Tenant(t) + "-other"}) // same database
-		job := other.submit(t, httpapi.CreateJobRequest{Command: "secret"})
+		job := other.submit(t, jobsapi.CreateJobRequest{Command: "secret"})
 		for _, path := range []string{"", "/chunks", "/events", "/transcript"} {
 			res := b.get(t, "/v1/jobs/"+job.ID.String()+path)
 			if code, _ := res.apiError(t); res.status != http.StatusNotFound || code != "job_not_found" {
@@ -427,7 +429,7 @@ func TestJobs(t *testing.T) {
 		if res.status != http.StatusNotFound {
 			t.Errorf("cancel another tenant's job = %d", res.status)
 		}
-		var page httpapi.JobList
+		var page jobsapi.JobList
 		b.get(t, "/v1/jobs").json(t, &page)
 		if len(page.Jobs) != 0 {
 			t.Errorf("list shows another tenant's jobs: %+v", page.Jobs)
@@ -452,7 +454,7 @@ func TestJobs(t *testing.T) {
 
 	t.Run("NotReady", func(t *testing.T) {
 		t.Parallel()
-		api := httpapi.NewServer(httpapi.Deps{
+		api := server.NewAPI(server.APIDeps{
 			Store: store.New(dbtest.Pool(t)), Engines: engines(), Auth: tenantAuth(testserver.Tenant(t)),
 			Ready: func(context.Context) error { return errors.New("LISTEN connection down") },
 		})
@@ -475,7 +477,7 @@ func TestJobs(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	b := setupAPI(t, apiOptions{config: httpapi.Config{MaxBodyBytes: 1024}})
-	known := b.submit(t, httpapi.CreateJobRequest{Command: "hi"}).ID.String()
+	known := b.submit(t, jobsapi.CreateJobRequest{Command: "hi"}).ID.String()
 	unknown := uuid.NewString()
 
 	type request struct {

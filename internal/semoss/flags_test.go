@@ -1,4 +1,4 @@
-package httpapi_test
+package semoss_test
 
 import (
 	"encoding/json"

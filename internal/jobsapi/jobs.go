@@ -1,4 +1,4 @@
-package httpapi
+package jobsapi
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobstream/jobstream/internal/engine"
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 )
@@ -53,9 +54,9 @@ type CreateJobRequest struct {
 	UseHistory bool                       `json:"use_history,omitempty"`
 }
 
-// Submit validates and stores a job for p. Shared by the native and SEMOSS
-// surfaces, so both reject the same bad input the same way.
-func (s *Server) Submit(r *http.Request, p Principal, req CreateJobRequest) (store.Job, error) {
+// Submit validates and stores a job for p. Every surface submits through
+// it (native, SEMOSS), so all reject the same bad input the same way.
+func (s *Server) Submit(r *http.Request, p httpapi.Principal, req CreateJobRequest) (store.Job, error) {
 	if req.Engine == "" {
 		req.Engine = "sim"
 	}
@@ -169,7 +170,9 @@ func hasNUL(v any) bool {
 	return false
 }
 
-func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
+// CreateJob serves POST /v1/jobs: it validates and stores a job (Submit)
+// and answers 201 with it.
+func (s *Server) CreateJob(w http.ResponseWriter, r *http.Request) {
 	var req CreateJobRequest
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
 		s.writeError(w, r, err)
@@ -184,7 +187,8 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, toJob(job))
 }
 
-func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+// GetJob serves GET /v1/jobs/{id}.
+func (s *Server) GetJob(w http.ResponseWriter, r *http.Request) {
 	id, err := parseJobID(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -211,7 +215,9 @@ type JobList struct {
 	NextBefore *uuid.UUID `json:"next_before,omitempty"`
 }
 
-func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+// ListJobs serves GET /v1/jobs: the tenant's jobs, newest first, a page
+// at a time (?before=, ?limit=), filtered by ?status= and ?engine=.
+func (s *Server) ListJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := store.ListParams{Tenant: principalFrom(r.Context()).Tenant, Status: q.Get("status"), Engine: q.Get("engine")}
 	if !utf8.ValidString(p.Engine) || strings.ContainsRune(p.Engine, 0) {
@@ -224,14 +230,14 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b := q.Get("before"); b != "" {
-		id, err := ParseJobID(b)
+		id, err := httpapi.ParseJobID(b)
 		if err != nil {
 			s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_before", "before must be a job id, got %q", truncate(b, 64)))
 			return
 		}
 		p.BeforeID = &id
 	}
-	limit, err := ParseLimit(q.Get("limit"), 50, 500)
+	limit, err := httpapi.ParseLimit(q.Get("limit"), 50, 500)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -264,29 +270,31 @@ type ChunkPage struct {
 	More bool `json:"more"`
 }
 
-func (s *Server) getChunks(w http.ResponseWriter, r *http.Request) {
+// GetChunks serves GET /v1/jobs/{id}/chunks: a page of chunks from
+// ?offset=, long-polling up to ?wait= for new ones.
+func (s *Server) GetChunks(w http.ResponseWriter, r *http.Request) {
 	id, err := parseJobID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
-	offset, err := ParseOffset("offset", q.Get("offset"))
+	offset, err := httpapi.ParseOffset("offset", q.Get("offset"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	wait, err := ParseWait("wait", q.Get("wait"), 0, s.cfg.MaxWait)
+	wait, err := httpapi.ParseWait("wait", q.Get("wait"), 0, s.cfg.MaxWait)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	minWait, err := ParseWait("min_wait", q.Get("min_wait"), 0, s.cfg.MaxWait)
+	minWait, err := httpapi.ParseWait("min_wait", q.Get("min_wait"), 0, s.cfg.MaxWait)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := ParseLimit(q.Get("limit"), s.cfg.PageSize, s.cfg.MaxPageSize)
+	limit, err := httpapi.ParseLimit(q.Get("limit"), s.cfg.PageSize, s.cfg.MaxPageSize)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -314,7 +322,9 @@ func pageOf(snap store.Snapshot, offset int) ChunkPage {
 	return p
 }
 
-func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
+// CancelJob serves POST /v1/jobs/{id}/cancel: 202 when a cancel is
+// requested, 200 when one already was, 409 for a finished job.
+func (s *Server) CancelJob(w http.ResponseWriter, r *http.Request) {
 	id, err := parseJobID(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -354,13 +364,15 @@ type TranscriptResponse struct {
 	Upto int `json:"upto,omitempty"`
 }
 
-func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
+// GetTranscript serves GET /v1/jobs/{id}/transcript: the job's text,
+// thinking and tool calls assembled from its chunks (up to ?upto=).
+func (s *Server) GetTranscript(w http.ResponseWriter, r *http.Request) {
 	id, err := parseJobID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	upto, err := ParseOffset("upto", r.URL.Query().Get("upto"))
+	upto, err := httpapi.ParseOffset("upto", r.URL.Query().Get("upto"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -382,7 +394,8 @@ func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) listEngines(w http.ResponseWriter, r *http.Request) {
+// ListEngines serves GET /v1/engines.
+func (s *Server) ListEngines(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"engines": s.engines.List()})
 }
 

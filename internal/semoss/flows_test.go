@@ -1,4 +1,4 @@
-package httpapi_test
+package semoss_test
 
 import (
 	"bytes"
@@ -16,7 +16,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
+	"github.com/jobstream/jobstream/internal/semoss"
 )
 
 // TestSemossUIClient runs semoss-ui's calls against a real server: login,
@@ -42,11 +43,11 @@ func TestSemossUIClient(t *testing.T) {
 	const expr = `LLM(engine=["sim"], command=["<encode>tell me about "soccer"</encode>"], paramValues=[{"sim_tokens": 40, "sim_tokens_per_second": 80}], roomId=["<encode>room-ui</encode>"], useHistory=[true]);`
 	o := uiStream(m, expr)
 
-	if n := len(o.statuses); n < 3 || o.statuses[n-1] != httpapi.SemossProgressComplete {
+	if n := len(o.statuses); n < 3 || o.statuses[n-1] != semoss.SemossProgressComplete {
 		t.Fatalf("statuses %v: want several polls ending ProgressComplete", o.statuses)
 	}
 	for _, s := range o.statuses {
-		if s != httpapi.SemossSubmitted && s != httpapi.SemossInProgress && s != httpapi.SemossProgressComplete {
+		if s != semoss.SemossSubmitted && s != semoss.SemossInProgress && s != semoss.SemossProgressComplete {
 			t.Fatalf("unexpected status %q in %v", s, o.statuses)
 		}
 	}
@@ -62,7 +63,7 @@ func TestSemossUIClient(t *testing.T) {
 		t.Fatalf("result %+v", o.result)
 	}
 	entry := o.result.PixelReturn[0]
-	out := outputOf[httpapi.LLMOutput](t, entry)
+	out := outputOf[semoss.LLMOutput](t, entry)
 	if entry.PixelExpression != expr || !reflect.DeepEqual(entry.OperationType, []string{"OPERATION"}) || entry.IsMeta {
 		t.Fatalf("result entry %+v", entry)
 	}
@@ -105,7 +106,7 @@ func TestPythonSDKClient(t *testing.T) {
 	const tokens = 60
 	jobID, parts := sdk.streamAsk("stream me something", map[string]any{"sim_tokens": tokens, "sim_tokens_per_second": 150})
 	res := newMonolithFor(t, srv.URL, sdk).result(jobID)
-	want := outputOf[httpapi.LLMOutput](t, res.PixelReturn[0]).Response
+	want := outputOf[semoss.LLMOutput](t, res.PixelReturn[0]).Response
 	if got := strings.Join(parts, ""); got != want {
 		t.Fatalf("stream_ask yielded %q, want the whole answer %q", got, want)
 	}
@@ -139,15 +140,15 @@ func streamExpr(tokens, perSecond int) string {
 
 // pollToEnd polls a job with no offset until a finished status and returns
 // every chunk received.
-func pollToEnd(m *monolith, jobID string) []httpapi.StreamMessage {
-	var got []httpapi.StreamMessage
+func pollToEnd(m *monolith, jobID string) []semoss.StreamMessage {
+	var got []semoss.StreamMessage
 	for {
 		r := m.poll(jobID)
 		got = append(got, r.Message...)
 		if finished(r.Status) {
 			return got
 		}
-		if r.Status == httpapi.SemossUnknownJob {
+		if r.Status == semoss.SemossUnknownJob {
 			m.t.Errorf("job %s: UnknownJob", jobID)
 			return got
 		}
@@ -167,7 +168,7 @@ func TestPixelJobStreaming(t *testing.T) {
 		b.login(k)
 		jobID := a.runPixelAsync(streamExpr(40, 100))
 		var wg sync.WaitGroup
-		got := make([][]httpapi.StreamMessage, 2)
+		got := make([][]semoss.StreamMessage, 2)
 		for i, m := range []*monolith{a, b} {
 			wg.Add(1)
 			go func() { defer wg.Done(); got[i] = pollToEnd(m, jobID) }()
@@ -224,7 +225,7 @@ func TestPixelJobStreaming(t *testing.T) {
 		m := newMonolith(t, n1.URL, nil)
 		m.login(e.key("roaming"))
 		jobID := m.runPixelAsync(streamExpr(60, 40))
-		var got []httpapi.StreamMessage
+		var got []semoss.StreamMessage
 		poll := func(node *monolith) string {
 			r := node.poll(jobID)
 			got = append(got, r.Message...)
@@ -258,7 +259,7 @@ func TestPixelJobStreaming(t *testing.T) {
 		m.result(jobID) // waits for the end
 		all := m.allChunks(jobID)
 		r := m.poll(jobID, "offset", "4")
-		if !slices.Equal(keys(r.Message), keys(all[4:])) || *r.Offset != len(all) || r.Status != httpapi.SemossProgressComplete {
+		if !slices.Equal(keys(r.Message), keys(all[4:])) || *r.Offset != len(all) || r.Status != semoss.SemossProgressComplete {
 			t.Fatalf("offset 4: %d chunks, offset %d, status %s", len(r.Message), *r.Offset, r.Status)
 		}
 		// Stateless: the same read again gives the same answer.
@@ -266,7 +267,7 @@ func TestPixelJobStreaming(t *testing.T) {
 			t.Fatalf("second read from offset 4 differs")
 		}
 		r = m.poll(jobID, "offset", fmt.Sprint(len(all)+5), "wait", "0")
-		if len(r.Message) != 0 || *r.Offset != len(all)+5 || r.Status != httpapi.SemossProgressComplete {
+		if len(r.Message) != 0 || *r.Offset != len(all)+5 || r.Status != semoss.SemossProgressComplete {
 			t.Fatalf("past the end: %+v", r)
 		}
 		for _, bad := range [][]string{{"offset", "-1"}, {"offset", "x"}, {"wait", "soon"}} {
@@ -291,9 +292,9 @@ func TestPixelJobStreaming(t *testing.T) {
 			{"jobId": {uuid.NewString()}},
 			{"jobId": {uuid.NewString()}, "offset": {"0"}},
 		} {
-			var r httpapi.StreamingResponse
+			var r semoss.StreamingResponse
 			m.post("/engine/pixelJobStreaming", form, &r)
-			if r.Status != httpapi.SemossUnknownJob || r.Message == nil || len(r.Message) != 0 {
+			if r.Status != semoss.SemossUnknownJob || r.Message == nil || len(r.Message) != 0 {
 				t.Errorf("%v: %+v, want UnknownJob with []", form, r)
 			}
 		}
@@ -372,11 +373,11 @@ func TestToolCalls(t *testing.T) {
 		t.Fatalf("arguments %q over %d chunks", args.String(), len(msgs))
 	}
 	out := outputOf[struct {
-		Response    []httpapi.ToolCallOutput `json:"response"`
-		MessageType string                   `json:"messageType"`
-		RoomID      string                   `json:"roomId"`
+		Response    []semoss.ToolCallOutput `json:"response"`
+		MessageType string                  `json:"messageType"`
+		RoomID      string                  `json:"roomId"`
 	}](t, res.PixelReturn[0])
-	want := []httpapi.ToolCallOutput{{ID: callID, Type: "function", Name: "get_weather", Arguments: `{"city":"Paris"}`}}
+	want := []semoss.ToolCallOutput{{ID: callID, Type: "function", Name: "get_weather", Arguments: `{"city":"Paris"}`}}
 	if out.MessageType != "TOOL" || !reflect.DeepEqual(out.Response, want) || out.RoomID != "weather-room" {
 		t.Fatalf("TOOL result %+v, want %+v", out, want)
 	}
@@ -389,7 +390,7 @@ func TestToolCalls(t *testing.T) {
 		{"role": "tool", "tool_call_id": callID, "content": "sunny, 21 C"},
 	})
 	followUp := m.runPixel(`LLM(engine="sim", paramValues=[{"messages": ` + string(conv) + `, "tools": ` + tools + `, "sim_tokens_per_second": 0, "sim_tokens": 20}]);`)
-	answer := outputOf[httpapi.LLMOutput](t, followUp.PixelReturn[0])
+	answer := outputOf[semoss.LLMOutput](t, followUp.PixelReturn[0])
 	if answer.MessageType != "CHAT" || !strings.Contains(answer.Response.(string), "sunny, 21 C") {
 		t.Fatalf("follow-up with messages: %+v", answer)
 	}
@@ -404,13 +405,13 @@ func TestToolCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var job httpapi.Job
+	var job jobsapi.Job
 	json.NewDecoder(resp.Body).Decode(&job)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("native follow-up: %d", resp.StatusCode)
 	}
-	native := outputOf[httpapi.LLMOutput](t, m.result(job.ID.String()).PixelReturn[0])
+	native := outputOf[semoss.LLMOutput](t, m.result(job.ID.String()).PixelReturn[0])
 	if native.MessageType != "CHAT" || !strings.Contains(native.Response.(string), "rainy") || native.RoomID != "weather-room" {
 		t.Fatalf("native follow-up: %+v", native)
 	}
@@ -443,7 +444,7 @@ func TestStopPixelExecution(t *testing.T) {
 	msgs := pollToEnd(m, jobID)
 	var status string
 	m.post("/engine/status", url.Values{"jobId": {jobID}}, &status)
-	if status != httpapi.SemossCanceled {
+	if status != semoss.SemossCanceled {
 		t.Fatalf("status after stop: %s", status)
 	}
 	if last := msgs[len(msgs)-1]; string(last.Data) != `{"finish_reason":"cancelled"}` {
@@ -550,20 +551,20 @@ func TestOwnership(t *testing.T) {
 
 	thief := newMonolith(t, srv.URL, nil)
 	thief.login(bob)
-	if r := thief.poll(jobID); r.Status != httpapi.SemossUnknownJob || len(r.Message) != 0 {
+	if r := thief.poll(jobID); r.Status != semoss.SemossUnknownJob || len(r.Message) != 0 {
 		t.Errorf("bob's pixelJobStreaming: %+v", r)
 	}
-	if r := thief.poll(jobID, "offset", "0"); r.Status != httpapi.SemossUnknownJob || len(r.Message) != 0 {
+	if r := thief.poll(jobID, "offset", "0"); r.Status != semoss.SemossUnknownJob || len(r.Message) != 0 {
 		t.Errorf("bob's pixelJobStreaming with offset: %+v", r)
 	}
 	var status string
 	thief.post("/engine/status", url.Values{"jobId": {jobID}}, &status)
-	if status != httpapi.SemossUnknownJob {
+	if status != semoss.SemossUnknownJob {
 		t.Errorf("bob's status: %s", status)
 	}
-	var partial httpapi.PartialResponse
+	var partial semoss.PartialResponse
 	thief.post("/engine/partial", url.Values{"jobId": {jobID}}, &partial)
-	if partial.Status != httpapi.SemossUnknownJob {
+	if partial.Status != semoss.SemossUnknownJob {
 		t.Errorf("bob's partial: %+v", partial)
 	}
 	if st, _, _ := thief.call("/engine/result", url.Values{"jobId": {jobID}}); st != http.StatusNotFound {
@@ -591,7 +592,7 @@ func TestOwnership(t *testing.T) {
 
 	// Keys of one tenant share its jobs.
 	teamJob := newMonolith(t, srv.URL, &carol).runPixelAsync(streamExpr(3, 0))
-	if r := newMonolith(t, srv.URL, &dave).poll(teamJob, "offset", "0", "wait", "25"); r.Status == httpapi.SemossUnknownJob {
+	if r := newMonolith(t, srv.URL, &dave).poll(teamJob, "offset", "0", "wait", "25"); r.Status == semoss.SemossUnknownJob {
 		t.Errorf("dave cannot read carol's job in their shared tenant")
 	}
 }
@@ -604,7 +605,7 @@ func TestSemossRequestEncodings(t *testing.T) {
 	srv := e.serve()
 	k := e.key("encodings")
 	m := newMonolith(t, srv.URL, &k)
-	send := func(contentType string, body string) (int, httpapi.PixelResponse, string) {
+	send := func(contentType string, body string) (int, semoss.PixelResponse, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, m.base+"/engine/runPixel", strings.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
@@ -616,7 +617,7 @@ func TestSemossRequestEncodings(t *testing.T) {
 		defer resp.Body.Close()
 		var buf strings.Builder
 		io.Copy(&buf, resp.Body)
-		var out httpapi.PixelResponse
+		var out semoss.PixelResponse
 		json.Unmarshal([]byte(buf.String()), &out)
 		return resp.StatusCode, out, buf.String()
 	}

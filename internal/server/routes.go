@@ -1,0 +1,77 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/jobstream/jobstream/internal/httpapi"
+)
+
+// routes is the route table of every wire surface. Each surface mounts
+// under its own prefix, behind its own Authenticate and Limit middleware,
+// which answer in that surface's error shape; a new surface adds a block
+// here the same way.
+//
+// Long-poll and SSE routes must not sit behind a timeout middleware (chi's
+// middleware.Timeout answers 504 at its deadline); waits are capped by
+// httpapi.Config.MaxWait instead.
+func (a *API) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(httpapi.Recoverer(a.log))
+	r.Use(httpapi.SecurityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteError(a.log, w, r, httpapi.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteError(a.log, w, r, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+
+	// Unauthenticated: load balancers and Prometheus.
+	r.Get("/healthz", a.healthz)
+	r.Get("/readyz", a.readyz)
+	if a.metrics != nil {
+		r.Method(http.MethodGet, "/metrics", a.metrics)
+	}
+
+	// The native API (internal/jobsapi). Another surface under /v1 (the
+	// OpenAI Responses API at /v1/responses, say) mounts with a Route of
+	// its own: chi routes it past this one, behind its own middleware.
+	r.Route("/v1", func(r chi.Router) {
+		jobs := a.jobs
+		r.Use(jobs.Authenticate, jobs.Limit)
+		r.Post("/jobs", jobs.CreateJob)
+		r.Get("/jobs", jobs.ListJobs)
+		r.Get("/jobs/{id}", jobs.GetJob)
+		r.Get("/jobs/{id}/chunks", jobs.GetChunks)
+		r.Get("/jobs/{id}/events", jobs.StreamEvents)
+		r.Post("/jobs/{id}/cancel", jobs.CancelJob)
+		r.Get("/jobs/{id}/transcript", jobs.GetTranscript)
+		r.Get("/engines", jobs.ListEngines)
+	})
+
+	// The SEMOSS-compatible surface (internal/semoss).
+	r.Route("/Monolith/api", func(r chi.Router) {
+		sem := a.semoss
+		r.Get("/config", sem.Config)
+		r.Get("/config/fetchCsrf", sem.FetchCSRF)
+		r.Post("/auth/login", sem.Login)
+		r.Get("/logout/all", sem.Logout)
+		r.Post("/logout/all", sem.Logout)
+		r.Group(func(r chi.Router) {
+			r.Use(sem.Authenticate, sem.Limit)
+			r.Post("/engine/runPixel", sem.RunPixel)
+			r.Post("/engine/runPixelAsync", sem.RunPixelAsync)
+			r.Post("/engine/result", sem.Result)
+			r.Post("/engine/pixelJobStreaming", sem.PixelJobStreaming)
+			r.Post("/engine/partial", sem.Partial)
+			r.Post("/engine/status", sem.Status)
+			r.Post("/engine/console", sem.Console)
+			r.Post("/engine/error", sem.ErrorLines)
+			r.Post("/engine/terminate", sem.Terminate)
+		})
+	})
+	return r
+}
