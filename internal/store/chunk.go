@@ -114,6 +114,7 @@ type Finish struct {
 // on its lease: the returned map holds the leases that were held; rows and
 // finishes of other jobs were dropped (their worker lost the lease).
 //
+// It gives up after the Store's HotOperationTimeout (the writer retries).
 // The batch is idempotent: retrying it after an ambiguous commit error
 // writes nothing twice (the plain insert meets a unique violation, and the
 // transaction runs again skipping the rows stored).
@@ -128,6 +129,8 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 	if len(leases) == 0 {
 		return leases, nil
 	}
+	ctx, cancel := s.hot(ctx)
+	defer cancel()
 	ids, attempts := lockOrder(slices.Collect(maps.Keys(leases)))
 	err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, false)
 	var pgErr *pgconn.PgError

@@ -21,6 +21,8 @@ import (
 // ErrLeaseLost when the lease is gone or the job has chunks (it must then
 // be failed, not replayed).
 func (s *Store) HandBack(ctx context.Context, owner string, l Lease) error {
+	ctx, cancel := s.hot(ctx)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		n, err := s.q.JobHandBack(ctx, tx, dbsqlc.JobHandBackParams{ID: l.JobID, Attempt: int32(l.Attempt), Owner: owner})
 		if err != nil {

@@ -30,6 +30,8 @@ type Claim struct {
 
 // Claim claims up to max queued jobs for owner with a lease of ttl.
 func (s *Store) Claim(ctx context.Context, owner string, max int, ttl time.Duration) ([]Claim, error) {
+	ctx, cancel := s.hot(ctx)
+	defer cancel()
 	rows, err := s.q.JobClaim(ctx, s.pool, dbsqlc.JobClaimParams{Owner: owner, LeaseSeconds: ttl.Seconds(), Max: int64(max)})
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
@@ -56,16 +58,24 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, ttl time.Durat
 
 // HeartbeatResult is one lease still held after a heartbeat.
 type HeartbeatResult struct {
-	JobID           uuid.UUID
+	Lease
 	CancelRequested bool
+	// Renewed is false when the job's row was locked by another
+	// transaction: the lease is still held but was not extended, and the
+	// caller should retry it soon.
+	Renewed bool
 }
 
 // Heartbeat extends the given leases by ttl in one statement and returns
-// those still held. A lease missing from the result is lost.
+// those still held. A lease missing from the result is lost. It never waits
+// for a row lock (see JobHeartbeat): a lease whose row is locked comes back
+// with Renewed false.
 func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, leases []Lease) ([]HeartbeatResult, error) {
 	if len(leases) == 0 {
 		return nil, nil
 	}
+	ctx, cancel := s.hot(ctx)
+	defer cancel()
 	p := dbsqlc.JobHeartbeatParams{Owner: owner, LeaseSeconds: ttl.Seconds()}
 	p.Ids, p.Attempts = lockOrder(leases)
 	rows, err := s.q.JobHeartbeat(ctx, s.pool, p)
@@ -74,7 +84,7 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, 
 	}
 	out := make([]HeartbeatResult, len(rows))
 	for i, r := range rows {
-		out[i] = HeartbeatResult{JobID: r.ID, CancelRequested: r.CancelRequested}
+		out[i] = HeartbeatResult{Lease: Lease{JobID: r.ID, Attempt: int(r.Attempt)}, CancelRequested: r.CancelRequested, Renewed: r.Renewed}
 	}
 	return out, nil
 }
@@ -140,27 +150,43 @@ type Rescued struct {
 // back to the queue while attempts remain; any other job is failed with an
 // error finish chunk, because replaying a model call would duplicate output
 // readers have already seen. All in one transaction.
-func (s *Store) RescueExpired(ctx context.Context, max int) (Rescued, error) {
+//
+// ttl is the lease TTL: right after a database restart no lease counts as
+// expired until the database has been up for ttl, so live workers renew
+// their leases before anyone takes their jobs (see JobExpiredLock).
+//
+// Every decision is made under the job's row lock, by statements that
+// start after it was taken: whether the job has chunks, and the seq of its
+// error chunk (JobRequeue, JobFailExpired).
+func (s *Store) RescueExpired(ctx context.Context, max int, ttl time.Duration) (Rescued, error) {
+	ctx, cancel := s.hot(ctx)
+	defer cancel()
+	midStream, _ := json.Marshal(map[string]string{"message": "the worker running this job stopped heartbeating (lease expired)", "type": "lease_expired"})
 	var res Rescued
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := s.q.JobExpiredLock(ctx, tx, int64(max))
+		res = Rescued{}
+		rows, err := s.q.JobExpiredLock(ctx, tx, dbsqlc.JobExpiredLockParams{Max: int64(max), LeaseSeconds: ttl.Seconds()})
 		if err != nil {
 			return err
 		}
 		for _, r := range rows {
-			if r.NextSeq == 0 && r.Attempt < r.MaxAttempts {
-				if err := s.q.JobRequeue(ctx, tx, dbsqlc.JobRequeueParams{ID: r.ID, Attempt: r.Attempt}); err != nil {
+			if r.Attempt < r.MaxAttempts {
+				n, err := s.q.JobRequeue(ctx, tx, dbsqlc.JobRequeueParams{ID: r.ID, Attempt: r.Attempt})
+				if err != nil {
 					return err
 				}
-				res.Requeued = append(res.Requeued, r.ID)
-				continue
+				if n > 0 {
+					res.Requeued = append(res.Requeued, r.ID)
+					continue
+				}
+				// It has chunks: fail it.
 			}
-			msg := "the worker running this job stopped heartbeating (lease expired)"
-			if r.NextSeq == 0 {
-				msg = fmt.Sprintf("the job's worker was lost %d times (lease expired); giving up", r.Attempt)
-			}
-			e, _ := json.Marshal(map[string]string{"message": msg, "type": "lease_expired"})
-			if err := s.q.JobFailExpired(ctx, tx, dbsqlc.JobFailExpiredParams{ID: r.ID, Attempt: r.Attempt, Seq: r.NextSeq, Error: e}); err != nil {
+			noOutput, _ := json.Marshal(map[string]string{
+				"message": fmt.Sprintf("the job's worker was lost %d times (lease expired); giving up", r.Attempt),
+				"type":    "lease_expired",
+			})
+			err := s.q.JobFailExpired(ctx, tx, dbsqlc.JobFailExpiredParams{ID: r.ID, Attempt: r.Attempt, ErrorMidStream: midStream, ErrorNoOutput: noOutput})
+			if err != nil {
 				return err
 			}
 			res.Failed = append(res.Failed, r.ID)
@@ -188,10 +214,10 @@ type Turn struct {
 }
 
 // lockOrder returns the leases' job ids and attempts sorted by job id: the
-// order in which every statement that locks several jobs rows of running
-// jobs (JobHeartbeat, JobLeaseHeld) takes its locks, so that two of them
-// never wait for each other in a cycle (a deadlock, which PostgreSQL breaks
-// only after deadlock_timeout).
+// order in which every statement that locks several rows of running jobs
+// (JobLeaseHeld, and JobHeartbeat, which never waits) takes its locks, so
+// that two of them never wait for each other in a cycle (a deadlock, which
+// PostgreSQL breaks only after deadlock_timeout).
 func lockOrder(leases []Lease) ([]uuid.UUID, []int32) {
 	sorted := slices.Clone(leases)
 	slices.SortFunc(sorted, func(a, b Lease) int {

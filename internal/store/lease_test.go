@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,7 +236,7 @@ func TestRescueExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := s.RescueExpired(ctx, 100)
+	res, err := s.RescueExpired(ctx, 100, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,9 +296,140 @@ func TestRescueExpired(t *testing.T) {
 		if j.Status != store.StatusRunning {
 			t.Errorf("job with a live lease is %s", j.Status)
 		}
-		res, err := s.RescueExpired(ctx, 100)
+		res, err := s.RescueExpired(ctx, 100, time.Second)
 		if err != nil || len(res.Requeued)+len(res.Failed) != 0 {
 			t.Errorf("second rescue = %+v, %v; want nothing", res, err)
 		}
 	})
+}
+
+// TestHeartbeatLockedRowIsBusy: a row locked by another transaction does
+// not hold up the heartbeat of the other leases (issue 9): they are renewed
+// at once, and the locked one comes back held but not renewed, for the
+// worker to retry. Once the lock is gone it renews too.
+func TestHeartbeatLockedRowIsBusy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testserver.Pool(t, testserver.Database(t), 3)
+	s := store.New(pool)
+	const owner = "w1"
+	locked := testserver.RunningJob(t, pool, "t", owner)
+	free := testserver.RunningJob(t, pool, "t", owner)
+	if _, err := pool.Exec(ctx, `UPDATE jobs SET lease_expires_at = now() WHERE id = ANY($1)`, []uuid.UUID{locked.JobID, free.JobID}); err != nil {
+		t.Fatal(err)
+	}
+
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, locked.JobID); err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, testserver.Timeout)
+	defer cancel()
+	res, err := s.Heartbeat(hctx, owner, time.Hour, []store.Lease{locked, free})
+	if err != nil {
+		t.Fatalf("heartbeat with a locked row: %v (it waited for the lock)", err)
+	}
+	got := map[store.Lease]store.HeartbeatResult{}
+	for _, r := range res {
+		got[r.Lease] = r
+	}
+	if r, ok := got[free]; !ok || !r.Renewed {
+		t.Errorf("free lease: %+v, want renewed", got)
+	}
+	if r, ok := got[locked]; !ok || r.Renewed {
+		t.Errorf("locked lease: %+v, want held but not renewed", got)
+	}
+	var freeLive, lockedLive bool
+	_ = pool.QueryRow(ctx, `SELECT lease_expires_at > now() + interval '50 minutes' FROM jobs WHERE id = $1`, free.JobID).Scan(&freeLive)
+	if !freeLive {
+		t.Error("the free lease was not extended")
+	}
+
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Heartbeat(ctx, owner, time.Hour, []store.Lease{locked, free})
+	if err != nil || len(res) != 2 || !res[0].Renewed || !res[1].Renewed {
+		t.Fatalf("heartbeat after the lock = %+v, %v; want both renewed", res, err)
+	}
+	_ = pool.QueryRow(ctx, `SELECT lease_expires_at > now() + interval '50 minutes' FROM jobs WHERE id = $1`, locked.JobID).Scan(&lockedLive)
+	if !lockedLive {
+		t.Error("the formerly locked lease was not extended")
+	}
+}
+
+// TestRescueDecidesUnderTheLock: the rescuer decides whether a job has
+// output, and where its error chunk goes, from what is committed once it
+// holds the job's row lock, not from the snapshot its statement started
+// with (issue 9). A NowGate holds the rescuer's JobExpiredLock after its
+// snapshot and before its row locks; meanwhile the expired lease's owner
+// commits a chunk (its fence takes the row FOR SHARE and does not look at
+// the expiry). Then the rescuer goes on:
+//
+//   - AttemptsLeft: the job must be failed, not requeued (a new attempt
+//     would replay output readers have seen);
+//   - LastAttempt: the error chunk must follow the late chunk (seq 1), not
+//     collide with it and abort the whole rescue.
+func TestRescueDecidesUnderTheLock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		maxAttempts int
+	}{
+		{"AttemptsLeft", 3},
+		{"LastAttempt", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := testserver.Database(t)
+			gate := testserver.NewNowGate(t, db)
+			pool := testserver.Pool(t, db, 2)
+			rescuer := store.New(testserver.Pool(t, gate.URL, 1))
+			s := store.New(pool)
+			const owner = "late-writer"
+			l := testserver.RunningJob(t, pool, "t", owner)
+			if _, err := pool.Exec(ctx, `UPDATE jobs SET lease_expires_at = now() - interval '1 second', max_attempts = $2 WHERE id = $1`, l.JobID, tc.maxAttempts); err != nil {
+				t.Fatal(err)
+			}
+
+			gate.Close()
+			rescued := make(chan error, 1)
+			var res store.Rescued
+			go func() {
+				var err error
+				res, err = rescuer.RescueExpired(ctx, 10, time.Second)
+				rescued <- err
+			}()
+			gate.WaitHeld("name: JobExpiredLock")
+			held, err := s.WriteBatch(ctx, owner, []store.NewChunk{content(l, 0, "seen by a reader")}, nil)
+			if err != nil || !held[l] {
+				t.Fatalf("the late write: held %v, %v", held, err)
+			}
+			gate.Open()
+			if err := testserver.Recv(t, rescued, "the rescue"); err != nil {
+				t.Fatalf("rescue: %v", err)
+			}
+			if len(res.Requeued) != 0 || len(res.Failed) != 1 {
+				t.Errorf("rescued %+v, want the job failed", res)
+			}
+			snap, err := s.Read(ctx, "t", l.JobID, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap.Status != store.StatusFailed || len(snap.Chunks) != 2 || snap.Chunks[1].Seq != 1 {
+				t.Fatalf("job %s with %d chunks (%+v), want failed: the late chunk, then the error chunk at seq 1", snap.Status, len(snap.Chunks), snap.Chunks)
+			}
+			var last struct {
+				Error struct{ Message, Type string }
+			}
+			if err := json.Unmarshal(snap.Chunks[1].Data, &last); err != nil || last.Error.Type != "lease_expired" || !strings.Contains(last.Error.Message, "stopped heartbeating") {
+				t.Errorf("error chunk %s, want lease_expired mid-stream", snap.Chunks[1].Data)
+			}
+		})
+	}
 }

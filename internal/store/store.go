@@ -58,15 +58,39 @@ func Terminal(status string) bool {
 	return status == StatusCompleted || status == StatusFailed || status == StatusCancelled
 }
 
+// DefaultHotOperationTimeout is Config.HotOperationTimeout's default (River's
+// HotOperationTimeout).
+const DefaultHotOperationTimeout = 10 * time.Second
+
+// Config configures a Store.
+type Config struct {
+	// HotOperationTimeout bounds each of the workers' hot-path operations:
+	// Claim, Heartbeat, WriteBatch, RescueExpired and HandBack. Each gives
+	// up after it, and its caller retries: a lock held elsewhere or a
+	// half-open connection must never stall a worker for good. Callers may
+	// pass a shorter deadline. Defaults to 10 s.
+	HotOperationTimeout time.Duration
+}
+
 // Store wraps a connection pool.
 type Store struct {
 	pool *pgxpool.Pool
 	q    *dbsqlc.Queries
+	cfg  Config
 }
 
-// New returns a Store using pool.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: dbsqlc.New()}
+// New returns a Store using pool, with the default Config.
+func New(pool *pgxpool.Pool) *Store { return NewWithConfig(pool, Config{}) }
+
+// NewWithConfig returns a Store using pool.
+func NewWithConfig(pool *pgxpool.Pool, cfg Config) *Store {
+	cfg.HotOperationTimeout = cmp.Or(cfg.HotOperationTimeout, DefaultHotOperationTimeout)
+	return &Store{pool: pool, q: dbsqlc.New(), cfg: cfg}
+}
+
+// hot bounds a hot-path operation by HotOperationTimeout.
+func (s *Store) hot(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.HotOperationTimeout)
 }
 
 // Pool returns the underlying pool (for health checks and metrics).

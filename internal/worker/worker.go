@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,15 +74,25 @@ type Worker struct {
 
 	wake chan struct{}
 
-	mu      sync.Mutex
-	running map[uuid.UUID]*run
+	mu sync.Mutex
+	// running is keyed by lease, not job id: after a lost lease this
+	// process may claim the same job again while the old attempt is still
+	// winding down, and each attempt must keep (and at its end remove)
+	// only its own entry (issue 9).
+	running map[store.Lease]*run
 	// cancelSeen remembers cancel notices for jobs not (yet) running here,
 	// closing the race between a claim and its cancel notification.
 	cancelSeen map[uuid.UUID]time.Time
+
+	// lastFailure is when a claim, heartbeat or rescue last failed (unix
+	// nanoseconds; 0: never). See rescueLoop.
+	lastFailure atomic.Int64
+
+	// Set only by tests: afterHeartbeat runs after every heartbeat.
+	afterHeartbeat func(held []store.HeartbeatResult, err error)
 }
 
 type run struct {
-	lease  store.Lease
 	cancel context.CancelCauseFunc
 }
 
@@ -115,7 +127,7 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 		writer:     cw,
 		log:        cfg.Logger,
 		wake:       make(chan struct{}, 1),
-		running:    map[uuid.UUID]*run{},
+		running:    map[store.Lease]*run{},
 		cancelSeen: map[uuid.UUID]time.Time{},
 	}
 }
@@ -159,11 +171,16 @@ func (w *Worker) CancelHandler() notifyHandler {
 func (w *Worker) Cancel(id uuid.UUID) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r, ok := w.running[id]; ok {
-		r.cancel(errCancelRequested)
-		return
+	found := false
+	for l, r := range w.running {
+		if l.JobID == id {
+			r.cancel(errCancelRequested)
+			found = true
+		}
 	}
-	w.cancelSeen[id] = time.Now()
+	if !found {
+		w.cancelSeen[id] = time.Now()
+	}
 }
 
 // notifyHandler adapts closures to notify.Handler without importing it
@@ -234,6 +251,7 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 		if free > 0 {
 			claims, err := w.store.Claim(ctx, w.cfg.Owner, free, w.cfg.LeaseTTL)
 			if err != nil && ctx.Err() == nil {
+				w.failed()
 				w.log.Warn("claim jobs", "err", err)
 			}
 			got = len(claims)
@@ -265,24 +283,41 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 	}
 }
 
+// failed records that a hot-path database operation failed.
+func (w *Worker) failed() { w.lastFailure.Store(time.Now().UnixNano()) }
+
+// heartbeatLoop renews this process's leases every HeartbeatInterval. A
+// beat that failed, or left a lease unrenewed because its row was locked,
+// is retried sooner, with backoff: after an outage the owners renew their
+// leases before any rescuer may take them (see rescueLoop).
 func (w *Worker) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	t := time.NewTimer(w.cfg.HeartbeatInterval)
 	defer t.Stop()
+	retry := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		w.heartbeat(ctx)
+		if w.heartbeat(ctx) {
+			retry = 0
+			t.Reset(w.cfg.HeartbeatInterval)
+			continue
+		}
+		retry = min(max(2*retry, 50*time.Millisecond), w.cfg.HeartbeatInterval)
+		t.Reset(time.Duration(float64(retry) * (0.75 + 0.5*rand.Float64())))
 	}
 }
 
-func (w *Worker) heartbeat(ctx context.Context) {
+// heartbeat renews every lease held here in one statement, under a
+// deadline, and stops the jobs whose lease was lost or whose cancellation
+// was requested. It reports whether every lease was renewed.
+func (w *Worker) heartbeat(ctx context.Context) (ok bool) {
 	w.mu.Lock()
 	leases := make([]store.Lease, 0, len(w.running))
-	for _, r := range w.running {
-		leases = append(leases, r.lease)
+	for l := range w.running {
+		leases = append(leases, l)
 	}
 	for id, at := range w.cancelSeen {
 		if time.Since(at) > time.Minute {
@@ -291,30 +326,58 @@ func (w *Worker) heartbeat(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	if len(leases) == 0 {
-		return
+		return true
 	}
-	held, err := w.store.Heartbeat(ctx, w.cfg.Owner, w.cfg.LeaseTTL, leases)
+	hctx, cancel := context.WithTimeout(ctx, w.heartbeatTimeout())
+	held, err := w.store.Heartbeat(hctx, w.cfg.Owner, w.cfg.LeaseTTL, leases)
+	cancel()
+	if w.afterHeartbeat != nil {
+		defer w.afterHeartbeat(held, err)
+	}
 	if err != nil {
-		// Leases keep running until their TTL; the next beat retries.
-		w.log.Warn("heartbeat", "err", err)
-		return
+		// Leases keep running until their TTL; the retry comes soon.
+		if ctx.Err() == nil {
+			w.failed()
+			w.log.Warn("heartbeat", "err", err)
+		}
+		return false
 	}
-	ok := make(map[uuid.UUID]bool, len(held))
+	ok = true
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	found := make(map[store.Lease]bool, len(held))
 	for _, h := range held {
-		ok[h.JobID] = true
-		if r, running := w.running[h.JobID]; running && h.CancelRequested {
+		found[h.Lease] = true
+		ok = ok && h.Renewed
+		if r, running := w.running[h.Lease]; running && h.CancelRequested {
 			r.cancel(errCancelRequested)
 		}
 	}
 	for _, l := range leases {
-		if r, running := w.running[l.JobID]; running && r.lease == l && !ok[l.JobID] {
+		if r, running := w.running[l]; running && !found[l] {
 			r.cancel(errLeaseLost)
 		}
 	}
+	return ok
 }
 
+// heartbeatTimeout is how long one heartbeat may take before it gives up
+// and is retried: half the interval, between 1 s and the store's hot
+// operation timeout, so that a stuck beat is retried well within the TTL.
+func (w *Worker) heartbeatTimeout() time.Duration {
+	return min(max(w.cfg.HeartbeatInterval/2, time.Second), store.DefaultHotOperationTimeout)
+}
+
+// rescueLoop rescues expired leases every RescueInterval, but only once
+// this process has reached the database without a failure for a whole
+// LeaseTTL. A lease that expired while the database was unreachable (an
+// outage or restart longer than the TTL) most likely belongs to a live
+// worker that could not renew it either: it gets one full TTL to do so
+// after the database is back before its jobs are rescued, so only jobs
+// whose worker is really gone are failed or requeued (issue 9: 7 of 20
+// healthy jobs failed with lease_expired after a 7 s outage at a 3 s
+// TTL). The store makes the same rule hold across a database restart for
+// rescuers that never noticed the outage (JobExpiredLock).
 func (w *Worker) rescueLoop(ctx context.Context) {
 	t := time.NewTicker(w.cfg.RescueInterval)
 	defer t.Stop()
@@ -324,9 +387,13 @@ func (w *Worker) rescueLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		res, err := w.store.RescueExpired(ctx, 100)
+		if last := w.lastFailure.Load(); last != 0 && time.Since(time.Unix(0, last)) < w.cfg.LeaseTTL {
+			continue
+		}
+		res, err := w.store.RescueExpired(ctx, 100, w.cfg.LeaseTTL)
 		if err != nil {
 			if ctx.Err() == nil {
+				w.failed()
 				w.log.Warn("rescue expired jobs", "err", err)
 			}
 			continue
@@ -345,7 +412,7 @@ func (w *Worker) runJob(parent context.Context, c store.Claim) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	w.mu.Lock()
-	w.running[c.JobID] = &run{lease: c.Lease, cancel: cancel}
+	w.running[c.Lease] = &run{cancel: cancel}
 	if _, seen := w.cancelSeen[c.JobID]; seen || c.CancelRequested {
 		delete(w.cancelSeen, c.JobID)
 		cancel(errCancelRequested)
@@ -353,7 +420,7 @@ func (w *Worker) runJob(parent context.Context, c store.Claim) {
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
-		delete(w.running, c.JobID)
+		delete(w.running, c.Lease)
 		w.mu.Unlock()
 		w.writer.Release(c.Lease)
 	}()

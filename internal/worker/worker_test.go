@@ -313,7 +313,7 @@ func TestWorker(t *testing.T) {
 				if !live {
 					t.Error("the lease expired during the shutdown grace: heartbeats stopped while the job was still running")
 				}
-				if res, err := b.store.RescueExpired(ctx, 10); err != nil || len(res.Failed)+len(res.Requeued) > 0 {
+				if res, err := b.store.RescueExpired(ctx, 10, ttl); err != nil || len(res.Failed)+len(res.Requeued) > 0 {
 					t.Errorf("another node's rescuer took the job: %+v, %v", res, err)
 				}
 			}

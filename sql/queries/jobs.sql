@@ -46,32 +46,50 @@ RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_re
     (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq;
 
 -- JobHeartbeat extends the leases this process still holds, in one
--- statement per process (not per job). Jobs missing from the result have
--- lost their lease; cancel_requested tells the worker to stop them.
+-- statement per process (not per job). For each lease (id, attempt) held it
+-- returns whether it was renewed; a lease missing from the result is lost. cancel_requested
+-- tells the worker to stop the job.
 --
--- The rows are locked first, one at a time in the order of @ids, which
--- callers sort by id; JobLeaseHeld, the chunk writer's fence, takes its FOR
--- SHARE locks in the same order. Locking in any other order (as a plain
--- UPDATE ... FROM unnest does) deadlocks with a writer batch that holds some
--- of the same rows, and PostgreSQL breaks the cycle only after
--- deadlock_timeout (1 s): every token of that batch arrived a second late.
+-- It never waits for a row lock (SKIP LOCKED): one row held by someone
+-- else (a rescuer, a cancel request, an operator's open transaction) must
+-- not stall the renewal of every other lease in the process, issue 9. A
+-- lease whose row was locked comes back with renewed false when the job is
+-- still ours in this statement's snapshot, and the worker retries it soon.
+-- Not waiting also means it cannot deadlock with the chunk writer's fence
+-- (JobLeaseHeld), whatever order either takes its locks in; the ids are
+-- still sorted by the caller.
 -- name: JobHeartbeat :many
-WITH locked AS (
-    SELECT j.id
-    FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
+WITH req AS (
+    SELECT h.id, h.attempt FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
+), locked AS (
+    SELECT j.id, j.attempt
+    FROM req
     CROSS JOIN LATERAL (
-        SELECT jobs.id FROM jobs
-        WHERE jobs.id = h.id AND jobs.attempt = h.attempt
+        SELECT jobs.id, jobs.attempt FROM jobs
+        WHERE jobs.id = req.id AND jobs.attempt = req.attempt
           AND jobs.lease_owner = @owner::text AND jobs.status = 'running'
         LIMIT 1
-        FOR NO KEY UPDATE
+        FOR NO KEY UPDATE SKIP LOCKED
     ) j
+), renewed AS (
+    UPDATE jobs j
+    SET lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8)
+    FROM locked
+    WHERE j.id = locked.id
+    RETURNING j.id, j.attempt, j.cancel_requested_at IS NOT NULL AS cancel_requested
 )
-UPDATE jobs j
-SET lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8)
-FROM locked
-WHERE j.id = locked.id
-RETURNING j.id, (j.cancel_requested_at IS NOT NULL)::boolean AS cancel_requested;
+SELECT renewed.id, renewed.attempt, renewed.cancel_requested::boolean AS cancel_requested, true AS renewed
+FROM renewed
+UNION ALL
+SELECT busy.id, busy.attempt, busy.cancel_requested_at IS NOT NULL AS cancel_requested, false AS renewed
+FROM req
+CROSS JOIN LATERAL (
+    SELECT jobs.id, jobs.attempt, jobs.cancel_requested_at FROM jobs
+    WHERE jobs.id = req.id AND jobs.attempt = req.attempt
+      AND jobs.lease_owner = @owner::text AND jobs.status = 'running'
+    LIMIT 1
+) busy
+WHERE NOT EXISTS (SELECT 1 FROM locked WHERE locked.id = req.id AND locked.attempt = req.attempt);
 
 -- JobLeaseHeld reports which of the given (id, attempt) leases this process
 -- holds, locking them FOR SHARE until the end of the transaction: a rescuer
@@ -138,34 +156,57 @@ RETURNING job_id;
 -- JobExpiredLock locks running jobs whose lease has expired, so exactly one
 -- rescuer handles each (SKIP LOCKED). Also locks out the lost worker's
 -- writer, whose fence takes FOR SHARE on the same rows.
+--
+-- It reads nothing but the rows it locks: whether a job has chunks is
+-- decided by JobRequeue and JobFailExpired, statements that start after
+-- the lock is held and so see every chunk committed before it. (A chunk
+-- count computed here came from this statement's snapshot, taken before
+-- the lock: a writer whose lease had just expired could commit chunks in
+-- between, and the rescuer then replayed a job readers had seen output of,
+-- issue 9.)
+--
+-- A lease counts as expired only once the database has been up for a
+-- whole lease_seconds: after a restart every live worker gets one full TTL
+-- to renew before its jobs are taken from it.
 -- name: JobExpiredLock :many
-SELECT j.id, j.attempt, j.max_attempts,
-       (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq
+SELECT j.id, j.attempt, j.max_attempts
 FROM jobs j
 WHERE j.status = 'running' AND j.lease_expires_at < now()
+  AND pg_postmaster_start_time() < now() - make_interval(secs => sqlc.arg('lease_seconds')::float8)
 ORDER BY j.lease_expires_at
 LIMIT @max
 FOR UPDATE SKIP LOCKED;
 
 -- JobRequeue hands a job whose worker died before writing anything back to
--- the queue.
--- name: JobRequeue :exec
-UPDATE jobs
+-- the queue. Run under JobExpiredLock's row lock, its check for chunks
+-- sees every chunk ever committed (writers need the same row FOR SHARE):
+-- a job with output is never replayed. Zero rows: it has chunks; fail it.
+-- name: JobRequeue :execrows
+UPDATE jobs j
 SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
-WHERE id = @id AND attempt = @attempt AND status = 'running';
+WHERE j.id = @id AND j.attempt = @attempt AND j.status = 'running'
+  AND NOT EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = j.id);
 
--- JobFailExpired fails a job whose worker died mid-stream: its last chunk
--- is an error finish chunk, written in the same statement as the status.
+-- JobFailExpired fails a job whose worker died: its last chunk is an error
+-- finish chunk, written in the same statement as the status. Run under
+-- JobExpiredLock's row lock, so the chunk's seq (computed here, after
+-- the lock) follows every chunk committed, and the error is
+-- @error_mid_stream when the job has output, else @error_no_output.
 -- name: JobFailExpired :exec
-WITH j AS (
+WITH e AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = @id)
+                THEN @error_mid_stream::jsonb ELSE @error_no_output::jsonb END AS error
+), j AS (
     UPDATE jobs
     SET status = 'failed', finish_reason = 'error', finished_at = now(),
-        error = @error::jsonb, lease_owner = NULL, lease_expires_at = NULL
+        error = e.error, lease_owner = NULL, lease_expires_at = NULL
+    FROM e
     WHERE id = @id AND attempt = @attempt AND status = 'running'
-    RETURNING id
+    RETURNING id, e.error
 )
 INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT j.id, @seq, 'content', jsonb_build_object('finish_reason', 'error', 'error', @error::jsonb)
+SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
+       'content', jsonb_build_object('finish_reason', 'error', 'error', j.error)
 FROM j;
 
 -- name: Notify :exec

@@ -114,27 +114,43 @@ func (q *Queries) JobClaim(ctx context.Context, db DBTX, arg JobClaimParams) ([]
 }
 
 const jobExpiredLock = `-- name: JobExpiredLock :many
-SELECT j.id, j.attempt, j.max_attempts,
-       (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq
+SELECT j.id, j.attempt, j.max_attempts
 FROM jobs j
 WHERE j.status = 'running' AND j.lease_expires_at < now()
+  AND pg_postmaster_start_time() < now() - make_interval(secs => $1::float8)
 ORDER BY j.lease_expires_at
-LIMIT $1
+LIMIT $2
 FOR UPDATE SKIP LOCKED
 `
+
+type JobExpiredLockParams struct {
+	LeaseSeconds float64
+	Max          int64
+}
 
 type JobExpiredLockRow struct {
 	ID          uuid.UUID
 	Attempt     int32
 	MaxAttempts int32
-	NextSeq     int32
 }
 
 // JobExpiredLock locks running jobs whose lease has expired, so exactly one
 // rescuer handles each (SKIP LOCKED). Also locks out the lost worker's
 // writer, whose fence takes FOR SHARE on the same rows.
-func (q *Queries) JobExpiredLock(ctx context.Context, db DBTX, max int64) ([]JobExpiredLockRow, error) {
-	rows, err := db.Query(ctx, jobExpiredLock, max)
+//
+// It reads nothing but the rows it locks: whether a job has chunks is
+// decided by JobRequeue and JobFailExpired, statements that start after
+// the lock is held and so see every chunk committed before it. (A chunk
+// count computed here came from this statement's snapshot, taken before
+// the lock: a writer whose lease had just expired could commit chunks in
+// between, and the rescuer then replayed a job readers had seen output of,
+// issue 9.)
+//
+// A lease counts as expired only once the database has been up for a
+// whole lease_seconds: after a restart every live worker gets one full TTL
+// to renew before its jobs are taken from it.
+func (q *Queries) JobExpiredLock(ctx context.Context, db DBTX, arg JobExpiredLockParams) ([]JobExpiredLockRow, error) {
+	rows, err := db.Query(ctx, jobExpiredLock, arg.LeaseSeconds, arg.Max)
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +158,7 @@ func (q *Queries) JobExpiredLock(ctx context.Context, db DBTX, max int64) ([]Job
 	var items []JobExpiredLockRow
 	for rows.Next() {
 		var i JobExpiredLockRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Attempt,
-			&i.MaxAttempts,
-			&i.NextSeq,
-		); err != nil {
+		if err := rows.Scan(&i.ID, &i.Attempt, &i.MaxAttempts); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -159,32 +170,40 @@ func (q *Queries) JobExpiredLock(ctx context.Context, db DBTX, max int64) ([]Job
 }
 
 const jobFailExpired = `-- name: JobFailExpired :exec
-WITH j AS (
+WITH e AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = $1)
+                THEN $2::jsonb ELSE $3::jsonb END AS error
+), j AS (
     UPDATE jobs
     SET status = 'failed', finish_reason = 'error', finished_at = now(),
-        error = $2::jsonb, lease_owner = NULL, lease_expires_at = NULL
-    WHERE id = $3 AND attempt = $4 AND status = 'running'
-    RETURNING id
+        error = e.error, lease_owner = NULL, lease_expires_at = NULL
+    FROM e
+    WHERE id = $1 AND attempt = $4 AND status = 'running'
+    RETURNING id, e.error
 )
 INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT j.id, $1, 'content', jsonb_build_object('finish_reason', 'error', 'error', $2::jsonb)
+SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
+       'content', jsonb_build_object('finish_reason', 'error', 'error', j.error)
 FROM j
 `
 
 type JobFailExpiredParams struct {
-	Seq     int32
-	Error   []byte
-	ID      uuid.UUID
-	Attempt int32
+	ID             uuid.UUID
+	ErrorMidStream []byte
+	ErrorNoOutput  []byte
+	Attempt        int32
 }
 
-// JobFailExpired fails a job whose worker died mid-stream: its last chunk
-// is an error finish chunk, written in the same statement as the status.
+// JobFailExpired fails a job whose worker died: its last chunk is an error
+// finish chunk, written in the same statement as the status. Run under
+// JobExpiredLock's row lock, so the chunk's seq (computed here, after
+// the lock) follows every chunk committed, and the error is
+// @error_mid_stream when the job has output, else @error_no_output.
 func (q *Queries) JobFailExpired(ctx context.Context, db DBTX, arg JobFailExpiredParams) error {
 	_, err := db.Exec(ctx, jobFailExpired,
-		arg.Seq,
-		arg.Error,
 		arg.ID,
+		arg.ErrorMidStream,
+		arg.ErrorNoOutput,
 		arg.Attempt,
 	)
 	return err
@@ -282,52 +301,72 @@ func (q *Queries) JobGet(ctx context.Context, db DBTX, arg JobGetParams) (Job, e
 }
 
 const jobHeartbeat = `-- name: JobHeartbeat :many
-WITH locked AS (
-    SELECT j.id
-    FROM unnest($2::uuid[], $3::integer[]) AS h(id, attempt)
+WITH req AS (
+    SELECT h.id, h.attempt FROM unnest($1::uuid[], $2::integer[]) AS h(id, attempt)
+), locked AS (
+    SELECT j.id, j.attempt
+    FROM req
     CROSS JOIN LATERAL (
-        SELECT jobs.id FROM jobs
-        WHERE jobs.id = h.id AND jobs.attempt = h.attempt
-          AND jobs.lease_owner = $4::text AND jobs.status = 'running'
+        SELECT jobs.id, jobs.attempt FROM jobs
+        WHERE jobs.id = req.id AND jobs.attempt = req.attempt
+          AND jobs.lease_owner = $3::text AND jobs.status = 'running'
         LIMIT 1
-        FOR NO KEY UPDATE
+        FOR NO KEY UPDATE SKIP LOCKED
     ) j
+), renewed AS (
+    UPDATE jobs j
+    SET lease_expires_at = now() + make_interval(secs => $4::float8)
+    FROM locked
+    WHERE j.id = locked.id
+    RETURNING j.id, j.attempt, j.cancel_requested_at IS NOT NULL AS cancel_requested
 )
-UPDATE jobs j
-SET lease_expires_at = now() + make_interval(secs => $1::float8)
-FROM locked
-WHERE j.id = locked.id
-RETURNING j.id, (j.cancel_requested_at IS NOT NULL)::boolean AS cancel_requested
+SELECT renewed.id, renewed.attempt, renewed.cancel_requested::boolean AS cancel_requested, true AS renewed
+FROM renewed
+UNION ALL
+SELECT busy.id, busy.attempt, busy.cancel_requested_at IS NOT NULL AS cancel_requested, false AS renewed
+FROM req
+CROSS JOIN LATERAL (
+    SELECT jobs.id, jobs.attempt, jobs.cancel_requested_at FROM jobs
+    WHERE jobs.id = req.id AND jobs.attempt = req.attempt
+      AND jobs.lease_owner = $3::text AND jobs.status = 'running'
+    LIMIT 1
+) busy
+WHERE NOT EXISTS (SELECT 1 FROM locked WHERE locked.id = req.id AND locked.attempt = req.attempt)
 `
 
 type JobHeartbeatParams struct {
-	LeaseSeconds float64
 	Ids          []uuid.UUID
 	Attempts     []int32
 	Owner        string
+	LeaseSeconds float64
 }
 
 type JobHeartbeatRow struct {
 	ID              uuid.UUID
+	Attempt         int32
 	CancelRequested bool
+	Renewed         bool
 }
 
 // JobHeartbeat extends the leases this process still holds, in one
-// statement per process (not per job). Jobs missing from the result have
-// lost their lease; cancel_requested tells the worker to stop them.
+// statement per process (not per job). For each lease (id, attempt) held it
+// returns whether it was renewed; a lease missing from the result is lost. cancel_requested
+// tells the worker to stop the job.
 //
-// The rows are locked first, one at a time in the order of @ids, which
-// callers sort by id; JobLeaseHeld, the chunk writer's fence, takes its FOR
-// SHARE locks in the same order. Locking in any other order (as a plain
-// UPDATE ... FROM unnest does) deadlocks with a writer batch that holds some
-// of the same rows, and PostgreSQL breaks the cycle only after
-// deadlock_timeout (1 s): every token of that batch arrived a second late.
+// It never waits for a row lock (SKIP LOCKED): one row held by someone
+// else (a rescuer, a cancel request, an operator's open transaction) must
+// not stall the renewal of every other lease in the process, issue 9. A
+// lease whose row was locked comes back with renewed false when the job is
+// still ours in this statement's snapshot, and the worker retries it soon.
+// Not waiting also means it cannot deadlock with the chunk writer's fence
+// (JobLeaseHeld), whatever order either takes its locks in; the ids are
+// still sorted by the caller.
 func (q *Queries) JobHeartbeat(ctx context.Context, db DBTX, arg JobHeartbeatParams) ([]JobHeartbeatRow, error) {
 	rows, err := db.Query(ctx, jobHeartbeat,
-		arg.LeaseSeconds,
 		arg.Ids,
 		arg.Attempts,
 		arg.Owner,
+		arg.LeaseSeconds,
 	)
 	if err != nil {
 		return nil, err
@@ -336,7 +375,12 @@ func (q *Queries) JobHeartbeat(ctx context.Context, db DBTX, arg JobHeartbeatPar
 	var items []JobHeartbeatRow
 	for rows.Next() {
 		var i JobHeartbeatRow
-		if err := rows.Scan(&i.ID, &i.CancelRequested); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Attempt,
+			&i.CancelRequested,
+			&i.Renewed,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -534,10 +578,11 @@ func (q *Queries) JobRequestCancel(ctx context.Context, db DBTX, arg JobRequestC
 	return status, err
 }
 
-const jobRequeue = `-- name: JobRequeue :exec
-UPDATE jobs
+const jobRequeue = `-- name: JobRequeue :execrows
+UPDATE jobs j
 SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
-WHERE id = $1 AND attempt = $2 AND status = 'running'
+WHERE j.id = $1 AND j.attempt = $2 AND j.status = 'running'
+  AND NOT EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = j.id)
 `
 
 type JobRequeueParams struct {
@@ -546,10 +591,15 @@ type JobRequeueParams struct {
 }
 
 // JobRequeue hands a job whose worker died before writing anything back to
-// the queue.
-func (q *Queries) JobRequeue(ctx context.Context, db DBTX, arg JobRequeueParams) error {
-	_, err := db.Exec(ctx, jobRequeue, arg.ID, arg.Attempt)
-	return err
+// the queue. Run under JobExpiredLock's row lock, its check for chunks
+// sees every chunk ever committed (writers need the same row FOR SHARE):
+// a job with output is never replayed. Zero rows: it has chunks; fail it.
+func (q *Queries) JobRequeue(ctx context.Context, db DBTX, arg JobRequeueParams) (int64, error) {
+	result, err := db.Exec(ctx, jobRequeue, arg.ID, arg.Attempt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const notify = `-- name: Notify :exec
