@@ -1,5 +1,7 @@
 package worker
 
+import "github.com/jobstream/jobstream/internal/store"
+
 // LostLeases exposes how many lost leases a Writer remembers, for tests.
 func LostLeases(w *Writer) int {
 	w.mu.Lock()
@@ -13,3 +15,12 @@ func SetBeforeWrite(w *Writer, f func()) { w.beforeWrite = f }
 
 // SetWaitStart makes w call f whenever an Append starts waiting for room.
 func SetWaitStart(w *Writer, f func()) { w.waitStart = f }
+
+// SetAfterHeartbeat makes w call f after every heartbeat with its result.
+func SetAfterHeartbeat(w *Worker, f func(held []store.HeartbeatResult, err error)) {
+	w.afterHeartbeat = f
+}
+
+// SetJobDone makes w call f once a job's attempt has ended and forgotten
+// its lease.
+func SetJobDone(w *Worker, f func(store.Lease)) { w.jobDone = f }

@@ -88,8 +88,10 @@ type Worker struct {
 	// nanoseconds; 0: never). See rescueLoop.
 	lastFailure atomic.Int64
 
-	// Set only by tests: afterHeartbeat runs after every heartbeat.
+	// Set only by tests (before Run): afterHeartbeat runs after every
+	// heartbeat, jobDone when an attempt has ended.
 	afterHeartbeat func(held []store.HeartbeatResult, err error)
+	jobDone        func(store.Lease)
 }
 
 type run struct {
@@ -423,6 +425,9 @@ func (w *Worker) runJob(parent context.Context, c store.Claim) {
 		delete(w.running, c.Lease)
 		w.mu.Unlock()
 		w.writer.Release(c.Lease)
+		if w.jobDone != nil {
+			w.jobDone(c.Lease)
+		}
 	}()
 
 	j := &jobRun{w: w, claim: c, seq: c.NextSeq}

@@ -37,14 +37,27 @@ type workerBundle struct {
 // queued job of its database, whoever's test submitted it.
 func setupWorker(t *testing.T, cfg worker.Config) workerBundle {
 	t.Helper()
+	return setupWorkerWith(t, cfg, nil, nil)
+}
+
+// setupWorkerWith is setupWorker with extra engines (id: engine), and
+// configure, if set, called on the worker before it runs (test hooks).
+func setupWorkerWith(t *testing.T, cfg worker.Config, extra map[string]engine.Engine, configure func(*worker.Worker)) workerBundle {
+	t.Helper()
 	url := testserver.Database(t)
 	pool := testserver.Pool(t, url, 4)
 	s := store.New(pool)
 	engines := engine.NewRegistry()
 	engines.Register(sim.Info(), sim.New())
+	for id, e := range extra {
+		engines.Register(engine.Info{ID: id, Provider: "test"}, e)
+	}
 	b := workerBundle{store: s, pool: pool, fenced: &atomic.Int64{}}
 	cfg.Writer.OnFlush = func(st worker.FlushStats) { b.fenced.Add(int64(st.Fenced)) }
 	b.worker = worker.New(s, engines, cfg)
+	if configure != nil {
+		configure(b.worker)
+	}
 	hub := notify.NewHub(store.ParseIDs)
 	testserver.StartListener(t, url, "", hub, map[string]notify.Handler{
 		store.ChannelJobs:   b.worker.JobsHandler(),
