@@ -114,6 +114,10 @@ func TestBackendsTerminated(t *testing.T) {
 //     the writer's buffer and --overload-wait; the job fails cleanly, with
 //     an "overloaded" error finish chunk right after the chunks committed
 //     or buffered.
+//   - OutlastsTheLease: the outage outlasts every lease (--lease-ttl 2s).
+//     When the database is back, the live node renews its leases before
+//     any rescuer takes them, and its jobs complete; the job of a worker
+//     that is really gone is rescued.
 func TestPostgresRestart(t *testing.T) {
 	t.Parallel()
 	cl := privateCluster(t)
@@ -187,6 +191,8 @@ func TestPostgresRestart(t *testing.T) {
 			t.Errorf("stop: %v", err)
 		}
 	})
+
+	t.Run("OutlastsTheLease", func(t *testing.T) { outlastTheLease(t, cl) })
 }
 
 // cluster is a private PostgreSQL cluster that a test may stop and start.

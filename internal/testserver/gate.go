@@ -89,6 +89,14 @@ func (g *NowGate) Open() {
 // Timeout.
 func (g *NowGate) WaitHeld(query string) {
 	g.t.Helper()
+	g.WaitHeldSince(query, time.Time{})
+}
+
+// WaitHeldSince is WaitHeld for a statement that started after since (a
+// time read from the database's clock): its snapshot holds everything
+// committed before since.
+func (g *NowGate) WaitHeldSince(query string, since time.Time) {
+	g.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -98,7 +106,7 @@ func (g *NowGate) WaitHeld(query string) {
 		err := g.conn.QueryRow(ctx, `
 			SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'
-			  AND strpos(query, $1) > 0)`, query).Scan(&held)
+			  AND strpos(query, $1) > 0 AND query_start > $2)`, query, since).Scan(&held)
 		if err != nil {
 			g.t.Fatalf("testserver: waiting for %q in the gate: %v", query, err)
 		}
