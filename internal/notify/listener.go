@@ -36,6 +36,7 @@ type Handler interface {
 const (
 	DefaultReconnectDelay = 500 * time.Millisecond
 	DefaultPingInterval   = 10 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 // Listener holds one LISTEN connection and dispatches notifications. It
@@ -53,6 +54,11 @@ type Listener struct {
 	// PingInterval is how long the connection may be idle before it is
 	// health-checked. Defaults to 10 s.
 	PingInterval time.Duration
+	// ConnectTimeout bounds connecting and issuing the LISTENs, after
+	// which the attempt is abandoned and retried: a half-open connection
+	// or a stuck server must not leave the process without notifications
+	// for good. Defaults to 10 s.
+	ConnectTimeout time.Duration
 
 	mu       sync.Mutex
 	handlers map[string]Handler
@@ -122,7 +128,13 @@ func (l *Listener) Listen(ctx context.Context) error {
 }
 
 func (l *Listener) listen(ctx context.Context) error {
-	conn, err := l.Connect(ctx)
+	timeout := l.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	setupCtx, cancelSetup := context.WithTimeout(ctx, timeout)
+	defer cancelSetup()
+	conn, err := l.Connect(setupCtx)
 	if err != nil {
 		return fmt.Errorf("notify: connect: %w", err)
 	}
@@ -140,10 +152,11 @@ func (l *Listener) listen(ctx context.Context) error {
 	l.mu.Unlock()
 
 	for ch := range handlers {
-		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+		if _, err := conn.Exec(setupCtx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return fmt.Errorf("notify: listen %q: %w", ch, err)
 		}
 	}
+	cancelSetup()
 	l.connected.Store(true)
 	l.connects.Add(1)
 	for _, h := range handlers {

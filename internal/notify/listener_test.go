@@ -3,6 +3,8 @@ package notify_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,4 +208,67 @@ func TestListener(t *testing.T) {
 			t.Error("Listen without Connect must fail")
 		}
 	})
+}
+
+// TestListenerConnectTimeout: a connection attempt that hangs (a server
+// that accepts the TCP connection and never answers, as a half-open
+// connection does) is abandoned after ConnectTimeout and retried, instead
+// of leaving the process without notifications for good (issue 9).
+func TestListenerConnectTimeout(t *testing.T) {
+	t.Parallel()
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+		}
+	}()
+	defer func() {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+
+	url := dbtest.URL(t)
+	var attempts int
+	errs := make(chan error, 16)
+	l := &notify.Listener{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			attempts++
+			if attempts == 1 {
+				return pgx.Connect(ctx, "postgres://postgres@"+silent.Addr().String()+"/postgres?sslmode=disable")
+			}
+			return pgx.Connect(ctx, url)
+		},
+		LogError: func(_ context.Context, err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		},
+		ReconnectDelay: time.Millisecond,
+		ConnectTimeout: 200 * time.Millisecond,
+	}
+	l.Handle(store.ChannelChunks, notify.NewHub(store.ParseIDs))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Listen(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := recv(t, errs, "the hung connection attempt to be abandoned"); !strings.Contains(err.Error(), "connect") {
+		t.Errorf("error %v, want a connect timeout", err)
+	}
+	recv(t, l.Ready(), "the listener to be ready after the retry")
 }
