@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -431,5 +432,41 @@ func TestRescueDecidesUnderTheLock(t *testing.T) {
 				t.Errorf("error chunk %s, want lease_expired mid-stream", snap.Chunks[1].Data)
 			}
 		})
+	}
+}
+
+// TestHotOperationTimeout: a hot-path operation blocked on a row lock held
+// elsewhere gives up after the Store's HotOperationTimeout, for its caller
+// to retry, instead of hanging for as long as the lock is held (issue 9).
+// Here the chunk writer's batch waits on a job row locked FOR UPDATE.
+func TestHotOperationTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testserver.Pool(t, testserver.Database(t), 3)
+	s := store.NewWithConfig(pool, store.Config{HotOperationTimeout: 200 * time.Millisecond})
+	const owner = "w1"
+	l := testserver.RunningJob(t, pool, "t", owner)
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, l.JobID); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.WriteBatch(ctx, owner, []store.NewChunk{content(l, 0, "x")}, nil)
+		errc <- err
+	}()
+	if err := testserver.Recv(t, errc, "the blocked batch to give up"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("blocked batch: %v, want a deadline error", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := s.WriteBatch(ctx, owner, []store.NewChunk{content(l, 0, "x")}, nil); err != nil || !held[l] {
+		t.Fatalf("retry after the lock: %v, %v", held, err)
 	}
 }
