@@ -98,8 +98,10 @@ type Config struct {
 	// ServerArgs are extra `serve` flags for a started server.
 	ServerArgs []string
 	// InProcessConfig is the serve configuration of an in-process server
-	// (Exe empty); zero fields take the serve defaults.
-	InProcessConfig config.Serve
+	// (Exe empty), before the bench's own serve flags (see serveArgs) and
+	// ServerArgs are applied to it. Nil: config.Default(), what `serve`
+	// runs with.
+	InProcessConfig *config.Serve
 
 	// Profile, if set, is where to write a CPU profile of the server taken
 	// during the measurement (the server must run with --pprof; a started
@@ -278,26 +280,16 @@ func (c *Config) start(ctx context.Context) (*target, *pgx.Conn, error) {
 	}
 	var t *target
 	if c.Exe != "" {
-		args := []string{
-			"--concurrency", strconv.Itoa(c.Streams + 16),
-			"--write-mode", c.WriteMode,
-			"--pprof",
-			// Every reader is the same dev principal: one key's request
-			// rate limit would throttle the load generator itself.
-			"--rate-limit", "0",
-			"--max-inflight", "0",
-		}
-		if c.WriteMode == "naive" {
-			// A commit per chunk, from every job's goroutine at once: give
-			// them as many connections as the API has.
-			args = append(args, "--worker-conns", "20")
-		}
-		t, err = startChild(ctx, c.Exe, c.DatabaseURL, append(args, c.ServerArgs...))
+		args := append(append(c.serveArgs(), "--pprof"), c.ServerArgs...)
+		t, err = startChild(ctx, c.Exe, c.DatabaseURL, args)
 	} else {
-		sc := c.InProcessConfig
-		fillServeDefaults(&sc)
-		sc.Concurrency = max(sc.Concurrency, c.Streams+16)
-		sc.WriteMode = c.WriteMode
+		sc := config.Default()
+		if c.InProcessConfig != nil {
+			sc = *c.InProcessConfig
+		}
+		if err := sc.Set(append(c.serveArgs(), c.ServerArgs...)); err != nil {
+			return nil, nil, fmt.Errorf("in-process server: %w", err)
+		}
 		t, err = startInProcess(ctx, c.DatabaseURL, sc)
 	}
 	if err != nil {
@@ -314,33 +306,24 @@ func (c *Config) start(ctx context.Context) (*target, *pgx.Conn, error) {
 	return t, db, nil
 }
 
-// fillServeDefaults gives an in-process server the `serve` flag defaults.
-func fillServeDefaults(sc *config.Serve) {
-	var def config.Serve
-	fs := newFlagSet()
-	def.Flags(fs, func(string) string { return "" })
-	set := func(dst *int, v int) {
-		if *dst == 0 {
-			*dst = v
-		}
+// serveArgs are the serve flags the bench runs its server with, a started
+// child or an in-process one alike: both start from serve's defaults
+// (config.Default()) and change only these.
+func (c *Config) serveArgs() []string {
+	args := []string{
+		"--concurrency", strconv.Itoa(c.Streams + 16),
+		"--write-mode", c.WriteMode,
+		// Every reader is the same dev principal: one key's request
+		// rate limit would throttle the load generator itself.
+		"--rate-limit", "0",
+		"--max-inflight", "0",
 	}
-	setD := func(dst *time.Duration, v time.Duration) {
-		if *dst == 0 {
-			*dst = v
-		}
+	if c.WriteMode == "naive" {
+		// A commit per chunk, from every job's goroutine at once: give
+		// them as many connections as the API has.
+		args = append(args, "--worker-conns", "20")
 	}
-	if sc.Role == "" {
-		sc.Role = def.Role
-	}
-	if sc.LogLevel == "" {
-		sc.LogLevel = def.LogLevel
-	}
-	set(&sc.Concurrency, def.Concurrency)
-	set(&sc.MaxConns, def.MaxConns)
-	setD(&sc.LeaseTTL, def.LeaseTTL)
-	setD(&sc.ShutdownGrace, def.ShutdownGrace)
-	setD(&sc.FlushWindow, def.FlushWindow)
-	setD(&sc.MaxWait, def.MaxWait)
+	return args
 }
 
 type run struct {

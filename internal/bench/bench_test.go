@@ -50,22 +50,19 @@ func TestRunSmoke(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			res, err := Run(context.Background(), Config{
-				Streams:      2,
-				Readers:      2,
-				Rate:         200,
-				Tokens:       30,
-				Mode:         mode,
-				Duration:     time.Second,
-				Warmup:       100 * time.Millisecond,
-				Ramp:         10 * time.Millisecond,
-				Linger:       20 * time.Millisecond,
-				PollInterval: 20 * time.Millisecond,
-				DatabaseURL:  benchDatabase(t),
-				InProcessConfig: config.Serve{
-					MaxConns:    4,
-					FlushWindow: 5 * time.Millisecond,
-				},
-				Logf: t.Logf,
+				Streams:         2,
+				Readers:         2,
+				Rate:            200,
+				Tokens:          30,
+				Mode:            mode,
+				Duration:        time.Second,
+				Warmup:          100 * time.Millisecond,
+				Ramp:            10 * time.Millisecond,
+				Linger:          20 * time.Millisecond,
+				PollInterval:    20 * time.Millisecond,
+				DatabaseURL:     benchDatabase(t),
+				InProcessConfig: smallServe(),
+				Logf:            t.Logf,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -96,4 +93,12 @@ func TestRunCountsLoss(t *testing.T) {
 	if res.OK() || res.Lost != 2 {
 		t.Fatalf("%+v", res)
 	}
+}
+
+// smallServe is serve's default configuration with a pool small enough for
+// parallel tests.
+func smallServe() *config.Serve {
+	c := config.Default()
+	c.MaxConns = 4
+	return &c
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -32,9 +33,14 @@ const (
 	DefaultWorkerConns = 6
 	// DefaultReadHeaderTimeout is Serve.ReadHeaderTimeout's default.
 	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultSessionTTL is Serve.SessionTTL's default.
+	DefaultSessionTTL = 24 * time.Hour
+	// DefaultLogLevel is Serve.LogLevel's default.
+	DefaultLogLevel = "info"
 )
 
-// Serve configures `jobstream serve`.
+// Serve configures `jobstream serve`. Build one with Default (or Flags) and
+// change what differs: the zero Serve is not a valid configuration.
 type Serve struct {
 	// Addr is the HTTP listen address. Env JOBSTREAM_ADDR. Defaults to ":8080".
 	Addr string
@@ -116,16 +122,15 @@ type Serve struct {
 	// RateLimit is the sustained request rate allowed per API key (per
 	// client address for anonymous dev-mode requests), in requests per
 	// second; beyond it requests get 429 with Retry-After. 0 disables it.
-	// Env JOBSTREAM_RATE_LIMIT. Defaults to 1000 (the flag's default; a
-	// Serve built in code without it has no limit).
+	// Env JOBSTREAM_RATE_LIMIT. Defaults to 1000 (Default(); the zero
+	// Serve has no limit, and does not validate).
 	RateLimit float64
 	// RateBurst is the number of requests a key may make at once above
 	// RateLimit. Env JOBSTREAM_RATE_BURST. Defaults to 2 × RateLimit (0).
 	RateBurst int
 	// MaxInFlight caps the concurrent requests of one key, long-polls and
 	// SSE streams included (429 with Retry-After beyond). 0 disables it.
-	// Env JOBSTREAM_MAX_INFLIGHT. Defaults to 5000 (the flag's default; a
-	// Serve built in code without it has no limit).
+	// Env JOBSTREAM_MAX_INFLIGHT. Defaults to 5000 (Default()).
 	MaxInFlight int
 	// CORSOrigins are the browser origins allowed to call the API
 	// (comma-separated; "*" allows any, without credentials). Env
@@ -154,45 +159,99 @@ type Serve struct {
 	envErrs []error
 }
 
-// Flags registers Serve's flags on fs with env-derived defaults.
+// Default returns the configuration `jobstream serve` runs with when no flag
+// or environment variable says otherwise. It is the one place defaults are
+// applied: the flags take their defaults from it, and a server built in code
+// (tests, `jobstream bench --in-process`) starts from it, so that it runs
+// with the limits production has (rate and in-flight limits included)
+// unless it turns them off explicitly.
+func Default() Serve {
+	return Serve{
+		Addr:              DefaultAddr,
+		Role:              RoleAll,
+		Concurrency:       worker.DefaultConcurrency,
+		LeaseTTL:          worker.DefaultLeaseTTL,
+		ShutdownGrace:     worker.DefaultShutdownGrace,
+		FlushWindow:       worker.DefaultFlushWindow,
+		FlushMaxRows:      worker.DefaultMaxBatch,
+		WriteMode:         worker.WriteBatched,
+		ReadBatch:         stream.DefaultMaxBatch,
+		MaxConns:          DefaultMaxConns,
+		WorkerConns:       DefaultWorkerConns,
+		MaxWait:           httpapi.DefaultMaxWait,
+		SessionTTL:        DefaultSessionTTL,
+		LogLevel:          DefaultLogLevel,
+		RateLimit:         httpapi.DefaultRatePerSecond,
+		MaxInFlight:       httpapi.DefaultMaxInFlightKey,
+		MaxPromptBytes:    httpapi.DefaultMaxPromptBytes,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		MaxPendingRows:    worker.DefaultMaxPending,
+		OverloadWait:      worker.DefaultOverloadWait,
+	}
+}
+
+// Flags registers Serve's flags on fs. A flag's default is the environment
+// variable named in its usage when set, else Default()'s value.
 func (c *Serve) Flags(fs *flag.FlagSet, getenv func(string) string) {
+	c.register(fs, getenv, Default())
+}
+
+// Set applies serve flags in args to c, leaving what they do not name as it
+// is (the environment is not read), and validates the result. A program
+// that builds a Serve in code and also starts `jobstream serve` processes
+// (the bench) describes its changes once, as flags, for both.
+func (c *Serve) Set(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.register(fs, func(string) string { return "" }, *c)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c.Validate()
+}
+
+// register registers the flags with defaults from the environment, else d.
+func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) {
 	env := func(k, def string) string {
 		if v := getenv(k); v != "" {
 			return v
 		}
 		return def
 	}
-	fs.StringVar(&c.Addr, "addr", env("JOBSTREAM_ADDR", DefaultAddr), "HTTP listen address (env JOBSTREAM_ADDR)")
-	c.DatabaseURL = getenv("DATABASE_URL")
-	fs.StringVar(&c.ListenerURL, "listener-url", getenv("JOBSTREAM_LISTENER_URL"), "separate connection string for LISTEN, e.g. when DATABASE_URL goes through PgBouncer (env JOBSTREAM_LISTENER_URL; default DATABASE_URL)")
-	fs.StringVar(&c.DataDir, "data-dir", getenv("JOBSTREAM_DATA_DIR"), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR; default ~/.local/share/jobstream)")
-	fs.StringVar(&c.Role, "role", env("JOBSTREAM_ROLE", RoleAll), "what to run: all (api + workers), api, or worker (env JOBSTREAM_ROLE)")
-	fs.IntVar(&c.Concurrency, "concurrency", c.envInt(getenv, "JOBSTREAM_CONCURRENCY", worker.DefaultConcurrency), "jobs run at once by this process (env JOBSTREAM_CONCURRENCY)")
-	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.envDuration(getenv, "JOBSTREAM_LEASE_TTL", worker.DefaultLeaseTTL), "job lease lifetime without a heartbeat; a dead worker's jobs are rescued after it (env JOBSTREAM_LEASE_TTL)")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration(getenv, "JOBSTREAM_SHUTDOWN_GRACE", worker.DefaultShutdownGrace), "how long in-flight jobs may finish on SIGTERM (env JOBSTREAM_SHUTDOWN_GRACE)")
-	fs.DurationVar(&c.FlushWindow, "flush-window", c.envDuration(getenv, "JOBSTREAM_FLUSH_WINDOW", worker.DefaultFlushWindow), "group-commit window of the chunk writer (env JOBSTREAM_FLUSH_WINDOW)")
-	fs.IntVar(&c.FlushMaxRows, "flush-max-rows", c.envInt(getenv, "JOBSTREAM_FLUSH_MAX_ROWS", worker.DefaultMaxBatch), "most rows in one chunk writer transaction (env JOBSTREAM_FLUSH_MAX_ROWS)")
-	fs.StringVar(&c.WriteMode, "write-mode", env("JOBSTREAM_WRITE_MODE", worker.WriteBatched), "chunk writer: batched (group commit) or naive (a transaction per chunk, for benchmarks) (env JOBSTREAM_WRITE_MODE)")
-	fs.IntVar(&c.ReadBatch, "read-batch", c.envInt(getenv, "JOBSTREAM_READ_BATCH", stream.DefaultMaxBatch), "most reads served by one coalesced read statement; 1 = no coalescing (env JOBSTREAM_READ_BATCH)")
-	fs.BoolVar(&c.PollOnly, "poll-only", c.envBool(getenv, "JOBSTREAM_POLL_ONLY"), "do not LISTEN; readers and workers poll (env JOBSTREAM_POLL_ONLY)")
-	fs.IntVar(&c.MaxConns, "max-conns", c.envInt(getenv, "JOBSTREAM_MAX_CONNS", DefaultMaxConns), "database pool size of the API (env JOBSTREAM_MAX_CONNS)")
-	fs.IntVar(&c.WorkerConns, "worker-conns", c.envInt(getenv, "JOBSTREAM_WORKER_CONNS", DefaultWorkerConns), "database pool size of the workers and chunk writer, apart from the API's (env JOBSTREAM_WORKER_CONNS)")
-	fs.DurationVar(&c.MaxWait, "max-wait", c.envDuration(getenv, "JOBSTREAM_MAX_WAIT", httpapi.DefaultMaxWait), "cap on long-poll waits (env JOBSTREAM_MAX_WAIT)")
-	fs.BoolVar(&c.Dev, "dev", c.envBool(getenv, "JOBSTREAM_DEV"), "dev mode: allow anonymous requests (tenant \"dev\"); never on a shared network (env JOBSTREAM_DEV)")
-	fs.BoolVar(&c.CSRF, "csrf", c.envBool(getenv, "JOBSTREAM_CSRF"), "require SEMOSS's X-CSRF-Token on cookie-authenticated POSTs (env JOBSTREAM_CSRF)")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", c.envDuration(getenv, "JOBSTREAM_SESSION_TTL", 24*time.Hour), "how long an unused SEMOSS session lives (env JOBSTREAM_SESSION_TTL)")
-	fs.StringVar(&c.EnginesFile, "engines", getenv("JOBSTREAM_ENGINES"), "YAML engines file (env JOBSTREAM_ENGINES; default: the sim engine only)")
-	fs.BoolVar(&c.Pprof, "pprof", c.envBool(getenv, "JOBSTREAM_PPROF"), "serve net/http/pprof under /debug/pprof/ (env JOBSTREAM_PPROF)")
-	fs.StringVar(&c.LogLevel, "log-level", env("JOBSTREAM_LOG_LEVEL", "info"), "debug, info, warn or error (env JOBSTREAM_LOG_LEVEL)")
-	fs.BoolVar(&c.LogPrompts, "log-prompts", c.envBool(getenv, "JOBSTREAM_LOG_PROMPTS"), "log each submitted job's prompt; prompts are user data, never logged otherwise (env JOBSTREAM_LOG_PROMPTS)")
-	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat(getenv, "JOBSTREAM_RATE_LIMIT", httpapi.DefaultRatePerSecond), "requests per second allowed per API key, then 429 with Retry-After; 0 = no limit (env JOBSTREAM_RATE_LIMIT)")
-	fs.IntVar(&c.RateBurst, "rate-burst", c.envInt(getenv, "JOBSTREAM_RATE_BURST", 0), "requests a key may make at once above --rate-limit; 0 = twice the rate (env JOBSTREAM_RATE_BURST)")
-	fs.IntVar(&c.MaxInFlight, "max-inflight", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT", httpapi.DefaultMaxInFlightKey), "concurrent requests (long-polls and SSE streams included) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT)")
-	fs.StringVar(&c.CORSOrigins, "cors-origins", getenv("JOBSTREAM_CORS_ORIGINS"), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
-	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", httpapi.DefaultMaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
-	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", worker.DefaultMaxPending), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
-	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", worker.DefaultOverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
+	fs.StringVar(&c.Addr, "addr", env("JOBSTREAM_ADDR", d.Addr), "HTTP listen address (env JOBSTREAM_ADDR)")
+	c.DatabaseURL = env("DATABASE_URL", d.DatabaseURL)
+	fs.StringVar(&c.ListenerURL, "listener-url", env("JOBSTREAM_LISTENER_URL", d.ListenerURL), "separate connection string for LISTEN, e.g. when DATABASE_URL goes through PgBouncer (env JOBSTREAM_LISTENER_URL; default DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("JOBSTREAM_DATA_DIR", d.DataDir), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR; default ~/.local/share/jobstream)")
+	fs.StringVar(&c.Role, "role", env("JOBSTREAM_ROLE", d.Role), "what to run: all (api + workers), api, or worker (env JOBSTREAM_ROLE)")
+	fs.IntVar(&c.Concurrency, "concurrency", c.envInt(getenv, "JOBSTREAM_CONCURRENCY", d.Concurrency), "jobs run at once by this process (env JOBSTREAM_CONCURRENCY)")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.envDuration(getenv, "JOBSTREAM_LEASE_TTL", d.LeaseTTL), "job lease lifetime without a heartbeat; a dead worker's jobs are rescued after it (env JOBSTREAM_LEASE_TTL)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration(getenv, "JOBSTREAM_SHUTDOWN_GRACE", d.ShutdownGrace), "how long in-flight jobs may finish on SIGTERM (env JOBSTREAM_SHUTDOWN_GRACE)")
+	fs.DurationVar(&c.FlushWindow, "flush-window", c.envDuration(getenv, "JOBSTREAM_FLUSH_WINDOW", d.FlushWindow), "group-commit window of the chunk writer (env JOBSTREAM_FLUSH_WINDOW)")
+	fs.IntVar(&c.FlushMaxRows, "flush-max-rows", c.envInt(getenv, "JOBSTREAM_FLUSH_MAX_ROWS", d.FlushMaxRows), "most rows in one chunk writer transaction (env JOBSTREAM_FLUSH_MAX_ROWS)")
+	fs.StringVar(&c.WriteMode, "write-mode", env("JOBSTREAM_WRITE_MODE", d.WriteMode), "chunk writer: batched (group commit) or naive (a transaction per chunk, for benchmarks) (env JOBSTREAM_WRITE_MODE)")
+	fs.IntVar(&c.ReadBatch, "read-batch", c.envInt(getenv, "JOBSTREAM_READ_BATCH", d.ReadBatch), "most reads served by one coalesced read statement; 1 = no coalescing (env JOBSTREAM_READ_BATCH)")
+	fs.BoolVar(&c.PollOnly, "poll-only", c.envBool(getenv, "JOBSTREAM_POLL_ONLY", d.PollOnly), "do not LISTEN; readers and workers poll (env JOBSTREAM_POLL_ONLY)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.envInt(getenv, "JOBSTREAM_MAX_CONNS", d.MaxConns), "database pool size of the API (env JOBSTREAM_MAX_CONNS)")
+	fs.IntVar(&c.WorkerConns, "worker-conns", c.envInt(getenv, "JOBSTREAM_WORKER_CONNS", d.WorkerConns), "database pool size of the workers and chunk writer, apart from the API's (env JOBSTREAM_WORKER_CONNS)")
+	fs.DurationVar(&c.MaxWait, "max-wait", c.envDuration(getenv, "JOBSTREAM_MAX_WAIT", d.MaxWait), "cap on long-poll waits (env JOBSTREAM_MAX_WAIT)")
+	fs.BoolVar(&c.Dev, "dev", c.envBool(getenv, "JOBSTREAM_DEV", d.Dev), "dev mode: allow anonymous requests (tenant \"dev\"); never on a shared network (env JOBSTREAM_DEV)")
+	fs.BoolVar(&c.CSRF, "csrf", c.envBool(getenv, "JOBSTREAM_CSRF", d.CSRF), "require SEMOSS's X-CSRF-Token on cookie-authenticated POSTs (env JOBSTREAM_CSRF)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.envDuration(getenv, "JOBSTREAM_SESSION_TTL", d.SessionTTL), "how long an unused SEMOSS session lives (env JOBSTREAM_SESSION_TTL)")
+	fs.StringVar(&c.EnginesFile, "engines", env("JOBSTREAM_ENGINES", d.EnginesFile), "YAML engines file (env JOBSTREAM_ENGINES; default: the sim engine only)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool(getenv, "JOBSTREAM_PPROF", d.Pprof), "serve net/http/pprof under /debug/pprof/ (env JOBSTREAM_PPROF)")
+	fs.StringVar(&c.LogLevel, "log-level", env("JOBSTREAM_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (env JOBSTREAM_LOG_LEVEL)")
+	fs.BoolVar(&c.LogPrompts, "log-prompts", c.envBool(getenv, "JOBSTREAM_LOG_PROMPTS", d.LogPrompts), "log each submitted job's prompt; prompts are user data, never logged otherwise (env JOBSTREAM_LOG_PROMPTS)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat(getenv, "JOBSTREAM_RATE_LIMIT", d.RateLimit), "requests per second allowed per API key, then 429 with Retry-After; 0 = no limit (env JOBSTREAM_RATE_LIMIT)")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.envInt(getenv, "JOBSTREAM_RATE_BURST", d.RateBurst), "requests a key may make at once above --rate-limit; 0 = twice the rate (env JOBSTREAM_RATE_BURST)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT", d.MaxInFlight), "concurrent requests (long-polls and SSE streams included) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT)")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", env("JOBSTREAM_CORS_ORIGINS", d.CORSOrigins), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
+	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", d.MaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
+	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", d.MaxPendingRows), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
+	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", d.OverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
 }
 
 // Validate returns every problem with c, joined.
@@ -322,10 +381,10 @@ func (c *Serve) envDuration(getenv func(string) string, k string, def time.Durat
 	return d
 }
 
-func (c *Serve) envBool(getenv func(string) string, k string) bool {
+func (c *Serve) envBool(getenv func(string) string, k string, def bool) bool {
 	v := getenv(k)
 	if v == "" {
-		return false
+		return def
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,48 @@ func TestServe(t *testing.T) {
 		}
 		if c.Addr != ":8080" || c.Role != RoleAll || c.LeaseTTL != 30*time.Second || c.Dev || c.PollOnly || c.CSRF || c.SessionTTL != 24*time.Hour {
 			t.Fatalf("defaults = %+v", c)
+		}
+	})
+
+	t.Run("FlagDefaultsAreDefault", func(t *testing.T) {
+		t.Parallel()
+		// One source of truth: `serve` with no flag and no environment
+		// runs exactly config.Default(), which tests and the bench start
+		// from; it validates, and it has production's per-key limits.
+		c, err := parse(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Default()
+		if !reflect.DeepEqual(*c, d) {
+			t.Errorf("flag defaults differ from Default():\n flags   %+v\n Default %+v", *c, d)
+		}
+		if err := d.Validate(); err != nil {
+			t.Errorf("Default() does not validate: %v", err)
+		}
+		if d.RateLimit <= 0 || d.MaxInFlight <= 0 {
+			t.Errorf("Default() has no per-key limits: rate %v, in flight %d", d.RateLimit, d.MaxInFlight)
+		}
+		if err := (&Serve{}).Validate(); err == nil {
+			t.Error("the zero Serve validates: a server built in code without Default() would run unlike production")
+		}
+	})
+
+	t.Run("SetChangesOnlyNamedFlags", func(t *testing.T) {
+		t.Parallel()
+		c := Default()
+		c.MaxConns = 4
+		c.DatabaseURL = "postgres://x/y"
+		if err := c.Set([]string{"--rate-limit", "0", "--lease-ttl", "3s"}); err != nil {
+			t.Fatal(err)
+		}
+		want := Default()
+		want.MaxConns, want.DatabaseURL, want.RateLimit, want.LeaseTTL = 4, "postgres://x/y", 0, 3*time.Second
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("after Set:\n got  %+v\n want %+v", c, want)
+		}
+		if err := c.Set([]string{"--max-conns", "1"}); err == nil || !strings.Contains(err.Error(), "--max-conns") {
+			t.Errorf("Set(--max-conns 1) = %v, want a validation error", err)
 		}
 	})
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -132,6 +133,11 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		// waited, and a group commit took 0.5 s instead of a few ms.
 		wpCfg := poolCfg.Copy()
 		wpCfg.MaxConns = int32(cmp.Or(cfg.WorkerConns, config.DefaultWorkerConns))
+		// Only hot-path operations run on this pool, each under the
+		// store's HotOperationTimeout on the client side; the same bound
+		// as the server's statement_timeout ends a statement the client
+		// can no longer cancel (a half-open connection).
+		wpCfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(store.DefaultHotOperationTimeout.Milliseconds(), 10)
 		wpool, err := pgxpool.NewWithConfig(ctx, wpCfg)
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)

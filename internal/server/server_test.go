@@ -2,13 +2,11 @@ package server_test
 
 import (
 	"context"
-	"flag"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jobstream/jobstream/internal/config"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/sim"
 	"github.com/jobstream/jobstream/internal/server"
@@ -26,13 +24,7 @@ func TestRunAddrInUse(t *testing.T) {
 	}
 	defer taken.Close()
 
-	var cfg config.Serve
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg.Flags(fs, func(string) string { return "" })
-	if err := fs.Parse([]string{"--addr", taken.Addr().String(), "--max-conns", "2", "--dev"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg.DatabaseURL = testserver.Database(t)
+	cfg := testserver.ServeConfig(t, testserver.Database(t), "--addr", taken.Addr().String(), "--max-conns", "2")
 	engines := engine.NewRegistry()
 	engines.Register(sim.Info(), sim.New())
 
