@@ -10,7 +10,12 @@
 //     another node (TestGracefulShutdown);
 //   - PostgreSQL backends terminated mid-stream (TestBackendsTerminated),
 //     and a private PostgreSQL cluster restarted mid-stream, never the
-//     machine's shared server (TestPostgresRestart);
+//     machine's shared server, once for longer than every lease: the live
+//     node keeps its jobs (TestPostgresRestart);
+//   - leases: a node that re-claims a job while its old attempt winds
+//     down (TestReclaimBySameProcess), and a rescuer held by a statement
+//     gate while a gone worker's last batch commits
+//     (TestRescuerDecidesUnderTheLock);
 //   - load and abuse: thousands of idle long-polls, a submission storm,
 //     per-key limits, size limits and slowloris (load_test.go);
 //   - security: tenant isolation on every route of both APIs, parameterised

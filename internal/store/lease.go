@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,10 +67,18 @@ type HeartbeatResult struct {
 	Renewed bool
 }
 
-// Heartbeat extends the given leases by ttl in one statement and returns
-// those still held. A lease missing from the result is lost. It never waits
-// for a row lock (see JobHeartbeat): a lease whose row is locked comes back
-// with Renewed false.
+// heartbeatLockWait bounds how long Heartbeat waits for a lease's row lock
+// after JobHeartbeat found it locked: long enough for any chunk writer
+// batch to commit, short enough that a lock held for longer (an open
+// transaction elsewhere) only delays that lease until the caller's retry.
+const heartbeatLockWait = 500 * time.Millisecond
+
+// Heartbeat extends the given leases by ttl and returns those still held. A
+// lease missing from the result is lost. One statement renews every lease
+// whose row is not locked, without waiting (see JobHeartbeat); a second
+// renews the locked ones, waiting for their locks for at most
+// heartbeatLockWait. A lease still locked after that comes back with
+// Renewed false, for the caller to retry soon.
 func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, leases []Lease) ([]HeartbeatResult, error) {
 	if len(leases) == 0 {
 		return nil, nil
@@ -83,10 +92,52 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, 
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
 	out := make([]HeartbeatResult, len(rows))
+	var busy []Lease
 	for i, r := range rows {
 		out[i] = HeartbeatResult{Lease: Lease{JobID: r.ID, Attempt: int(r.Attempt)}, CancelRequested: r.CancelRequested, Renewed: r.Renewed}
+		if !r.Renewed {
+			busy = append(busy, out[i].Lease)
+		}
+	}
+	if len(busy) == 0 {
+		return out, nil
+	}
+	renewed, err := s.heartbeatWait(ctx, owner, ttl, busy)
+	if err != nil {
+		// The others are renewed; these stay unrenewed until the retry.
+		return out, nil
+	}
+	for i := range out {
+		if renewed[out[i].Lease] {
+			out[i].Renewed = true
+		}
 	}
 	return out, nil
+}
+
+// heartbeatWait renews leases whose rows were locked, waiting for the locks
+// under lock_timeout (a server-side bound: the connection stays usable).
+func (s *Store) heartbeatWait(ctx context.Context, owner string, ttl time.Duration, leases []Lease) (map[Lease]bool, error) {
+	renewed := map[Lease]bool{}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.SetLockTimeout(ctx, tx, strconv.FormatInt(heartbeatLockWait.Milliseconds(), 10)); err != nil {
+			return err
+		}
+		p := dbsqlc.JobHeartbeatWaitParams{Owner: owner, LeaseSeconds: ttl.Seconds()}
+		p.Ids, p.Attempts = lockOrder(leases)
+		rows, err := s.q.JobHeartbeatWait(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			renewed[Lease{JobID: r.ID, Attempt: int(r.Attempt)}] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat locked leases: %w", err)
+	}
+	return renewed, nil
 }
 
 // CancelOutcome says what a cancel request found.

@@ -470,3 +470,52 @@ func TestHotOperationTimeout(t *testing.T) {
 		t.Fatalf("retry after the lock: %v, %v", held, err)
 	}
 }
+
+// TestHeartbeatWaitsOutABatch: a lease whose row is locked for a moment (a
+// chunk writer batch holds it FOR SHARE until it commits) is renewed by the
+// same heartbeat once the lock goes, not left for a retry: under load the
+// writer holds some job's row most of the time.
+func TestHeartbeatWaitsOutABatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testserver.Pool(t, testserver.Database(t), 3)
+	s := store.New(pool)
+	const owner = "w1"
+	l := testserver.RunningJob(t, pool, "t", owner)
+
+	batch, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Rollback(ctx)
+	if _, err := batch.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR SHARE`, l.JobID); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res []store.HeartbeatResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.Heartbeat(ctx, owner, time.Hour, []store.Lease{l})
+		done <- result{res, err}
+	}()
+	for waiting := false; !waiting; {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, 'name: JobHeartbeatWait') > 0)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("heartbeat returned %+v, %v without waiting for the batch", r.res, r.err)
+		default:
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := testserver.Recv(t, done, "the heartbeat")
+	if r.err != nil || len(r.res) != 1 || !r.res[0].Renewed {
+		t.Fatalf("heartbeat = %+v, %v; want the lease renewed once the batch committed", r.res, r.err)
+	}
+}

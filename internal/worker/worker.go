@@ -40,7 +40,9 @@ type Config struct {
 	// Concurrency is the number of jobs run at once. Defaults to 256.
 	Concurrency int
 	// LeaseTTL is how long a lease lasts without a heartbeat; a worker that
-	// dies is detected after at most this long. Defaults to 30 s.
+	// dies is detected after at most this long. After this process could
+	// not reach the database, its rescuer waits one LeaseTTL before it
+	// rescues anything, so live workers renew first. Defaults to 30 s.
 	LeaseTTL time.Duration
 	// HeartbeatInterval defaults to LeaseTTL/3.
 	HeartbeatInterval time.Duration

@@ -54,10 +54,8 @@ RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_re
 -- else (a rescuer, a cancel request, an operator's open transaction) must
 -- not stall the renewal of every other lease in the process, issue 9. A
 -- lease whose row was locked comes back with renewed false when the job is
--- still ours in this statement's snapshot, and the worker retries it soon.
--- Not waiting also means it cannot deadlock with the chunk writer's fence
--- (JobLeaseHeld), whatever order either takes its locks in; the ids are
--- still sorted by the caller.
+-- still ours in this statement's snapshot; JobHeartbeatWait then renews it
+-- with a bounded wait.
 -- name: JobHeartbeat :many
 WITH req AS (
     SELECT h.id, h.attempt FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
@@ -90,6 +88,32 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) busy
 WHERE NOT EXISTS (SELECT 1 FROM locked WHERE locked.id = req.id AND locked.attempt = req.attempt);
+
+-- JobHeartbeatWait renews the leases JobHeartbeat found locked, waiting
+-- for the locks (the chunk writer's fence holds its rows only for the few
+-- milliseconds of a batch). The caller bounds the wait with lock_timeout.
+-- The rows are locked one at a time in the order of @ids, which callers
+-- sort by id; JobLeaseHeld takes its FOR SHARE locks in the same order, so
+-- the two never deadlock (in any other order, as a plain UPDATE ... FROM
+-- unnest does, a deadlock with a writer batch holding some of the same
+-- rows is broken only after deadlock_timeout, 1 s).
+-- name: JobHeartbeatWait :many
+WITH locked AS (
+    SELECT j.id
+    FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
+    CROSS JOIN LATERAL (
+        SELECT jobs.id FROM jobs
+        WHERE jobs.id = h.id AND jobs.attempt = h.attempt
+          AND jobs.lease_owner = @owner::text AND jobs.status = 'running'
+        LIMIT 1
+        FOR NO KEY UPDATE
+    ) j
+)
+UPDATE jobs j
+SET lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8)
+FROM locked
+WHERE j.id = locked.id
+RETURNING j.id, j.attempt;
 
 -- JobLeaseHeld reports which of the given (id, attempt) leases this process
 -- holds, locking them FOR SHARE until the end of the transaction: a rescuer
@@ -208,6 +232,13 @@ INSERT INTO job_chunks (job_id, seq, stream_type, data)
 SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
        'content', jsonb_build_object('finish_reason', 'error', 'error', j.error)
 FROM j;
+
+-- SetLockTimeout bounds lock waits for the rest of the transaction
+-- (timeout like '500ms' or '500', in milliseconds). A lock wait past it
+-- fails the statement with lock_not_available, and the connection stays
+-- usable, unlike a cancelled context.
+-- name: SetLockTimeout :exec
+SELECT set_config('lock_timeout', @timeout::text, true);
 
 -- name: Notify :exec
 SELECT pg_notify(@channel::text, @payload::text);

@@ -357,10 +357,8 @@ type JobHeartbeatRow struct {
 // else (a rescuer, a cancel request, an operator's open transaction) must
 // not stall the renewal of every other lease in the process, issue 9. A
 // lease whose row was locked comes back with renewed false when the job is
-// still ours in this statement's snapshot, and the worker retries it soon.
-// Not waiting also means it cannot deadlock with the chunk writer's fence
-// (JobLeaseHeld), whatever order either takes its locks in; the ids are
-// still sorted by the caller.
+// still ours in this statement's snapshot; JobHeartbeatWait then renews it
+// with a bounded wait.
 func (q *Queries) JobHeartbeat(ctx context.Context, db DBTX, arg JobHeartbeatParams) ([]JobHeartbeatRow, error) {
 	rows, err := db.Query(ctx, jobHeartbeat,
 		arg.Ids,
@@ -381,6 +379,70 @@ func (q *Queries) JobHeartbeat(ctx context.Context, db DBTX, arg JobHeartbeatPar
 			&i.CancelRequested,
 			&i.Renewed,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const jobHeartbeatWait = `-- name: JobHeartbeatWait :many
+WITH locked AS (
+    SELECT j.id
+    FROM unnest($2::uuid[], $3::integer[]) AS h(id, attempt)
+    CROSS JOIN LATERAL (
+        SELECT jobs.id FROM jobs
+        WHERE jobs.id = h.id AND jobs.attempt = h.attempt
+          AND jobs.lease_owner = $4::text AND jobs.status = 'running'
+        LIMIT 1
+        FOR NO KEY UPDATE
+    ) j
+)
+UPDATE jobs j
+SET lease_expires_at = now() + make_interval(secs => $1::float8)
+FROM locked
+WHERE j.id = locked.id
+RETURNING j.id, j.attempt
+`
+
+type JobHeartbeatWaitParams struct {
+	LeaseSeconds float64
+	Ids          []uuid.UUID
+	Attempts     []int32
+	Owner        string
+}
+
+type JobHeartbeatWaitRow struct {
+	ID      uuid.UUID
+	Attempt int32
+}
+
+// JobHeartbeatWait renews the leases JobHeartbeat found locked, waiting
+// for the locks (the chunk writer's fence holds its rows only for the few
+// milliseconds of a batch). The caller bounds the wait with lock_timeout.
+// The rows are locked one at a time in the order of @ids, which callers
+// sort by id; JobLeaseHeld takes its FOR SHARE locks in the same order, so
+// the two never deadlock (in any other order, as a plain UPDATE ... FROM
+// unnest does, a deadlock with a writer batch holding some of the same
+// rows is broken only after deadlock_timeout, 1 s).
+func (q *Queries) JobHeartbeatWait(ctx context.Context, db DBTX, arg JobHeartbeatWaitParams) ([]JobHeartbeatWaitRow, error) {
+	rows, err := db.Query(ctx, jobHeartbeatWait,
+		arg.LeaseSeconds,
+		arg.Ids,
+		arg.Attempts,
+		arg.Owner,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []JobHeartbeatWaitRow
+	for rows.Next() {
+		var i JobHeartbeatWaitRow
+		if err := rows.Scan(&i.ID, &i.Attempt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -613,5 +675,18 @@ type NotifyParams struct {
 
 func (q *Queries) Notify(ctx context.Context, db DBTX, arg NotifyParams) error {
 	_, err := db.Exec(ctx, notify, arg.Channel, arg.Payload)
+	return err
+}
+
+const setLockTimeout = `-- name: SetLockTimeout :exec
+SELECT set_config('lock_timeout', $1::text, true)
+`
+
+// SetLockTimeout bounds lock waits for the rest of the transaction
+// (timeout like '500ms' or '500', in milliseconds). A lock wait past it
+// fails the statement with lock_not_available, and the connection stays
+// usable, unlike a cancelled context.
+func (q *Queries) SetLockTimeout(ctx context.Context, db DBTX, timeout string) error {
+	_, err := db.Exec(ctx, setLockTimeout, timeout)
 	return err
 }
