@@ -131,7 +131,8 @@ func TestHeartbeatPastALockedRow(t *testing.T) {
 	ctx := context.Background()
 	eng := &attemptEngine{started: make(chan int, 2)}
 	beats := make(chan []store.HeartbeatResult, 100)
-	b := setupWorkerWith(t, worker.Config{LeaseTTL: time.Minute, HeartbeatInterval: time.Second, ShutdownGrace: 10 * time.Millisecond},
+	const interval = 3 * time.Second
+	b := setupWorkerWith(t, worker.Config{LeaseTTL: time.Minute, HeartbeatInterval: interval, ShutdownGrace: 10 * time.Millisecond},
 		map[string]engine.Engine{"hold": eng}, func(w *worker.Worker) {
 			worker.SetAfterHeartbeat(w, func(held []store.HeartbeatResult, err error) {
 				if err == nil {
@@ -172,7 +173,7 @@ func TestHeartbeatPastALockedRow(t *testing.T) {
 		if r, ok := got["locked"]; !ok || r {
 			t.Fatalf("heartbeat %+v: want the locked lease held and not renewed", held)
 		}
-		if !lockedSeen.IsZero() && time.Since(lockedSeen) < time.Second {
+		if !lockedSeen.IsZero() && time.Since(lockedSeen) < interval {
 			retries++
 		}
 		lockedSeen = time.Now()
