@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/jobstream/jobstream/internal/pgsetup"
+	"github.com/jobstream/jobstream/internal/store"
 )
 
 const dbAbout = `Show or control the database jobstream uses, found as for 'serve': DATABASE_URL
@@ -21,7 +24,7 @@ are installed).
   db stop     stop the private cluster (fast shutdown: open sessions are rolled
               back) and wait until its processes are gone
   db url      print the connection URL (starting the private cluster if it is
-              the choice), e.g. psql "$(jobstream db url)"
+              the choice, migrating the database), e.g. psql "$(jobstream db url)"
 
 The private cluster keeps running when serve exits, so that the next start is
 instant; 'db stop' stops it. It listens only on a Unix socket in the data
@@ -65,13 +68,31 @@ func cmdDB(ctx context.Context, e *env, args []string) error {
 	case "stop":
 		return dbStop(ctx, e, cfg)
 	default:
-		res, err := pgsetup.Resolve(ctx, cfg)
+		// Migrated, like keys, so that psql finds the tables even before
+		// the first serve.
+		url, err := migratedURL(ctx, e, cfg)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(e.stdout, res.URL)
+		_, err = fmt.Fprintln(e.stdout, url)
 		return err
 	}
+}
+
+func migratedURL(ctx context.Context, e *env, cfg pgsetup.Config) (string, error) {
+	res, err := pgsetup.Resolve(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	pool, err := pgxpool.New(ctx, res.URL)
+	if err != nil {
+		return "", fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool); err != nil {
+		return "", err
+	}
+	return res.URL, nil
 }
 
 // dbConfig is how every command finds the database: as serve does, with

@@ -181,7 +181,7 @@ func (c Config) choose(ctx context.Context) (res Result, cl *cluster, err error)
 		return Result{
 			URL: c.DatabaseURL, Source: SourceEnv,
 			Why:  "DATABASE_URL is set",
-			Hint: "unset DATABASE_URL to let jobstream find a server",
+			Hint: "unset DATABASE_URL to let jobstream find one",
 		}, nil, nil
 	}
 
@@ -207,7 +207,7 @@ func (c Config) choose(ctx context.Context) (res Result, cl *cluster, err error)
 				res.Hint = "set DATABASE_URL, or unset PGHOST and PGPORT"
 			} else {
 				res.Why = fmt.Sprintf("DATABASE_URL is not set, there is no private cluster in %s, and this server answered", dataDir)
-				res.Hint = "set DATABASE_URL to use another server, or create a private cluster with `jobstream db start` (used from then on)"
+				res.Hint = "set DATABASE_URL, or create a private cluster with `jobstream db start` (used from then on)"
 			}
 			return res, nil, nil
 		}
@@ -230,7 +230,7 @@ func (c Config) choose(ctx context.Context) (res Result, cl *cluster, err error)
 			tried, strings.Join(binDirGlobs, ", "), cl.dataDir)
 	}
 	res = Result{URL: cl.url(c.Database), Source: SourceEmbedded, DataDir: cl.dataDir,
-		Hint: "set DATABASE_URL to use another server, or --data-dir for another private cluster; `jobstream db stop` stops this one"}
+		Hint: "set DATABASE_URL, or --data-dir for another private cluster (`jobstream db stop` stops this one)"}
 	switch {
 	case c.noLocal:
 		res.Why = "the private cluster was asked for"
