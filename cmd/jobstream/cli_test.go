@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -350,5 +351,90 @@ func TestJobs(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(res.stdout), []byte(`"ttft_ms"`)) {
 		t.Errorf("jobs --json has no ttft_ms:\n%s", res.stdout)
+	}
+}
+
+// TestAskCtrlC presses Ctrl-C on a real terminal: the built binary runs on
+// a pty as its controlling terminal, so ^C reaches it as SIGINT from the
+// terminal driver, as at a shell prompt.
+func TestAskCtrlC(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin, err := testserver.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t)
+
+	for _, name := range []string{"Once", "Twice"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(bin, "ask", "hi", "--param", "sim_tokens=1000", "--param", "sim_tokens_per_second=5")
+			cmd.Env = []string{"JOBSTREAM_URL=" + url, "TERM=xterm", "PATH=" + os.Getenv("PATH")}
+			ptmx, err := pty.Start(cmd)
+			if err != nil {
+				t.Skipf("no pseudo-terminal: %v", err)
+			}
+			defer ptmx.Close()
+			var out syncBuffer
+			first := make(chan struct{})
+			cancelling := make(chan struct{})
+			copied := make(chan struct{})
+			go func() {
+				defer close(copied)
+				buf := make([]byte, 4096)
+				var once, once2 sync.Once
+				for {
+					n, err := ptmx.Read(buf)
+					out.Write(buf[:n])
+					if strings.Contains(out.String(), "You") {
+						once.Do(func() { close(first) })
+					}
+					if strings.Contains(out.String(), "cancelling job") {
+						once2.Do(func() { close(cancelling) })
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			select {
+			case <-first:
+			case <-copied:
+				t.Fatalf("ask ended before its first token:\n%q", out.String())
+			}
+			if _, err := ptmx.Write([]byte("\x03")); err != nil {
+				t.Fatal(err)
+			}
+			if name == "Twice" {
+				// A second ^C once the first was seen (two at once
+				// arrive as one signal, as they would from a
+				// terminal to any process).
+				<-cancelling
+				if _, err := ptmx.Write([]byte("\x03")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			werr := cmd.Wait()
+			<-copied
+			text := strings.ReplaceAll(out.String(), "\r\n", "\n")
+			job := jobOf(t, url, text)
+			switch name {
+			case "Once":
+				if werr == nil || !strings.Contains(text, "cancelling job ") || !strings.Contains(text, "[cancelled: cancelled") || job.Status != store.StatusCancelled {
+					t.Errorf("ask after ^C: %v, job %s\n%q", werr, job.Status, text)
+				}
+			case "Twice":
+				t.Cleanup(func() { _, _ = (&client.Client{BaseURL: url}).Cancel(context.Background(), job.ID) })
+				// That the job is left running is TestAskInterrupt's to
+				// check: here the second ^C may come after the
+				// cancel's delay on a loaded machine.
+				if werr == nil || !strings.Contains(text, "detached: job "+job.ID.String()+" keeps running") {
+					t.Errorf("ask after ^C^C: %v, job %s\n%q", werr, job.Status, text)
+				}
+			}
+		})
 	}
 }
