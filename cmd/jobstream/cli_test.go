@@ -21,6 +21,7 @@ import (
 
 	"github.com/jobstream/jobstream/internal/client"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -248,7 +249,7 @@ func askInBackground(t *testing.T, url string) (interrupts chan os.Signal, stder
 	return interrupts, stderr, done
 }
 
-func jobOf(t *testing.T, url, stderr string) httpapi.Job {
+func jobOf(t *testing.T, url, stderr string) jobsapi.Job {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^job (\S+)$`).FindStringSubmatch(stderr)
 	if m == nil {
