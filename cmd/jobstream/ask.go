@@ -3,19 +3,28 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
-	"github.com/jobstream/jobstream/internal/client"
-	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/jobsapi"
-	"github.com/jobstream/jobstream/internal/store"
 )
 
-const askAbout = `Submit a prompt as a job and print the answer as it streams in. The server is
---url (env JOBSTREAM_URL, default http://localhost:8080); credentials come from
-JOBSTREAM_ACCESS_KEY and JOBSTREAM_SECRET_KEY when the server needs them.
+const askAbout = `Submit a prompt as a job and print the answer as it streams in: the job id on
+stderr first, then the text as it arrives (thinking dimmed on a terminal), tool
+calls pretty-printed, and how the job ended. A spinner shows on stderr until the
+first token when stderr is a terminal. --json prints the raw chunks instead, one
+JSON object per line.
+
+Ctrl-C cancels the job (a second later) and shows how it ended; a second Ctrl-C
+exits at once and, within that second, leaves the job running: 'jobstream tail
+JOB_ID' follows it again.
+
+The server is --url (env JOBSTREAM_URL, default http://localhost:8080);
+credentials come from JOBSTREAM_ACCESS_KEY and JOBSTREAM_SECRET_KEY when the
+server needs them.
 --param k=v sets a request param; v is parsed as JSON when it is valid JSON
 (numbers, true, [..], {..}) and taken as a string otherwise, e.g.
   jobstream ask "hello" --param sim_tokens_per_second=0 --param temperature=0.2`
@@ -39,24 +48,17 @@ func (p paramFlags) Set(s string) error {
 	return nil
 }
 
-func clientFlags(e *env, fs interface {
-	StringVar(*string, string, string, string)
-}) *client.Client {
-	c := &client.Client{AccessKey: e.getenv("JOBSTREAM_ACCESS_KEY"), SecretKey: e.getenv("JOBSTREAM_SECRET_KEY")}
-	def := e.getenv("JOBSTREAM_URL")
-	if def == "" {
-		def = "http://localhost:8080"
-	}
-	fs.StringVar(&c.BaseURL, "url", def, "jobstream server (env JOBSTREAM_URL)")
-	return c
-}
+// cancelDelay is how long a Ctrl-C waits for a second one (detach: leave
+// the job running) before it cancels the job.
+const cancelDelay = time.Second
 
 func cmdAsk(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "ask", `"prompt" [flags]`, askAbout)
 	c := clientFlags(e, fs)
-	eng := fs.String("engine", "sim", "engine id")
+	eng := fs.String("engine", "sim", "engine id (jobstream engines --url URL lists a server's)")
 	room := fs.String("room", "", "room (conversation) id")
 	history := fs.Bool("history", false, "send the room's earlier turns as history")
+	asJSON := fs.Bool("json", false, "print the raw chunks, one JSON object per line")
 	params := paramFlags{}
 	fs.Var(params, "param", "request param k=v (repeatable)")
 	pos, err := parse(e, fs, args)
@@ -66,84 +68,59 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 || strings.TrimSpace(pos[0]) == "" {
 		return usagef(`ask needs exactly one prompt argument, e.g. jobstream ask "write me a paragraph about soccer"`)
 	}
-	job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Engine: *eng, Command: pos[0], Params: params, RoomID: *room, UseHistory: *history})
-	if err != nil {
-		return fmt.Errorf("submit: %w", err)
-	}
-	fmt.Fprintf(e.stderr, "job %s\n", job.ID)
-	return follow(ctx, e, c, job.ID.String(), 0, false)
-}
-
-// follow prints a job's stream: text as it arrives (or raw chunks as JSON
-// lines), tool calls assembled at the end, then the outcome.
-func follow(ctx context.Context, e *env, c *client.Client, jobID string, offset int, raw bool) error {
-	id, err := httpapi.ParseJobID(jobID)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	var tools toolAssembler
-	start := time.Now()
-	end, err := c.Follow(ctx, id, offset, func(ch store.Chunk) error {
-		if raw {
-			b, _ := json.Marshal(ch)
-			_, err := fmt.Fprintln(e.stdout, string(b))
-			return err
-		}
-		switch ch.StreamType {
-		case "content":
-			var d struct {
-				Content string `json:"content"`
-			}
-			_ = json.Unmarshal(ch.Data, &d)
-			_, err := fmt.Fprint(e.stdout, d.Content)
-			return err
-		case "tool":
-			tools.add(ch.Data)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := checkKey(c); err != nil {
 		return err
 	}
-	if !raw {
-		fmt.Fprintln(e.stdout)
-		for _, call := range tools.calls() {
-			fmt.Fprintf(e.stdout, "[tool call %s] %s(%s)\n", call.id, call.name, call.args)
-		}
+	job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Engine: *eng, Command: pos[0], Params: params, RoomID: *room, UseHistory: *history})
+	if err != nil {
+		return explain(ctx, c, err)
 	}
-	fmt.Fprintf(e.stderr, "[%s: %s in %s]\n", end.Status, end.FinishReason, time.Since(start).Round(time.Millisecond))
-	if end.Status != store.StatusCompleted {
-		if job, err := c.Get(ctx, id); err == nil && len(job.Error) > 0 {
-			fmt.Fprintf(e.stderr, "error: %s\n", job.Error)
+	fmt.Fprintf(e.stderr, "job %s\n", job.ID)
+
+	// Ctrl-C cancels the job after cancelDelay and keeps following, to
+	// show how it ends; a second one (or SIGTERM) exits at once and, within
+	// cancelDelay, leaves the job running.
+	followCtx, detach := context.WithCancel(ctx)
+	defer detach()
+	detached := make(chan struct{})
+	go func() {
+		var cancelAt <-chan time.Time
+		for {
+			select {
+			case sig := <-e.interrupts:
+				if cancelAt == nil && sig == os.Interrupt {
+					fmt.Fprintf(e.stderr, "\ncancelling job %s (Ctrl-C again to leave it running and exit)\n", job.ID)
+					t := time.NewTimer(cancelDelay)
+					defer t.Stop()
+					cancelAt = t.C
+					continue
+				}
+				close(detached)
+				detach()
+				return
+			case <-cancelAt:
+				go func() {
+					if _, err := c.Cancel(followCtx, job.ID); err != nil && followCtx.Err() == nil {
+						fmt.Fprintf(e.stderr, "cancel: %v\n", err)
+					}
+				}()
+			case <-followCtx.Done():
+				return
+			}
 		}
+	}()
+
+	spin := startSpinner(e.stderr, "waiting for the first token")
+	o := &output{w: e.stdout, raw: *asJSON, dim: e.styled(e.stdout)}
+	err = followWith(followCtx, e, c, job.ID, 0, o, spin.Stop)
+	select {
+	case <-detached:
+		fmt.Fprintf(e.stderr, "\ndetached: job %s keeps running; follow it with: jobstream tail %s\n", job.ID, job.ID)
 		return errSilent
+	default:
 	}
-	return nil
+	if err != nil && !errors.Is(err, errSilent) {
+		return explain(ctx, c, err)
+	}
+	return err
 }
-
-type toolCall struct{ id, name, args string }
-
-type toolAssembler struct{ byIndex []*toolCall }
-
-func (t *toolAssembler) add(data json.RawMessage) {
-	var d struct {
-		Index    *int   `json:"index"`
-		ID       string `json:"id"`
-		Function struct {
-			Name      string `json:"name"`
-			Arguments string `json:"arguments"`
-		} `json:"function"`
-	}
-	if json.Unmarshal(data, &d) != nil || d.Index == nil || *d.Index < 0 || *d.Index > 1000 {
-		return
-	}
-	for len(t.byIndex) <= *d.Index {
-		t.byIndex = append(t.byIndex, &toolCall{})
-	}
-	c := t.byIndex[*d.Index]
-	c.id += d.ID
-	c.name += d.Function.Name
-	c.args += d.Function.Arguments
-}
-
-func (t *toolAssembler) calls() []*toolCall { return t.byIndex }

@@ -168,7 +168,14 @@ func cmdKeysRevoke(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	key, err := st.KeyRevoke(ctx, strings.TrimSpace(pos[0]))
+	ref := strings.TrimSpace(pos[0])
+	if prev, ok, err := findKey(ctx, st, ref); err != nil {
+		return err
+	} else if ok && prev.RevokedAt != nil {
+		fmt.Fprintf(e.stdout, "%s (%s) was already revoked at %s\n", prev.AccessKey, prev.Name, prev.RevokedAt.UTC().Format(time.RFC3339))
+		return nil
+	}
+	key, err := st.KeyRevoke(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no key has access key or id %q (jobstream keys list shows them)", pos[0])
 	}
@@ -177,4 +184,18 @@ func cmdKeysRevoke(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "revoked %s (%s)\n", key.AccessKey, key.Name)
 	return nil
+}
+
+// findKey returns the key whose access key or id is ref, if any.
+func findKey(ctx context.Context, st *store.Store, ref string) (store.APIKey, bool, error) {
+	keys, err := st.KeyList(ctx)
+	if err != nil {
+		return store.APIKey{}, false, err
+	}
+	for _, k := range keys {
+		if k.AccessKey == ref || k.ID.String() == ref {
+			return k, true, nil
+		}
+	}
+	return store.APIKey{}, false, nil
 }

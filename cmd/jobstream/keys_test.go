@@ -47,6 +47,10 @@ func TestKeys(t *testing.T) {
 	if res = runCmd(t, env, "keys", "revoke", alice.Access); res.err != nil || !strings.Contains(res.stdout, "revoked "+alice.Access) {
 		t.Fatalf("keys revoke: %v\n%s%s", res.err, res.stdout, res.stderr)
 	}
+	// Revoking twice says so, and keeps the first time.
+	if res = runCmd(t, env, "keys", "revoke", alice.Access); res.err != nil || !strings.Contains(res.stdout, alice.Access+" (alice) was already revoked at ") {
+		t.Fatalf("second keys revoke: %v\n%s%s", res.err, res.stdout, res.stderr)
+	}
 	res = runCmd(t, env, "keys", "list")
 	if lines := strings.Split(strings.TrimSpace(res.stdout), "\n"); res.err != nil || len(lines) != 3 || strings.Contains(lines[1], " - ") {
 		t.Fatalf("keys list after revoke:\n%s", res.stdout)

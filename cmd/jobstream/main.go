@@ -12,9 +12,12 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	// Signals go to the command: most end their context on the first one
+	// (serve then drains); ask treats Ctrl-C itself (cancel, then detach).
+	interrupts := make(chan os.Signal, 8)
+	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
+	e := &env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, interrupts: interrupts}
+	if err := runEnv(context.Background(), e, os.Args[1:]); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "jobstream:", err)

@@ -64,7 +64,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 
 // connect resolves the database like serve and returns a small pool.
 func connect(ctx context.Context, e *env, dataDir string) (*pgxpool.Pool, error) {
-	res, err := pgsetup.Resolve(ctx, pgsetup.Config{DatabaseURL: e.getenv("DATABASE_URL"), DataDir: dataDir, Getenv: e.getenv})
+	res, err := pgsetup.Resolve(ctx, dbConfig(e, dataDir))
 	if err != nil {
 		return nil, err
 	}

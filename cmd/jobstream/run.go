@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"regexp"
 	"strings"
+	"time"
 )
 
 // usageError is a mistake in the command line (exit status 2).
@@ -26,12 +29,19 @@ type command struct {
 	run     func(ctx context.Context, e *env, args []string) error
 }
 
+// handlesInterrupts are the commands that read env.interrupts themselves;
+// for the others the first signal ends their context.
+var handlesInterrupts = map[string]bool{"ask": true}
+
 // env is what a command may touch: no globals, so tests call run directly.
 type env struct {
 	getenv func(string) string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// interrupts delivers SIGINT (Ctrl-C) and SIGTERM; nil when nothing
+	// sends any.
+	interrupts <-chan os.Signal
 }
 
 func commands() []command {
@@ -39,9 +49,11 @@ func commands() []command {
 		{"serve", "run the API and workers (the sim engine is built in)", cmdServe},
 		{"migrate", "apply or roll back database migrations: up | down | status", cmdMigrate},
 		{"ask", "submit a prompt and print the answer as it streams", cmdAsk},
-		{"tail", "follow a job's chunks from an offset to its end", cmdTail},
+		{"jobs", "list recent jobs: id, status, engine, age, tokens, time to first token", cmdJobs},
+		{"tail", "follow a job's output from an offset to its end", cmdTail},
 		{"keys", "create, list or revoke API keys", cmdKeys},
 		{"engines", "list the configured engines (without secrets)", cmdEngines},
+		{"db", "show, start or stop the database jobstream uses: status | start | stop | url", cmdDB},
 		{"bench", "measure throughput and delivery latency under load", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
@@ -58,24 +70,40 @@ Run 'jobstream <command> --help' for a command's flags.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	return runEnv(ctx, &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+func runEnv(ctx context.Context, e *env, args []string) error {
 	var list strings.Builder
 	for _, c := range commands() {
 		fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary)
 	}
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, topUsage, list.String())
+		fmt.Fprintf(e.stderr, topUsage, list.String())
 		return usagef("no command given")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprintf(stdout, topUsage, list.String())
+		fmt.Fprintf(e.stdout, topUsage, list.String())
 		return nil
 	}
 	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
+		if c.name != args[0] {
+			continue
 		}
+		if !handlesInterrupts[c.name] && e.interrupts != nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-e.interrupts:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
+		return c.run(ctx, e, args[1:])
 	}
 	return usagef("unknown command %q (run 'jobstream --help')", args[0])
 }
@@ -103,10 +131,13 @@ func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, flag.ErrHelp
 		}
 	}
+	// The flag package prints the error and the whole usage on a bad flag;
+	// one line naming the flag and --help is what helps.
+	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usageError{err.Error()}
+			return nil, flagError(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -118,6 +149,44 @@ func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+var (
+	badValue    = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for flag -(\S+): (.*)$`)
+	unknownFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	needsValue  = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// flagError turns the flag package's error into one line that names the
+// flag with its double dash, says what it wants, and points at --help.
+func flagError(fs *flag.FlagSet, err error) error {
+	help := fmt.Sprintf("see 'jobstream %s --help'", fs.Name())
+	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		want := m[3]
+		if f := fs.Lookup(m[2]); f != nil {
+			if g, ok := f.Value.(flag.Getter); ok {
+				switch g.Get().(type) {
+				case bool:
+					want = "want true or false"
+				case int, int64, uint, uint64:
+					want = "want an integer"
+				case float64:
+					want = "want a number"
+				case time.Duration:
+					want = "want a duration such as 30s or 5m"
+				}
+			}
+		}
+		return usagef("invalid value %q for --%s: %s; %s", m[1], m[2], want, help)
+	}
+	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
+		return usagef("unknown flag --%s; %s", m[1], help)
+	}
+	if m := needsValue.FindStringSubmatch(msg); m != nil {
+		return usagef("--%s needs a value; %s", m[1], help)
+	}
+	return usagef("%s; %s", msg, help)
 }
 
 func helpOK(err error) error {

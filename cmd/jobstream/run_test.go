@@ -48,12 +48,20 @@ func (b *syncBuffer) String() string {
 // and returns its base URL once it logged the address it bound.
 func serve(t *testing.T, args ...string) string {
 	t.Helper()
-	env := map[string]string{"DATABASE_URL": testserver.Database(t)}
+	url, _ := serveOn(t, testserver.Database(t), append([]string{"--dev"}, args...)...)
+	return url
+}
+
+// serveOn runs `jobstream serve` in-process on database dbURL, with args
+// (no --dev unless given), and returns its base URL.
+func serveOn(t *testing.T, dbURL string, args ...string) (string, string) {
+	t.Helper()
+	env := map[string]string{"DATABASE_URL": dbURL}
 	log := testserver.NewLogWatcher()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		args := append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--max-conns", "4"}, args...)
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--max-conns", "4"}, args...)
 		done <- run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &bytes.Buffer{}, log)
 	}()
 	t.Cleanup(func() {
@@ -67,11 +75,11 @@ func serve(t *testing.T, args ...string) string {
 	})
 	select {
 	case addr := <-log.Addr():
-		return "http://" + addr
+		return "http://" + addr, dbURL
 	case err := <-done:
 		t.Fatalf("serve exited before serving: %v\n%s", err, log.String())
 	}
-	return ""
+	return "", ""
 }
 
 func TestHelp(t *testing.T) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/jobstream/jobstream/internal/config"
@@ -32,14 +34,24 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return usagef("serve takes no arguments, got %q", pos)
 	}
 	if err := cfg.Validate(); err != nil {
-		return usagef("%v", err)
+		return usagef("%v; see 'jobstream serve --help'", err)
 	}
 	log := newLogger(e, cfg.LogLevel)
 	engines, err := loadEngines(cfg.EnginesFile, e.getenv)
 	if err != nil {
 		return err
 	}
-	return server.Run(ctx, cfg, server.Deps{Engines: engines, Getenv: e.getenv, Logger: log})
+	deps := server.Deps{Engines: engines, Getenv: e.getenv, Logger: log}
+	if cfg.Role != config.RoleWorker {
+		// Bind first: a port in use is found at once, not after finding,
+		// starting and migrating the database.
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w (is another jobstream serving there? choose another address with --addr)", cfg.Addr, err)
+		}
+		deps.Listener = ln
+	}
+	return server.Run(ctx, cfg, deps)
 }
 
 // loadEngines builds the engine registry: the engines file when given, else

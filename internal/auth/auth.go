@@ -135,9 +135,18 @@ type identity struct {
 	token string
 }
 
+// unauthenticated is an httpapi.ErrUnauthenticated whose message is only
+// the reason: the error response already carries the code
+// "unauthenticated", and wrapping with %w printed it twice.
 func unauthenticated(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", httpapi.ErrUnauthenticated, fmt.Sprintf(format, args...))
+	return unauthenticatedError{fmt.Sprintf(format, args...)}
 }
+
+type unauthenticatedError struct{ reason string }
+
+func (e unauthenticatedError) Error() string { return e.reason }
+
+func (e unauthenticatedError) Is(target error) bool { return target == httpapi.ErrUnauthenticated }
 
 // Authenticate implements httpapi.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (httpapi.Principal, error) {
@@ -197,6 +206,10 @@ func keyIdentity(k store.APIKey) identity {
 func (a *Authenticator) verify(ctx context.Context, access, secret string) (store.APIKey, error) {
 	if access == "" || len(access) > 256 {
 		return store.APIKey{}, unauthenticated("invalid access key or secret key")
+	}
+	if secret == "" {
+		// Says nothing about the access key, so tells an attacker nothing.
+		return store.APIKey{}, unauthenticated("the secret key is missing: send access_key:secret_key as HTTP Basic credentials")
 	}
 	key, found, err := a.keys.get(a.cfg.Now(), access, func() (store.APIKey, bool, error) {
 		k, err := a.store.KeyByAccess(ctx, access)

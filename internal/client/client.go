@@ -1,5 +1,5 @@
 // Package client is a Go client of jobstream's native /v1 API, used by the
-// CLI (ask, tail), the benchmark and end-to-end tests.
+// CLI (ask, jobs, tail), the benchmark and end-to-end tests.
 package client
 
 import (
@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
 )
@@ -41,7 +42,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+	// Servers before the fix sent messages already starting with the code
+	// ("unauthenticated: unauthenticated: ..."): say it once.
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, strings.TrimPrefix(e.Message, e.Code+": "))
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -114,6 +117,42 @@ func (c *Client) Submit(ctx context.Context, req jobsapi.CreateJobRequest) (jobs
 	var j jobsapi.Job
 	err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &j)
 	return j, err
+}
+
+// ListParams are the query of GET /v1/jobs. Zero values are left out.
+type ListParams struct {
+	Status, Engine string
+	Limit          int
+	Before         *uuid.UUID
+}
+
+// List returns the key's jobs, newest first.
+func (c *Client) List(ctx context.Context, p ListParams) (jobsapi.JobList, error) {
+	q := url.Values{}
+	if p.Status != "" {
+		q.Set("status", p.Status)
+	}
+	if p.Engine != "" {
+		q.Set("engine", p.Engine)
+	}
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Before != nil {
+		q.Set("before", p.Before.String())
+	}
+	var l jobsapi.JobList
+	err := c.do(ctx, http.MethodGet, "/v1/jobs?"+q.Encode(), nil, &l)
+	return l, err
+}
+
+// Engines returns the engines the server offers.
+func (c *Client) Engines(ctx context.Context) ([]engine.Info, error) {
+	var body struct {
+		Engines []engine.Info `json:"engines"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/engines", nil, &body)
+	return body.Engines, err
 }
 
 // Get returns a job.

@@ -54,6 +54,16 @@ type cluster struct {
 	dataDir string // absolute; holds pg/, pg.log, setup.lock and the socket
 	bin     string // directory holding serverBinaries; "" if none was found
 	logf    func(format string, args ...any)
+	warnf   func(format string, args ...any) // what the user should act on
+}
+
+// warn reports what the user should act on (logf when no warnf is set).
+func (c *cluster) warn(format string, args ...any) {
+	if c.warnf != nil {
+		c.warnf(format, args...)
+		return
+	}
+	c.logf(format, args...)
 }
 
 func (c *cluster) pgdata() string { return filepath.Join(c.dataDir, "pg") }

@@ -14,6 +14,15 @@ import (
 	"syscall"
 )
 
+func isRoot() bool { return os.Geteuid() == 0 }
+
+// processAlive reports whether a process with this pid exists (signal 0
+// checks without sending anything; EPERM means it exists but is not ours).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // serverAccount returns who runs initdb and pg_ctl: nil (ourselves) unless
 // we are root, which PostgreSQL refuses. Then it is the owner of the
 // existing cluster in pgdata, else "postgres", else "nobody".
@@ -93,8 +102,10 @@ func (c *cluster) handOver(fi fs.FileInfo, acct *account) error {
 		}
 		if fi.Mode()&bit == 0 {
 			mode := fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) | bit
-			c.logf("letting user %s traverse %s (mode %04o -> %04o) to reach the PostgreSQL data directory",
-				acct.name, dir, fi.Mode().Perm(), mode.Perm())
+			c.warn("WARNING: changing the mode of %s from %04o to %04o so that user %s, who runs PostgreSQL "+
+				"(it refuses to run as root), can reach the data directory %s; to leave %s alone, "+
+				"choose a --data-dir that user can reach, such as the default for root, %s",
+				dir, fi.Mode().Perm(), mode.Perm(), acct.name, c.dataDir, dir, rootDataDir)
 			if err := os.Chmod(dir, mode); err != nil {
 				return fmt.Errorf("let user %s traverse %s: %w", acct.name, dir, err)
 			}

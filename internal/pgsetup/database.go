@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,7 +42,7 @@ func EnsureDatabase(ctx context.Context, url string) error {
 		return nil
 	}
 	if pgCode(err) != codeInvalidCatalogName {
-		return fmt.Errorf("connect to database %q: %w", name, err)
+		return fmt.Errorf("connect to database %q: %w", name, onceEach(err))
 	}
 
 	for _, maint := range maintenanceDatabases {
@@ -53,7 +54,7 @@ func EnsureDatabase(ctx context.Context, url string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("create database %q: connect to maintenance database: %w", name, err)
+		return fmt.Errorf("create database %q: connect to maintenance database: %w", name, onceEach(err))
 	}
 	defer func() { _ = conn.Close(ctx) }()
 
@@ -66,6 +67,29 @@ func EnsureDatabase(ctx context.Context, url string) error {
 		return fmt.Errorf("create database %q: %w", name, err)
 	}
 	return nil
+}
+
+// onceEach drops repeated lines from a connection error. pgx lists every
+// attempt on a line of its own, and with sslmode=prefer (the default) it
+// tries each address twice, with TLS and without, so a refused connection
+// was reported twice, word for word.
+func onceEach(err error) error { return dedupError{err} }
+
+type dedupError struct{ err error }
+
+func (e dedupError) Unwrap() error { return e.err }
+
+func (e dedupError) Error() string {
+	lines := strings.Split(e.err.Error(), "\n")
+	out := lines[:0]
+	seen := make(map[string]bool, len(lines))
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // pgCode returns the SQLSTATE of a server error in err's chain, or "".

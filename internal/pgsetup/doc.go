@@ -46,11 +46,21 @@
 //
 // PostgreSQL refuses to run as root. When jobstream runs as root, initdb and
 // pg_ctl run as the owner of an existing cluster, else as user "postgres",
-// else as "nobody"; DataDir is given to that user, and any parent directory
-// that user cannot traverse gets the matching execute bit (logged). Resolve
-// will not give away a DataDir that holds files other than its own.
+// else as "nobody"; DataDir is given to that user. The default DataDir for
+// root is /var/lib/jobstream (unless a cluster already lives in root's
+// home), which that user can reach: a DataDir under root's home (mode 0700)
+// would need the home directory opened up. For an explicit DataDir, any
+// parent directory that user cannot traverse gets the matching execute bit,
+// with a warning (Config.Warnf). Resolve will not give away a DataDir that
+// holds files other than its own.
+//
+// # Lifecycle
 //
 // The cluster keeps running when jobstream exits, so the next start is
-// instant. Result.Stop stops it; it is set only when Resolve started the
-// cluster, and is meant for tests and explicit shutdown.
+// instant. `jobstream db` drives it: Choose says which server Resolve
+// would use and why (Result.Why, Result.Hint, also logged by Resolve),
+// ClusterStatus reports the cluster's state and postmaster pid,
+// StartCluster starts it (after which it wins over a local server), and
+// StopCluster stops it and waits for the postmaster to exit. Result.Stop,
+// set only when Resolve started the cluster, is for tests.
 package pgsetup

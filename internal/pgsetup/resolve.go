@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +72,10 @@ type Config struct {
 	// cluster in ...". Defaults to discarding them.
 	Logf func(format string, args ...any)
 
+	// Warnf receives what the user should act on, such as a directory
+	// whose mode had to change for the cluster's user. Defaults to Logf.
+	Warnf func(format string, args ...any)
+
 	// Test hooks.
 	noLocal bool     // probe no local server
 	binDirs []string // when non-nil, the only directories searched for server binaries
@@ -83,6 +89,15 @@ type Result struct {
 	// Source is SourceEnv, SourceLocal or SourceEmbedded.
 	Source string
 
+	// Why says why this server was chosen, e.g. "DATABASE_URL is set".
+	Why string
+
+	// Hint says how to choose another, e.g. "set DATABASE_URL ...".
+	Hint string
+
+	// DataDir is the private cluster's data directory (SourceEmbedded only).
+	DataDir string
+
 	// Stop stops the private cluster with pg_ctl's fast mode; it does
 	// nothing if the cluster is not running. It is nil unless this Resolve
 	// started the cluster. jobstream does not call it: the cluster keeps
@@ -93,14 +108,7 @@ type Result struct {
 // Resolve finds or starts the server as the package doc describes, and
 // creates the database if it is missing.
 func Resolve(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Getenv == nil {
-		cfg.Getenv = func(string) string { return "" }
-	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
-	}
-	cfg.Database = cmp.Or(cfg.Database, DefaultDatabase)
-
+	cfg = cfg.withDefaults()
 	res, err := cfg.resolve(ctx)
 	if err != nil {
 		return Result{}, err
@@ -108,43 +116,103 @@ func Resolve(ctx context.Context, cfg Config) (Result, error) {
 	if err := EnsureDatabase(ctx, res.URL); err != nil {
 		return Result{}, err
 	}
+	cfg.Logf("%s", res)
 	return res, nil
 }
 
+// String says which database this is, why it was chosen and how to choose
+// another, in one line for the start-up log. The URL's password is hidden.
+func (r Result) String() string {
+	return fmt.Sprintf("database %s (%s), because %s; to use another, %s", Redact(r.URL), r.Source, r.Why, r.Hint)
+}
+
+// Redact hides the password of a connection string, URL or key=value form.
+func Redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Redacted()
+	}
+	return passwordKV.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+var passwordKV = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+func (c Config) withDefaults() Config {
+	if c.Getenv == nil {
+		c.Getenv = func(string) string { return "" }
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if c.Warnf == nil {
+		c.Warnf = c.Logf
+	}
+	c.Database = cmp.Or(c.Database, DefaultDatabase)
+	return c
+}
+
+// Choose says which server Resolve would use and why, without starting a
+// cluster or creating the database. For SourceEmbedded the cluster may not
+// be running; ClusterStatus tells.
+func Choose(ctx context.Context, cfg Config) (Result, error) {
+	res, _, err := cfg.withDefaults().choose(ctx)
+	return res, err
+}
+
 func (c Config) resolve(ctx context.Context) (Result, error) {
+	res, cl, err := c.choose(ctx)
+	if err != nil || cl == nil {
+		return res, err
+	}
+	started, err := cl.start(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if started {
+		res.Stop = cl.stop
+	}
+	return res, nil
+}
+
+// choose decides which server to use, as the package doc orders them,
+// without starting or creating anything. cl is the private cluster to start
+// when that is the choice, else nil.
+func (c Config) choose(ctx context.Context) (res Result, cl *cluster, err error) {
 	if c.DatabaseURL != "" {
-		c.Logf("using DATABASE_URL")
-		return Result{URL: c.DatabaseURL, Source: SourceEnv}, nil
+		return Result{
+			URL: c.DatabaseURL, Source: SourceEnv,
+			Why:  "DATABASE_URL is set",
+			Hint: "unset DATABASE_URL to let jobstream find one",
+		}, nil, nil
 	}
 
-	if c.DataDir == "" {
-		dir, err := defaultDataDir(c.Getenv)
-		if err != nil {
-			return Result{}, err
-		}
-		c.DataDir = dir
+	dataDir, err := c.dataDir()
+	if err != nil {
+		return Result{}, nil, err
 	}
-	if !filepath.IsAbs(c.DataDir) {
-		return Result{}, fmt.Errorf("data directory %q is not an absolute path", c.DataDir)
-	}
-	cl := &cluster{dataDir: filepath.Clean(c.DataDir), logf: c.Logf}
+	cl = &cluster{dataDir: dataDir, logf: c.Logf, warnf: c.Warnf}
 
 	var local localServer
 	if !c.noLocal {
-		var err error
 		if local, err = localCandidates(c.Getenv); err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 	}
 	existing := cl.initialised()
 	if !c.noLocal && (local.explicit || !existing) {
 		url, err := local.find(ctx, c.Database, c.Logf)
 		if err == nil {
-			c.Logf("using local PostgreSQL: %s", url)
-			return Result{URL: url, Source: SourceLocal}, nil
+			res := Result{URL: url, Source: SourceLocal}
+			if local.explicit {
+				res.Why = "PGHOST/PGPORT name this server"
+				res.Hint = "set DATABASE_URL, or unset PGHOST and PGPORT"
+			} else {
+				res.Why = fmt.Sprintf("DATABASE_URL is not set, there is no private cluster in %s, and this server answered", dataDir)
+				res.Hint = "set DATABASE_URL, or create a private cluster with `jobstream db start` (used from then on)"
+			}
+			return res, nil, nil
 		}
 		if local.explicit {
-			return Result{}, fmt.Errorf("no PostgreSQL server answered at %s (from PGHOST/PGPORT): %w", local, err)
+			return Result{}, nil, fmt.Errorf("no PostgreSQL server answered at %s (from PGHOST/PGPORT): %w", local, err)
 		}
 		c.Logf("no local PostgreSQL server answered at %s", local)
 	}
@@ -155,29 +223,64 @@ func (c Config) resolve(ctx context.Context) (Result, error) {
 		if !c.noLocal {
 			tried = "no server answered at " + local.String()
 		}
-		return Result{}, fmt.Errorf("no PostgreSQL server found (%s) and no PostgreSQL server binaries "+
+		return Result{}, nil, fmt.Errorf("no PostgreSQL server found (%s) and no PostgreSQL server binaries "+
 			"(initdb, pg_ctl, postgres) on PATH or in %s; either set DATABASE_URL, start PostgreSQL, "+
 			"install the PostgreSQL server package (apt install postgresql, brew install postgresql, ...) "+
 			"so that jobstream can run its own cluster in %s, or run `docker compose up`",
 			tried, strings.Join(binDirGlobs, ", "), cl.dataDir)
 	}
-
-	started, err := cl.start(ctx)
-	if err != nil {
-		return Result{}, err
+	res = Result{URL: cl.url(c.Database), Source: SourceEmbedded, DataDir: cl.dataDir,
+		Hint: "set DATABASE_URL, or --data-dir for another private cluster (`jobstream db stop` stops this one)"}
+	switch {
+	case c.noLocal:
+		res.Why = "the private cluster was asked for"
+	case existing:
+		res.Why = fmt.Sprintf("DATABASE_URL is not set and a private cluster was created in %s before; it is used before any local server, so that jobs never seem to vanish", cl.dataDir)
+	default:
+		res.Why = fmt.Sprintf("DATABASE_URL is not set, no local server answered at %s, and the PostgreSQL server binaries are in %s", local, cl.bin)
 	}
-	res := Result{URL: cl.url(c.Database), Source: SourceEmbedded}
-	if started {
-		res.Stop = cl.stop
-	} else {
-		c.Logf("using private PostgreSQL cluster in %s", cl.pgdata())
-	}
-	return res, nil
+	return res, cl, nil
 }
 
+// dataDir returns Config.DataDir, or the default one, cleaned and checked.
+func (c Config) dataDir() (string, error) {
+	dir := c.DataDir
+	if dir == "" {
+		var err error
+		if dir, err = defaultDataDir(c.Getenv, isRoot()); err != nil {
+			return "", err
+		}
+	}
+	if !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("data directory %q is not an absolute path", dir)
+	}
+	return filepath.Clean(dir), nil
+}
+
+// rootDataDir is the default data directory when jobstream runs as root.
+// The cluster then runs as another user (PostgreSQL refuses root), who must
+// be able to traverse every directory above it; root's home is usually mode
+// 0700, so a directory under it would need root's home opened up. Every
+// user may traverse /var/lib.
+const rootDataDir = "/var/lib/jobstream"
+
 // defaultDataDir follows the XDG base directory spec, which ignores a
-// relative XDG_DATA_HOME.
-func defaultDataDir(getenv func(string) string) (string, error) {
+// relative XDG_DATA_HOME. As root it is rootDataDir, unless a cluster was
+// already created in the home directory (moving it would lose its jobs).
+func defaultDataDir(getenv func(string) string, root bool) (string, error) {
+	home, err := homeDataDir(getenv)
+	if !root {
+		return home, err
+	}
+	if err == nil {
+		if _, err := os.Stat(filepath.Join(home, "pg", "PG_VERSION")); err == nil {
+			return home, nil
+		}
+	}
+	return rootDataDir, nil
+}
+
+func homeDataDir(getenv func(string) string) (string, error) {
 	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "jobstream"), nil
 	}

@@ -142,12 +142,39 @@ func TestDefaultDataDir(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := defaultDataDir(func(k string) string { return tt.env[k] })
+			got, err := defaultDataDir(func(k string) string { return tt.env[k] }, false)
 			if err != nil || got != tt.want {
 				t.Errorf("defaultDataDir = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}
+
+	// As root the server runs as another user, who cannot traverse a
+	// home directory of mode 0700: the default is then one every user
+	// can reach, unless a cluster already lives in the home directory.
+	t.Run("RootNoCluster", func(t *testing.T) {
+		t.Parallel()
+		home := t.TempDir()
+		got, err := defaultDataDir(func(k string) string { return map[string]string{"HOME": home}[k] }, true)
+		if err != nil || got != rootDataDir {
+			t.Errorf("defaultDataDir as root = %q, %v; want %q", got, err, rootDataDir)
+		}
+	})
+	t.Run("RootExistingCluster", func(t *testing.T) {
+		t.Parallel()
+		home := t.TempDir()
+		old := filepath.Join(home, ".local", "share", "jobstream")
+		if err := os.MkdirAll(filepath.Join(old, "pg"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(old, "pg", "PG_VERSION"), []byte("15\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := defaultDataDir(func(k string) string { return map[string]string{"HOME": home}[k] }, true)
+		if err != nil || got != old {
+			t.Errorf("defaultDataDir as root with a cluster in the home directory = %q, %v; want %q", got, err, old)
+		}
+	})
 }
 
 func TestLocalCandidates(t *testing.T) {
@@ -198,6 +225,20 @@ func TestConnURL(t *testing.T) {
 	for _, tt := range tests {
 		if got := connURL(tt.host, 5432, "jobstream", "jobstream"); got != tt.want {
 			t.Errorf("connURL(%q) = %q, want %q", tt.host, got, tt.want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres://u:secret@db:5432/x?sslmode=disable": "postgres://u:xxxxx@db:5432/x?sslmode=disable",
+		"postgres://u@/x?host=/tmp":                     "postgres://u@/x?host=/tmp",
+		"host=db user=u password=secret dbname=x":       "host=db user=u password=xxxxx dbname=x",
+		"host=db password='a b' dbname=x":               "host=db password=xxxxx dbname=x",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

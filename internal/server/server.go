@@ -43,12 +43,20 @@ type Deps struct {
 	// Listening, if set, is called with the bound address once the HTTP
 	// server accepts connections (tests use it instead of polling).
 	Listening func(addr net.Addr)
+	// Listener, if set, is the HTTP listener to serve on instead of
+	// listening on cfg.Addr; Run closes it. `serve` binds it before Run so
+	// that a port in use is reported before the database is touched.
+	Listener net.Listener
 }
 
 // Run serves until ctx is done, then shuts down gracefully.
 func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if d.Listener != nil {
+		// Serving closes it at shutdown; this covers the returns before.
+		defer d.Listener.Close()
 	}
 	log := d.Logger
 	if log == nil {
@@ -59,11 +67,11 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		DataDir:     cfg.DataDir,
 		Getenv:      d.Getenv,
 		Logf:        func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		Warnf:       func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("database", "source", res.Source)
 
 	poolCfg, err := pgxpool.ParseConfig(res.URL)
 	if err != nil {
@@ -260,12 +268,15 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			}
 			t.Stop()
 		}
-		ln, err := net.Listen("tcp", cfg.Addr)
-		if err != nil {
-			stop()
-			stopWorkers()
-			<-workerDone
-			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		ln := d.Listener
+		if ln == nil {
+			ln, err = net.Listen("tcp", cfg.Addr)
+			if err != nil {
+				stop()
+				stopWorkers()
+				<-workerDone
+				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			}
 		}
 		log.Info("serving", "addr", ln.Addr().String(), "role", cfg.Role, "dev", cfg.Dev, "poll_only", cfg.PollOnly)
 		if d.Listening != nil {
