@@ -237,6 +237,21 @@ func (s *Server) ListJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		p.BeforeID = &id
 	}
+	for _, b := range []struct {
+		name string
+		dst  **time.Time
+	}{{"since", &p.Since}, {"until", &p.Until}} {
+		v := q.Get(b.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_"+b.name, "%s must be an RFC 3339 time such as 2026-12-01T20:00:00Z, got %q", b.name, truncate(v, 64)))
+			return
+		}
+		*b.dst = &t
+	}
 	limit, err := httpapi.ParseLimit(q.Get("limit"), 50, 500)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -238,7 +238,10 @@ type ListParams struct {
 	Status   string     // optional
 	Engine   string     // optional
 	BeforeID *uuid.UUID // keyset cursor: the last id of the previous page
-	Limit    int
+	// Since and Until bound created_at: Since <= created_at < Until
+	// (either optional).
+	Since, Until *time.Time
+	Limit        int
 }
 
 // List returns one page of a tenant's jobs.
@@ -248,6 +251,8 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Job, error) {
 		Status:   strPtr(p.Status),
 		Engine:   strPtr(p.Engine),
 		BeforeID: p.BeforeID,
+		Since:    p.Since,
+		Until:    p.Until,
 		Max:      int64(p.Limit),
 	})
 	if err != nil {

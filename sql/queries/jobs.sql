@@ -11,12 +11,16 @@ SELECT * FROM jobs WHERE id = @id AND tenant = @tenant;
 
 -- JobList pages through a tenant's jobs newest first. Keyset on id (UUIDv7,
 -- time-ordered): pass the last id of the previous page as before_id.
+-- since and until bound created_at (since inclusive, until exclusive); the
+-- scan still walks jobs_tenant_id_idx newest first and filters.
 -- name: JobList :many
 SELECT * FROM jobs
 WHERE tenant = @tenant
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
   AND (sqlc.narg('engine')::text IS NULL OR engine = sqlc.narg('engine'))
   AND (sqlc.narg('before_id')::uuid IS NULL OR id < sqlc.narg('before_id'))
+  AND (sqlc.narg('since')::timestamptz IS NULL OR created_at >= sqlc.narg('since'))
+  AND (sqlc.narg('until')::timestamptz IS NULL OR created_at < sqlc.narg('until'))
 ORDER BY id DESC
 LIMIT @max;
 

@@ -560,8 +560,10 @@ WHERE tenant = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR engine = $3)
   AND ($4::uuid IS NULL OR id < $4)
+  AND ($5::timestamptz IS NULL OR created_at >= $5)
+  AND ($6::timestamptz IS NULL OR created_at < $6)
 ORDER BY id DESC
-LIMIT $5
+LIMIT $7
 `
 
 type JobListParams struct {
@@ -569,17 +571,23 @@ type JobListParams struct {
 	Status   *string
 	Engine   *string
 	BeforeID *uuid.UUID
+	Since    *time.Time
+	Until    *time.Time
 	Max      int64
 }
 
 // JobList pages through a tenant's jobs newest first. Keyset on id (UUIDv7,
 // time-ordered): pass the last id of the previous page as before_id.
+// since and until bound created_at (since inclusive, until exclusive); the
+// scan still walks jobs_tenant_id_idx newest first and filters.
 func (q *Queries) JobList(ctx context.Context, db DBTX, arg JobListParams) ([]Job, error) {
 	rows, err := db.Query(ctx, jobList,
 		arg.Tenant,
 		arg.Status,
 		arg.Engine,
 		arg.BeforeID,
+		arg.Since,
+		arg.Until,
 		arg.Max,
 	)
 	if err != nil {
