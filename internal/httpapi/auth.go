@@ -54,9 +54,9 @@ func PrincipalFrom(ctx context.Context) Principal {
 
 // Authenticate is middleware that authenticates each request with a and
 // hands it on with its Principal in the context (PrincipalFrom). A request
-// without valid credentials gets WWW-Authenticate and a 401 *APIError
-// (code "unauthenticated"); writeError writes that, or any other failure
-// of a, in the calling surface's error shape.
+// without valid credentials gets a 401 *APIError (code "unauthenticated")
+// with WWW-Authenticate where Challenge sets it; writeError writes that, or
+// any other failure of a, in the calling surface's error shape.
 //
 //	r.Use(httpapi.Authenticate(auth, writeError))
 func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
@@ -65,7 +65,7 @@ func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *htt
 			p, err := a.Authenticate(r)
 			if err != nil {
 				if errors.Is(err, ErrUnauthenticated) {
-					w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
+					Challenge(w, r)
 					writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
 					return
 				}
@@ -113,4 +113,17 @@ type Login struct {
 	Name string
 	// CSRFToken is the session's CSRF token when CSRF protection is on.
 	CSRFToken string
+}
+
+// Challenge asks for Basic credentials on a 401 (WWW-Authenticate), except
+// on requests a page's script made (fetch, XMLHttpRequest, EventSource:
+// browsers send Sec-Fetch-Mode, and it is "navigate" only for a page
+// load). A browser answers the challenge with a login dialog of its own
+// over the page that asked, which for the web console, with a login form
+// of its own, would be a dialog on every expired session.
+func Challenge(w http.ResponseWriter, r *http.Request) {
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
 }

@@ -90,7 +90,7 @@ func (s *Server) Authenticate(next http.Handler) http.Handler {
 		p, err := s.auth.Authenticate(r)
 		if err != nil {
 			if errors.Is(err, httpapi.ErrUnauthenticated) {
-				w.Header().Set("WWW-Authenticate", `Basic realm="jobstream"`)
+				httpapi.Challenge(w, r)
 				s.writeSemossError(w, r, semossErrorf(http.StatusUnauthorized, "Unauthorized", "%v", err))
 				return
 			}
