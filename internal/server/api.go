@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/jobstream/jobstream/internal/console"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/jobsapi"
@@ -45,6 +46,7 @@ type API struct {
 	log     *slog.Logger
 	metrics http.Handler
 	drain   *httpapi.Drain
+	console http.Handler
 	router  chi.Router
 }
 
@@ -55,6 +57,7 @@ func NewAPI(d APIDeps) *API {
 		log:     d.Logger,
 		metrics: d.Metrics,
 		drain:   httpapi.NewDrain(),
+		console: console.Handler(),
 	}
 	if a.log == nil {
 		a.log = slog.Default()

@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/jobstream/jobstream/internal/console"
 	"github.com/jobstream/jobstream/internal/httpapi"
 )
 
@@ -73,5 +74,9 @@ func (a *API) routes() chi.Router {
 			r.Post("/engine/terminate", sem.Terminate)
 		})
 	})
+
+	// The web console (internal/console): its page at / and its assets.
+	r.Method(http.MethodGet, "/", a.console)
+	r.Method(http.MethodGet, console.AssetPrefix+"*", a.console)
 	return r
 }
