@@ -2,7 +2,7 @@
 // that speaks the same streaming API: OpenAI, Azure OpenAI, vLLM, Ollama,
 // llama.cpp server, LM Studio, OpenRouter, Groq, Together, ...
 //
-// It streams through the official Go SDK (github.com/openai/openai-go) and
+// It streams through the official Go SDK (github.com/openai/openai-go/v3) and
 // maps each chunk (the chunk format in README.md):
 //
 //	choices[0].delta.content                    -> content
@@ -36,8 +36,8 @@ import (
 	"slices"
 	"strings"
 
-	sdk "github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
+	sdk "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
