@@ -178,7 +178,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:    "UnknownProvider",
 			content: "engines:\n  - id: a\n    provider: openai\n    model: m\n  - id: g\n    provider: gemini\n    model: m\n",
-			want:    []string{"engines.yaml: engine 2 (id \"g\", line 5)", `unknown provider "gemini" (want openai, anthropic or sim)`},
+			want:    []string{"engines.yaml: engine 2 (id \"g\", line 5)", `unknown provider "gemini" (want openai, openai-responses, anthropic or sim)`},
 		},
 		{
 			name:    "MissingID",
