@@ -29,15 +29,19 @@ import (
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/anthropic"
 	"github.com/jobstream/jobstream/internal/engine/openai"
+	"github.com/jobstream/jobstream/internal/engine/responses"
 	"github.com/jobstream/jobstream/internal/engine/sim"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
 )
 
 // Providers.
 const (
-	ProviderOpenAI    = "openai"
-	ProviderAnthropic = "anthropic"
-	ProviderSim       = "sim"
+	ProviderOpenAI = "openai"
+	// ProviderOpenAIResponses is an upstream OpenAI Responses API
+	// (internal/engine/responses).
+	ProviderOpenAIResponses = "openai-responses"
+	ProviderAnthropic       = "anthropic"
+	ProviderSim             = "sim"
 )
 
 // MaxRetriesLimit is the most max_retries an entry may ask for.
@@ -184,7 +188,7 @@ func (e *Entry) validate() []string {
 	}
 	o := &e.opts
 	switch e.Provider {
-	case ProviderOpenAI, ProviderAnthropic:
+	case ProviderOpenAI, ProviderOpenAIResponses, ProviderAnthropic:
 		if e.Model == "" {
 			p = append(p, "model is required")
 		}
@@ -213,9 +217,9 @@ func (e *Entry) validate() []string {
 			p = append(p, "provider sim takes only options.params")
 		}
 	case "":
-		p = append(p, "provider is required (openai, anthropic or sim)")
+		p = append(p, "provider is required (openai, openai-responses, anthropic or sim)")
 	default:
-		p = append(p, fmt.Sprintf("unknown provider %q (want openai, anthropic or sim)", e.Provider))
+		p = append(p, fmt.Sprintf("unknown provider %q (want openai, openai-responses, anthropic or sim)", e.Provider))
 	}
 	if e.Provider != ProviderOpenAI {
 		for _, f := range []struct {
@@ -224,11 +228,22 @@ func (e *Entry) validate() []string {
 		}{
 			{"max_tokens_param", o.MaxTokensParam != ""},
 			{"include_usage", o.IncludeUsage != nil},
+		} {
+			if f.set {
+				p = append(p, fmt.Sprintf("options.%s applies only to provider openai", f.name))
+			}
+		}
+	}
+	if e.Provider != ProviderOpenAI && e.Provider != ProviderOpenAIResponses {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
 			{"query", o.Query != nil},
 			{"api_key_header", o.APIKeyHeader != ""},
 		} {
 			if f.set {
-				p = append(p, fmt.Sprintf("options.%s applies only to provider openai", f.name))
+				p = append(p, fmt.Sprintf("options.%s applies only to providers openai and openai-responses", f.name))
 			}
 		}
 	}
@@ -262,7 +277,7 @@ func (e *Entry) validate() []string {
 
 func (e *Entry) checkBaseURL() error {
 	var err error
-	if e.Provider == ProviderOpenAI {
+	if e.Provider == ProviderOpenAI || e.Provider == ProviderOpenAIResponses {
 		_, _, err = openai.BaseURL(e.BaseURL)
 	} else {
 		_, err = anthropic.BaseURL(e.BaseURL)
@@ -283,7 +298,7 @@ func (e *Entry) Info() engine.Info {
 	case e.Provider == ProviderSim:
 		info.Model = sim.Info().Model
 	case info.BaseURL != "":
-	case e.Provider == ProviderOpenAI:
+	case e.Provider == ProviderOpenAI || e.Provider == ProviderOpenAIResponses:
 		info.BaseURL = openai.DefaultBaseURL
 	case e.Provider == ProviderAnthropic:
 		info.BaseURL = anthropic.DefaultBaseURL
@@ -371,6 +386,17 @@ func (e *Entry) build(getenv func(string) string, hooks Hooks) (engine.Engine, e
 			OmitStreamUsage: e.opts.IncludeUsage != nil && !*e.opts.IncludeUsage,
 			Policy:          policy,
 		})
+	case ProviderOpenAIResponses:
+		eng, err = responses.New(responses.Config{
+			Model:        e.Model,
+			BaseURL:      e.BaseURL,
+			APIKey:       key,
+			APIKeyHeader: e.opts.APIKeyHeader,
+			Headers:      e.opts.Headers,
+			Query:        e.opts.Query,
+			Params:       params,
+			Policy:       policy,
+		})
 	case ProviderAnthropic:
 		eng, err = anthropic.New(anthropic.Config{
 			Model:             e.Model,
@@ -422,10 +448,12 @@ type options struct {
 	MaxRetryDelay  *Duration         `yaml:"max_retry_delay"`
 
 	// openai only
-	MaxTokensParam string            `yaml:"max_tokens_param"`
-	IncludeUsage   *bool             `yaml:"include_usage"`
-	Query          map[string]string `yaml:"query"`
-	APIKeyHeader   string            `yaml:"api_key_header"`
+	MaxTokensParam string `yaml:"max_tokens_param"`
+	IncludeUsage   *bool  `yaml:"include_usage"`
+
+	// openai and openai-responses only
+	Query        map[string]string `yaml:"query"`
+	APIKeyHeader string            `yaml:"api_key_header"`
 
 	// anthropic only
 	PassthroughParams []string `yaml:"passthrough_params"`

@@ -150,13 +150,13 @@ engines:
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
-		want := []string{"sim", "0b6b7c5e-2f1d-4b7a-9a55-3c1f0e6d8a21", "6f9f3a0c-8d3e-4e0b-bb6e-1a2d5c7e9f40",
+		want := []string{"sim", "0b6b7c5e-2f1d-4b7a-9a55-3c1f0e6d8a21", "openai-responses-o4-mini", "6f9f3a0c-8d3e-4e0b-bb6e-1a2d5c7e9f40",
 			"ollama-llama3", "vllm-qwen3", "azure-gpt4o", "openrouter-deepseek", "sim-fast"}
 		if got := ids(r); !slices.Equal(got, want) {
 			t.Errorf("engines = %q, want %q", got, want)
 		}
 		slices.Sort(asked)
-		wantEnv := []string{"ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "VLLM_API_KEY"}
+		wantEnv := []string{"ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "VLLM_API_KEY"}
 		if !slices.Equal(asked, wantEnv) {
 			t.Errorf("variables read = %q, want %q", asked, wantEnv)
 		}
@@ -178,7 +178,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:    "UnknownProvider",
 			content: "engines:\n  - id: a\n    provider: openai\n    model: m\n  - id: g\n    provider: gemini\n    model: m\n",
-			want:    []string{"engines.yaml: engine 2 (id \"g\", line 5)", `unknown provider "gemini" (want openai, anthropic or sim)`},
+			want:    []string{"engines.yaml: engine 2 (id \"g\", line 5)", `unknown provider "gemini" (want openai, openai-responses, anthropic or sim)`},
 		},
 		{
 			name:    "MissingID",
@@ -246,6 +246,12 @@ func TestLoadErrors(t *testing.T) {
 			name:    "OptionForOtherProvider",
 			content: "engines:\n  - id: a\n    provider: anthropic\n    model: m\n    options:\n      max_tokens_param: max_tokens\n",
 			want:    []string{"options.max_tokens_param applies only to provider openai"},
+		},
+		{
+			name:    "ResponsesOptions",
+			content: "engines:\n  - id: a\n    provider: openai-responses\n    model: m\n    options:\n      include_usage: false\n      query: {api-version: x}\n",
+			want:    []string{"options.include_usage applies only to provider openai"},
+			notWant: "options.query",
 		},
 		{
 			name:    "SimTakesOnlyParams",
@@ -330,6 +336,7 @@ func TestBuiltEngines(t *testing.T) {
 		enginetest.ErrorResponse(503, `{"error":{"message":"busy"}}`),
 		enginetest.OpenAIText(),
 	)
+	rsp := enginetest.NewResponsesServer(t, enginetest.ResponsesText())
 	ant := enginetest.NewAnthropicServer(t,
 		enginetest.ErrorResponse(401, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`),
 	)
@@ -343,6 +350,13 @@ engines:
     options:
       retry_base_delay: 1ms
       params: {max_completion_tokens: 99}
+  - id: gpt-responses
+    provider: openai-responses
+    model: gpt-5
+    base_url: `+rsp.URL+`/v1
+    api_key_env: TEST_OPENAI_KEY
+    options:
+      params: {max_completion_tokens: 77, store: false}
   - id: claude
     provider: anthropic
     model: claude-sonnet-4-5
@@ -371,7 +385,7 @@ engines:
 		t.Fatalf("LoadWithHooks: %v", err)
 	}
 	t.Cleanup(func() {
-		for _, id := range []string{"gpt", "claude"} {
+		for _, id := range []string{"gpt", "gpt-responses", "claude"} {
 			e, _ := r.Get(id)
 			e.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 		}
@@ -391,6 +405,18 @@ engines:
 	}
 	if got := reqs[1].Body["max_completion_tokens"]; got != float64(99) {
 		t.Errorf("max_completion_tokens = %v, want the default 99", got)
+	}
+
+	gptResponses, _ := r.Get("gpt-responses")
+	if _, finish, err := enginetest.Collect(context.Background(), gptResponses, req); err != nil || finish.Reason != "stop" {
+		t.Fatalf("gpt-responses: finish %+v, err %v", finish, err)
+	}
+	rreq := rsp.Requests()[0]
+	if rreq.Path != "/v1/responses" || rreq.Header.Get("Authorization") != "Bearer sk-from-env" {
+		t.Errorf("responses request %s with Authorization %q, want /v1/responses with the key from TEST_OPENAI_KEY", rreq.Path, rreq.Header.Get("Authorization"))
+	}
+	if got := rreq.Body["max_output_tokens"]; got != float64(77) || rreq.Body["store"] != false {
+		t.Errorf("max_output_tokens = %v, store = %v; want the defaults 77 and false", got, rreq.Body["store"])
 	}
 
 	claude, _ := r.Get("claude")

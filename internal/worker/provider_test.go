@@ -14,6 +14,7 @@ import (
 	"github.com/jobstream/jobstream/internal/engine/anthropic"
 	"github.com/jobstream/jobstream/internal/engine/enginetest"
 	"github.com/jobstream/jobstream/internal/engine/openai"
+	"github.com/jobstream/jobstream/internal/engine/responses"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
@@ -38,6 +39,9 @@ func TestProviderRowsStored(t *testing.T) {
 	providers := []provider{
 		{"OpenAI", enginetest.OpenAIFixtures(), enginetest.NewOpenAIServer, func(url string) (engine.Engine, error) {
 			return openai.New(openai.Config{Model: "gpt-test", BaseURL: url, APIKey: enginetest.APIKey, Policy: fast})
+		}},
+		{"OpenAIResponses", enginetest.ResponsesFixtures(), enginetest.NewResponsesServer, func(url string) (engine.Engine, error) {
+			return responses.New(responses.Config{Model: "gpt-test", BaseURL: url, APIKey: enginetest.APIKey, Policy: fast})
 		}},
 		{"Anthropic", enginetest.AnthropicFixtures(), enginetest.NewAnthropicServer, func(url string) (engine.Engine, error) {
 			return anthropic.New(anthropic.Config{Model: "claude-test", BaseURL: url, APIKey: enginetest.APIKey, Policy: fast})

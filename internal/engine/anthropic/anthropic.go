@@ -1,5 +1,5 @@
 // Package anthropic is the engine for Anthropic's Messages API, streamed
-// through the official Go SDK (github.com/anthropics/anthropic-sdk-go).
+// through the official Go SDK (github.com/anthropics/anthropic-sdk-go/v2).
 //
 // Events map to chunks (the chunk format in README.md):
 //
@@ -42,8 +42,8 @@ import (
 	"slices"
 	"strings"
 
-	sdk "github.com/anthropics/anthropic-sdk-go"
-	"github.com/anthropics/anthropic-sdk-go/option"
+	sdk "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
@@ -51,6 +51,9 @@ import (
 
 // DefaultBaseURL is Anthropic's API.
 const DefaultBaseURL = "https://api.anthropic.com"
+
+// APIVersion is the anthropic-version header sent with every request.
+const APIVersion = "2023-06-01"
 
 // DefaultMaxTokens is the max_tokens sent when no param sets it.
 const DefaultMaxTokens = 4096
@@ -117,12 +120,17 @@ func New(cfg Config) (*Engine, error) {
 		// Retries are upstream.Caller's alone, so they happen only before
 		// the first chunk and are counted.
 		option.WithMaxRetries(0),
+		// SDK v2 defaults to a newer API version and Bearer auth. The
+		// Messages wire format jobstream maps (and that Anthropic-compatible
+		// proxies implement) is 2023-06-01 with x-api-key, so both are
+		// pinned; an engine's headers may still override the version.
+		option.WithHeader("anthropic-version", APIVersion),
 	}
 	for k, v := range cfg.Headers {
 		opts = append(opts, option.WithHeader(k, v))
 	}
 	if cfg.APIKey != "" {
-		opts = append(opts, option.WithAPIKey(cfg.APIKey))
+		opts = append(opts, option.WithHeader("x-api-key", cfg.APIKey))
 	}
 	pass := map[string]bool{}
 	for _, name := range PassthroughParams {

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	sdk "github.com/anthropics/anthropic-sdk-go"
-	"github.com/anthropics/anthropic-sdk-go/packages/param"
+	sdk "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
@@ -31,15 +31,16 @@ func (e *Engine) newParams(p map[string]json.RawMessage, msgs []engine.Message) 
 	} else if ok {
 		out.MaxTokens = v
 	}
-	if v, ok, err := engine.ParamFloat(p, engine.ParamTemperature); err != nil {
-		return out, err
-	} else if ok {
-		out.Temperature = sdk.Float(v)
-	}
-	if v, ok, err := engine.ParamFloat(p, engine.ParamTopP); err != nil {
-		return out, err
-	} else if ok {
-		out.TopP = sdk.Float(v)
+	// SDK v2 no longer models temperature and top_p (newer models reject
+	// them); older models still take them, so validated values go out as
+	// extra fields, exactly as v1 sent them.
+	extra := map[string]any{}
+	for _, name := range []string{engine.ParamTemperature, engine.ParamTopP} {
+		if v, ok, err := engine.ParamFloat(p, name); err != nil {
+			return out, err
+		} else if ok {
+			extra[name] = v
+		}
 	}
 	if out.StopSequences, err = upstream.Stop(p); err != nil {
 		return out, err
@@ -76,7 +77,6 @@ func (e *Engine) newParams(p map[string]json.RawMessage, msgs []engine.Message) 
 	if hasChoice || (!parallel && len(tools) > 0) {
 		out.ToolChoice = toolChoice(tc, !parallel)
 	}
-	extra := map[string]any{}
 	for k, v := range p {
 		if e.passthrough[k] {
 			extra[k] = v
@@ -110,15 +110,26 @@ func toolChoice(tc upstream.ToolChoice, noParallel bool) sdk.ToolChoiceUnionPara
 func messages(msgs []engine.Message) ([]sdk.TextBlockParam, []sdk.MessageParam, error) {
 	var system []sdk.TextBlockParam
 	var out []sdk.MessageParam
-	add := func(role sdk.MessageParamRole, blocks ...sdk.ContentBlockParamUnion) {
+	// add appends blocks to the last message when it has the same role
+	// (the API wants user and assistant turns to alternate).
+	add := func(user bool, blocks ...sdk.ContentBlockParamUnion) {
 		if len(blocks) == 0 {
 			return
 		}
-		if n := len(out); n > 0 && out[n-1].Role == role {
-			out[n-1].Content = append(out[n-1].Content, blocks...)
-			return
+		if n := len(out); n > 0 {
+			if last := out[n-1]; user && last.OfUser != nil {
+				last.OfUser.Content = append(last.OfUser.Content, blocks...)
+				return
+			} else if !user && last.OfAssistant != nil {
+				last.OfAssistant.Content = append(last.OfAssistant.Content, blocks...)
+				return
+			}
 		}
-		out = append(out, sdk.MessageParam{Role: role, Content: blocks})
+		if user {
+			out = append(out, sdk.NewUserMessage(blocks...))
+		} else {
+			out = append(out, sdk.NewAssistantMessage(blocks...))
+		}
 	}
 	for i, m := range msgs {
 		switch m.Role {
@@ -129,7 +140,7 @@ func messages(msgs []engine.Message) ([]sdk.TextBlockParam, []sdk.MessageParam, 
 		case "user":
 			// The API rejects empty text blocks.
 			if m.Content != "" {
-				add(sdk.MessageParamRoleUser, sdk.NewTextBlock(m.Content))
+				add(true, sdk.NewTextBlock(m.Content))
 			}
 		case "assistant":
 			var blocks []sdk.ContentBlockParamUnion
@@ -150,7 +161,7 @@ func messages(msgs []engine.Message) ([]sdk.TextBlockParam, []sdk.MessageParam, 
 				}
 				blocks = append(blocks, sdk.NewToolUseBlock(tc.ID, input, tc.Function.Name))
 			}
-			add(sdk.MessageParamRoleAssistant, blocks...)
+			add(false, blocks...)
 		case "tool":
 			if m.ToolCallID == "" {
 				return nil, nil, fmt.Errorf("messages[%d]: a tool message needs tool_call_id", i)
@@ -159,7 +170,7 @@ func messages(msgs []engine.Message) ([]sdk.TextBlockParam, []sdk.MessageParam, 
 			if m.Content != "" {
 				r.Content = []sdk.ToolResultBlockParamContentUnion{{OfText: &sdk.TextBlockParam{Text: m.Content}}}
 			}
-			add(sdk.MessageParamRoleUser, sdk.ContentBlockParamUnion{OfToolResult: &r})
+			add(true, sdk.ContentBlockParamUnion{OfToolResult: &r})
 		default:
 			return nil, nil, fmt.Errorf("messages[%d]: unknown role %q (want system, developer, user, assistant or tool)", i, m.Role)
 		}

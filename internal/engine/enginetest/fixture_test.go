@@ -65,7 +65,7 @@ func TestFixtureShapesMatchSim(t *testing.T) {
 		}
 	}
 
-	for _, f := range slices.Concat(enginetest.OpenAIFixtures(), enginetest.AnthropicFixtures()) {
+	for _, f := range slices.Concat(enginetest.OpenAIFixtures(), enginetest.ResponsesFixtures(), enginetest.AnthropicFixtures()) {
 		for _, c := range f.Want {
 			s := shape(t, c)
 			if strings.HasPrefix(s, engine.StreamUsage) {
@@ -84,7 +84,7 @@ func TestFixtureShapesMatchSim(t *testing.T) {
 func TestFixturesAssemble(t *testing.T) {
 	t.Parallel()
 
-	for _, f := range slices.Concat(enginetest.OpenAIFixtures(), enginetest.AnthropicFixtures()) {
+	for _, f := range slices.Concat(enginetest.OpenAIFixtures(), enginetest.ResponsesFixtures(), enginetest.AnthropicFixtures()) {
 		args := map[int]string{}
 		for _, c := range f.Want {
 			if !utf8.ValidString(c) {

@@ -2,7 +2,7 @@
 // that speaks the same streaming API: OpenAI, Azure OpenAI, vLLM, Ollama,
 // llama.cpp server, LM Studio, OpenRouter, Groq, Together, ...
 //
-// It streams through the official Go SDK (github.com/openai/openai-go) and
+// It streams through the official Go SDK (github.com/openai/openai-go/v3) and
 // maps each chunk (the chunk format in README.md):
 //
 //	choices[0].delta.content                    -> content
@@ -36,8 +36,8 @@ import (
 	"slices"
 	"strings"
 
-	sdk "github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
+	sdk "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
@@ -121,9 +121,28 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("openai engine: max tokens param must be %q or %q, got %q",
 			MaxTokensParamCompletion, MaxTokensParamLegacy, cfg.MaxTokensParam)
 	}
-	base, query, err := BaseURL(cfg.BaseURL)
+	opts, client, err := ClientOptions(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("openai engine: %w", err)
+	}
+	return &Engine{
+		cfg:    cfg,
+		client: client,
+		// Not sdk.NewClient: it reads OPENAI_API_KEY and OPENAI_BASE_URL
+		// from the environment, which would send one provider's key to
+		// another provider's server.
+		svc:    sdk.NewChatCompletionService(opts...),
+		caller: upstream.Caller{Policy: cfg.Policy, Secrets: []string{cfg.APIKey}},
+	}, nil
+}
+
+// ClientOptions returns the SDK request options for cfg's base URL, query,
+// headers and credentials, with retries off (upstream.Caller retries), and
+// the HTTP client they use. The OpenAI-compatible engines share it.
+func ClientOptions(cfg Config) ([]option.RequestOption, *http.Client, error) {
+	base, query, err := BaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, nil, err
 	}
 	client := cfg.HTTPClient
 	if client == nil {
@@ -154,19 +173,10 @@ func New(cfg Config) (*Engine, error) {
 			opts = append(opts, option.WithHeader(cfg.APIKeyHeader, cfg.APIKey))
 		}
 	}
-	return &Engine{
-		cfg:    cfg,
-		client: client,
-		// The options are clipped because the SDK appends each call's own
-		// options to them: with spare capacity, concurrent calls would
-		// write into one array.
-		//
-		// Not sdk.NewClient: it reads OPENAI_API_KEY and OPENAI_BASE_URL
-		// from the environment, which would send one provider's key to
-		// another provider's server.
-		svc:    sdk.NewChatCompletionService(slices.Clip(opts)...),
-		caller: upstream.Caller{Policy: cfg.Policy, Secrets: []string{cfg.APIKey}},
-	}, nil
+	// The options are clipped because the SDK appends each call's own
+	// options to them: with spare capacity, concurrent calls would write
+	// into one array.
+	return slices.Clip(opts), client, nil
 }
 
 // BaseURL normalises a configured base URL: DefaultBaseURL when empty, /v1
@@ -217,7 +227,7 @@ func (e *Engine) attempt(ctx context.Context, at *upstream.Attempt, params sdk.C
 		}
 	}
 	if err := stream.Err(); err != nil {
-		if se, ok := streamError(err); ok {
+		if se, ok := StreamError(err); ok {
 			return engine.Finish{}, se
 		}
 		return engine.Finish{}, err

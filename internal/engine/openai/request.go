@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	sdk "github.com/openai/openai-go"
+	sdk "github.com/openai/openai-go/v3"
 
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
@@ -129,11 +129,13 @@ func messages(msgs []engine.Message) ([]sdk.ChatCompletionMessageParamUnion, err
 				if tc.ID == "" || tc.Function.Name == "" {
 					return nil, fmt.Errorf("messages[%d].tool_calls[%d]: id and function.name are required", i, j)
 				}
-				a.ToolCalls = append(a.ToolCalls, sdk.ChatCompletionMessageToolCallParam{
-					ID: tc.ID,
-					Function: sdk.ChatCompletionMessageToolCallFunctionParam{
-						Name:      tc.Function.Name,
-						Arguments: tc.Function.Arguments,
+				a.ToolCalls = append(a.ToolCalls, sdk.ChatCompletionMessageToolCallUnionParam{
+					OfFunction: &sdk.ChatCompletionMessageFunctionToolCallParam{
+						ID: tc.ID,
+						Function: sdk.ChatCompletionMessageFunctionToolCallFunctionParam{
+							Name:      tc.Function.Name,
+							Arguments: tc.Function.Arguments,
+						},
 					},
 				})
 			}

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 
-	sdk "github.com/openai/openai-go"
-	"github.com/openai/openai-go/packages/respjson"
+	sdk "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/packages/respjson"
 
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/upstream"
@@ -190,8 +190,8 @@ func extraString(fields map[string]respjson.Field, name string) string {
 // streamErrorPrefix is how the SDK reports an {"error":..} chunk.
 const streamErrorPrefix = "received error while streaming: "
 
-// streamError recognises an error the upstream reported inside the stream.
-func streamError(err error) (*engine.Error, bool) {
+// StreamError recognises an error the upstream reported inside the stream.
+func StreamError(err error) (*engine.Error, bool) {
 	rest, ok := strings.CutPrefix(err.Error(), streamErrorPrefix)
 	if !ok || errors.Unwrap(err) != nil {
 		return nil, false
