@@ -78,15 +78,17 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		return fmt.Errorf("parse database url: %w", err)
 	}
 	poolCfg.MaxConns = int32(cfg.MaxConns)
-	poolCfg.AfterConnect = store.AfterConnect
+	if err := migrate(ctx, poolCfg); err != nil {
+		return err
+	}
+	// Past the migrations, the server works as store.AppRole, which
+	// cannot change or delete stored chunks.
+	poolCfg.AfterConnect = store.AfterConnectApp
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer pool.Close()
-	if err := store.Migrate(ctx, pool); err != nil {
-		return err
-	}
 	st := store.New(pool)
 	m := metrics.New()
 	m.WatchPool("api", pool)
@@ -339,3 +341,17 @@ func (c countingHub) HandleNotification(_ context.Context, n *pgconn.Notificatio
 }
 
 func (c countingHub) HandleBacklog(ctx context.Context) { c.hub.HandleBacklog(ctx) }
+
+// migrate applies pending migrations on a connection of its own, as the
+// connecting role (the pools then SET ROLE to one that may not run them).
+func migrate(ctx context.Context, poolCfg *pgxpool.Config) error {
+	cfg := poolCfg.Copy()
+	cfg.MaxConns = 1
+	cfg.AfterConnect = store.AfterConnect
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+	return store.Migrate(ctx, pool)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/jobstream/jobstream/internal/chain"
 	"github.com/jobstream/jobstream/internal/store/dbsqlc"
 )
 
@@ -95,6 +96,17 @@ type NewChunk struct {
 	Seq        int
 	StreamType string
 	Data       json.RawMessage
+	// Hash is the chunk's chain hash (ChainHash), which the worker keeps
+	// in memory from one chunk to the next. When nil, WriteBatch computes
+	// it from the previous chunk: in the same batch, or as stored (one
+	// extra lookup in the batch's transaction).
+	Hash []byte
+}
+
+// ChainHash is c's chain hash when the previous chunk's is prev: over
+// c.Data exactly as it is stored (see pgJSON).
+func (c NewChunk) ChainHash(prev chain.Hash) chain.Hash {
+	return chain.Next(prev, c.Seq, c.StreamType, pgJSON(c.Data))
 }
 
 // Finish moves a job to a terminal status. Its last chunk (the one with
@@ -173,8 +185,12 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 		for l := range leases {
 			leases[l] = ownedSet[l.JobID] && l.Attempt == newest[l.JobID]
 		}
+		hashes, err := s.chainHashes(ctx, tx, chunks, leases)
+		if err != nil {
+			return err
+		}
 		var ins dbsqlc.ChunkInsertManyParams
-		for _, c := range chunks {
+		for i, c := range chunks {
 			if !leases[c.Lease] {
 				continue
 			}
@@ -182,6 +198,7 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 			ins.Seqs = append(ins.Seqs, int32(c.Seq))
 			ins.StreamTypes = append(ins.StreamTypes, c.StreamType)
 			ins.Datas = append(ins.Datas, string(pgJSON(c.Data)))
+			ins.Hashes = append(ins.Hashes, hashes[i])
 		}
 		if len(ins.JobIds) > 0 {
 			insert := s.q.ChunkInsertMany
@@ -213,6 +230,75 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 		}
 		return s.notifyIDs(ctx, tx, ChannelChunks, owned)
 	})
+}
+
+// chainHashes returns the chain hash of every chunk of a held lease: its
+// Hash when the caller computed it, else chained from the chunk before it
+// in the batch, the job's seed for seq 0, or the stored previous chunk's
+// hash (read under the batch's fence, so no other writer interleaves).
+func (s *Store) chainHashes(ctx context.Context, tx pgx.Tx, chunks []NewChunk, leases map[Lease]bool) ([][]byte, error) {
+	type tip struct {
+		seq  int
+		hash chain.Hash
+	}
+	tips := map[Lease]tip{}
+	var need dbsqlc.ChunkHashesParams
+	for _, c := range chunks {
+		if !leases[c.Lease] {
+			continue
+		}
+		if t, ok := tips[c.Lease]; c.Hash == nil && c.Seq > 0 && (!ok || t.seq != c.Seq-1) {
+			need.JobIds = append(need.JobIds, c.JobID)
+			need.Seqs = append(need.Seqs, int32(c.Seq-1))
+		}
+		tips[c.Lease] = tip{seq: c.Seq}
+	}
+	stored := map[Lease]tip{}
+	if len(need.JobIds) > 0 {
+		rows, err := s.q.ChunkHashes(ctx, tx, need)
+		if err != nil {
+			return nil, fmt.Errorf("read chain tips: %w", err)
+		}
+		attempt := map[uuid.UUID]int{}
+		for l := range leases {
+			if leases[l] {
+				attempt[l.JobID] = l.Attempt
+			}
+		}
+		for _, r := range rows {
+			var h chain.Hash
+			copy(h[:], r.Hash)
+			stored[Lease{JobID: r.JobID, Attempt: attempt[r.JobID]}] = tip{seq: int(r.Seq), hash: h}
+		}
+	}
+	clear(tips)
+	out := make([][]byte, len(chunks))
+	for i, c := range chunks {
+		if !leases[c.Lease] {
+			continue
+		}
+		var h chain.Hash
+		switch t, ok := tips[c.Lease]; {
+		case c.Hash != nil:
+			copy(h[:], c.Hash)
+			out[i] = c.Hash
+			tips[c.Lease] = tip{seq: c.Seq, hash: h}
+			continue
+		case c.Seq == 0:
+			h = c.ChainHash(chain.Seed(c.JobID))
+		case ok && t.seq == c.Seq-1:
+			h = c.ChainHash(t.hash)
+		default:
+			t, ok := stored[c.Lease]
+			if !ok || t.seq != c.Seq-1 {
+				return nil, fmt.Errorf("chain job %s: chunk %d has no stored predecessor", c.JobID, c.Seq)
+			}
+			h = c.ChainHash(t.hash)
+		}
+		out[i] = h[:]
+		tips[c.Lease] = tip{seq: c.Seq, hash: h}
+	}
+	return out, nil
 }
 
 // jsonOrNull is b for a jsonb parameter (see pgJSON), or null when empty.

@@ -120,7 +120,7 @@ func TestWriteBatch(t *testing.T) {
 			t.Errorf("held = %v, want only attempt 2", held)
 		}
 		snap, _ := b.store.Read(ctx, b.tenant, old.JobID, 0, 10)
-		if len(snap.Chunks) != 1 || string(snap.Chunks[0].Data) != `{"content": "fresh"}` {
+		if len(snap.Chunks) != 1 || string(snap.Chunks[0].Data) != `{"content":"fresh"}` {
 			t.Errorf("chunks = %+v, want only attempt 2's chunk", snap.Chunks)
 		}
 	})

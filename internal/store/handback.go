@@ -24,6 +24,9 @@ func (s *Store) HandBack(ctx context.Context, owner string, l Lease) error {
 	ctx, cancel := s.hot(ctx)
 	defer cancel()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.setAudit(ctx, tx, "", "handed_back"); err != nil {
+			return err
+		}
 		n, err := s.q.JobHandBack(ctx, tx, dbsqlc.JobHandBackParams{ID: l.JobID, Attempt: int32(l.Attempt), Owner: owner})
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jobstream/jobstream/internal/chain"
 	"github.com/jobstream/jobstream/internal/store/dbsqlc"
 )
 
@@ -27,6 +28,9 @@ type Claim struct {
 	CancelRequested bool
 	// NextSeq is the seq of this attempt's first chunk.
 	NextSeq int
+	// ChainTip is the chain hash that chunk continues from: the last
+	// stored chunk's, or the job's seed.
+	ChainTip chain.Hash
 }
 
 // Claim claims up to max queued jobs for owner with a lease of ttl.
@@ -45,6 +49,10 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, ttl time.Durat
 			Engine:          r.Engine,
 			CancelRequested: r.CancelRequestedAt != nil,
 			NextSeq:         int(r.NextSeq),
+			ChainTip:        chain.Seed(r.ID),
+		}
+		if r.PrevHash != nil {
+			copy(c.ChainTip[:], r.PrevHash)
 		}
 		if r.RoomID != nil {
 			c.RoomID = *r.RoomID
@@ -153,16 +161,40 @@ const (
 )
 
 // RequestCancel cancels a queued job at once, or asks the worker holding a
-// running job to stop (it then writes the "cancelled" finish chunk).
+// running job to stop (it then writes the "cancelled" finish chunk). The
+// request is recorded in the audit trail as ctx's Actor's (see
+// WithActor), whatever the job's status.
 func (s *Store) RequestCancel(ctx context.Context, tenant string, id uuid.UUID) (CancelOutcome, error) {
 	var out CancelOutcome
+	a := ActorFrom(ctx)
+	if a.Name == "" {
+		a.Name = "tenant:" + tenant
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := s.q.JobCancelQueued(ctx, tx, dbsqlc.JobCancelQueuedParams{ID: id, Tenant: tenant})
-		if err == nil {
+		n, err := s.q.JobEventCancelRequested(ctx, tx, dbsqlc.JobEventCancelRequestedParams{
+			ID: &id, Tenant: &tenant, Actor: &a.Name, Reason: strPtr(a.Via),
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		if _, err := s.q.JobLockQueued(ctx, tx, dbsqlc.JobLockQueuedParams{ID: id, Tenant: tenant}); err == nil {
+			if err := s.setAudit(ctx, tx, a.Name, ""); err != nil {
+				return err
+			}
+			if _, err := s.q.ChunkAppendLocked(ctx, tx, dbsqlc.ChunkAppendLockedParams{
+				JobID: id, StreamType: "content", Data: `{"finish_reason":"cancelled"}`,
+			}); err != nil {
+				return err
+			}
+			if err := s.q.JobCancelQueued(ctx, tx, id); err != nil {
+				return err
+			}
 			out = CancelDone
 			return s.notifyIDs(ctx, tx, ChannelChunks, []uuid.UUID{id})
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		status, err := s.q.JobRequestCancel(ctx, tx, dbsqlc.JobRequestCancelParams{ID: id, Tenant: tenant})
@@ -200,7 +232,8 @@ type Rescued struct {
 // worker died or lost the database): a job with no chunk written yet goes
 // back to the queue while attempts remain; any other job is failed with an
 // error finish chunk, because replaying a model call would duplicate output
-// readers have already seen. All in one transaction.
+// readers have already seen. All in one transaction, recorded in the audit
+// trail as lease_expired events of ctx's Actor (the rescuing worker).
 //
 // ttl is the lease TTL: right after a database restart no lease counts as
 // expired until the database has been up for ttl, so live workers renew
@@ -208,7 +241,7 @@ type Rescued struct {
 //
 // Every decision is made under the job's row lock, by statements that
 // start after it was taken: whether the job has chunks, and the seq of its
-// error chunk (JobRequeue, JobFailExpired).
+// error chunk (JobRequeue, ChunkAppendLocked).
 func (s *Store) RescueExpired(ctx context.Context, max int, ttl time.Duration) (Rescued, error) {
 	ctx, cancel := s.hot(ctx)
 	defer cancel()
@@ -218,6 +251,12 @@ func (s *Store) RescueExpired(ctx context.Context, max int, ttl time.Duration) (
 		res = Rescued{}
 		rows, err := s.q.JobExpiredLock(ctx, tx, dbsqlc.JobExpiredLockParams{Max: int64(max), LeaseSeconds: ttl.Seconds()})
 		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := s.setAudit(ctx, tx, cmp.Or(ActorFrom(ctx).Name, "rescuer"), "lease_expired"); err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -236,8 +275,19 @@ func (s *Store) RescueExpired(ctx context.Context, max int, ttl time.Duration) (
 				"message": fmt.Sprintf("the job's worker was lost %d times (lease expired); giving up", r.Attempt),
 				"type":    "lease_expired",
 			})
-			err := s.q.JobFailExpired(ctx, tx, dbsqlc.JobFailExpiredParams{ID: r.ID, Attempt: r.Attempt, ErrorMidStream: midStream, ErrorNoOutput: noOutput})
+			// The chunk, chained in SQL under the row lock, says whether the
+			// job had output (seq > 0), and so which error it ends with.
+			seq, err := s.q.ChunkAppendLocked(ctx, tx, dbsqlc.ChunkAppendLockedParams{
+				JobID: r.ID, StreamType: "content", Data: finishError(midStream), DataIfFirst: ptr(finishError(noOutput)),
+			})
 			if err != nil {
+				return err
+			}
+			e := midStream
+			if seq == 0 {
+				e = noOutput
+			}
+			if err := s.q.JobFailExpired(ctx, tx, dbsqlc.JobFailExpiredParams{ID: r.ID, Attempt: r.Attempt, Error: e}); err != nil {
 				return err
 			}
 			res.Failed = append(res.Failed, r.ID)
@@ -284,3 +334,11 @@ func lockOrder(leases []Lease) ([]uuid.UUID, []int32) {
 	}
 	return ids, attempts
 }
+
+// finishError is the text of an error finish chunk carrying e.
+func finishError(e json.RawMessage) string {
+	b, _ := json.Marshal(map[string]any{"finish_reason": "error", "error": e})
+	return string(pgJSON(b))
+}
+
+func ptr[T any](v T) *T { return &v }

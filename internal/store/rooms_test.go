@@ -58,13 +58,18 @@ func TestRecentRoomHistory(t *testing.T) {
 // would have.
 func finishQueued(t *testing.T, pool *pgxpool.Pool, id uuid.UUID, text string) {
 	t.Helper()
-	_, err := pool.Exec(context.Background(), `
-		WITH j AS (
+	ctx := context.Background()
+	// The chunk first, with its chain hash: the terminal update seals the
+	// job with the chunks stored before it.
+	_, err := pool.Exec(ctx, `
+		INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+		SELECT $1, 0, 'content', d, job_chunk_hash(job_chain_seed($1), 0, 'content', d::text)
+		FROM json_build_object('content', $2::text) d`, id, text)
+	if err == nil {
+		_, err = pool.Exec(ctx, `
 			UPDATE jobs SET status = 'completed', finish_reason = 'stop', started_at = now(), finished_at = now()
-			WHERE id = $1 RETURNING id
-		)
-		INSERT INTO job_chunks (job_id, seq, stream_type, data)
-		SELECT id, 0, 'content', jsonb_build_object('content', $2::text) FROM j`, id, text)
+			WHERE id = $1`, id)
+	}
 	if err != nil {
 		t.Fatalf("finish job: %v", err)
 	}

@@ -277,7 +277,7 @@ func TestRequestCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		if snap.Status != store.StatusCancelled || snap.FinishReason != "cancelled" || len(snap.Chunks) != 1 ||
-			string(snap.Chunks[0].Data) != `{"finish_reason": "cancelled"}` || snap.Chunks[0].Seq != 0 {
+			string(snap.Chunks[0].Data) != `{"finish_reason":"cancelled"}` || snap.Chunks[0].Seq != 0 {
 			t.Errorf("after cancel: %+v, want cancelled with one finish chunk", snap)
 		}
 		got, _ := b.store.Get(ctx, b.tenant, job.ID)

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/jobstream/jobstream/internal/chain"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/store"
 )
@@ -394,7 +395,7 @@ func (w *Worker) rescueLoop(ctx context.Context) {
 		if last := w.lastFailure.Load(); last != 0 && time.Since(time.Unix(0, last)) < w.cfg.LeaseTTL {
 			continue
 		}
-		res, err := w.store.RescueExpired(ctx, 100, w.cfg.LeaseTTL)
+		res, err := w.store.RescueExpired(store.WithActor(ctx, store.Actor{Name: "rescuer:" + w.cfg.Owner}), 100, w.cfg.LeaseTTL)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.failed()
@@ -432,7 +433,7 @@ func (w *Worker) runJob(parent context.Context, c store.Claim) {
 		}
 	}()
 
-	j := &jobRun{w: w, claim: c, seq: c.NextSeq}
+	j := &jobRun{w: w, claim: c, seq: c.NextSeq, tip: c.ChainTip}
 	finish, err := j.stream(ctx)
 	j.end(ctx, finish, err)
 }
@@ -441,7 +442,19 @@ type jobRun struct {
 	w     *Worker
 	claim store.Claim
 	seq   int
+	// tip is the chain hash of chunk seq-1, kept here so that the hash
+	// chain costs one SHA-256 per chunk in the job's own goroutine and no
+	// database read.
+	tip   chain.Hash
 	usage json.RawMessage
+}
+
+// chunk is the next chunk of the job, with its chain hash.
+func (j *jobRun) chunk(streamType string, data json.RawMessage) (store.NewChunk, chain.Hash) {
+	c := store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: streamType, Data: data}
+	h := c.ChainHash(j.tip)
+	c.Hash = h[:]
+	return c, h
 }
 
 func (j *jobRun) stream(ctx context.Context) (engine.Finish, error) {
@@ -463,11 +476,11 @@ func (j *jobRun) emit(ctx context.Context, c engine.Chunk) error {
 	if c.StreamType == engine.StreamUsage {
 		j.usage = c.Data
 	}
-	err := j.w.writer.Append(ctx, store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: c.StreamType, Data: c.Data})
-	if err != nil {
+	nc, h := j.chunk(c.StreamType, c.Data)
+	if err := j.w.writer.Append(ctx, nc); err != nil {
 		return err
 	}
-	j.seq++
+	j.seq, j.tip = j.seq+1, h
 	return nil
 }
 
@@ -504,7 +517,8 @@ func (j *jobRun) end(ctx context.Context, finish engine.Finish, err error) {
 	// The terminal write must outlive the job's cancellation.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	werr := j.w.writer.Finish(wctx, store.NewChunk{Lease: j.claim.Lease, Seq: j.seq, StreamType: last.StreamType, Data: last.Data}, f)
+	nc, _ := j.chunk(last.StreamType, last.Data)
+	werr := j.w.writer.Finish(wctx, nc, f)
 	if werr != nil && !errors.Is(werr, store.ErrLeaseLost) {
 		j.w.log.Warn("finish job", "job", j.claim.JobID, "err", werr)
 	}

@@ -8,19 +8,22 @@
 -- ever assigned by the lease holder, so a conflict means the retry of a
 -- commit that did land; the caller then runs the transaction again with
 -- ChunkInsertManyIdempotent.
+--
+-- data goes in as json, which keeps the text verbatim: hash is the chain
+-- hash the writer computed over exactly that text (internal/chain).
 -- name: ChunkInsertMany :execrows
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb
-FROM unnest(@job_ids::uuid[], @seqs::integer[], @stream_types::text[], @datas::text[])
-    AS r(job_id, seq, stream_type, data);
+INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT r.job_id, r.seq, r.stream_type, r.data::json, r.hash
+FROM unnest(@job_ids::uuid[], @seqs::integer[], @stream_types::text[], @datas::text[], @hashes::bytea[])
+    AS r(job_id, seq, stream_type, data, hash);
 
 -- ChunkInsertManyIdempotent is ChunkInsertMany for the retry of an
 -- ambiguous commit: rows already stored (same job, same seq) are skipped.
 -- name: ChunkInsertManyIdempotent :execrows
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb
-FROM unnest(@job_ids::uuid[], @seqs::integer[], @stream_types::text[], @datas::text[])
-    AS r(job_id, seq, stream_type, data)
+INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT r.job_id, r.seq, r.stream_type, r.data::json, r.hash
+FROM unnest(@job_ids::uuid[], @seqs::integer[], @stream_types::text[], @datas::text[], @hashes::bytea[])
+    AS r(job_id, seq, stream_type, data, hash)
 ON CONFLICT (job_id, seq) DO NOTHING;
 
 -- ChunkRead returns the job's status and its chunks with seq >= after, in
@@ -32,7 +35,7 @@ ON CONFLICT (job_id, seq) DO NOTHING;
 SELECT j.status, j.finish_reason,
        coalesce(c.seq, -1)::integer AS seq,
        coalesce(c.stream_type, '')::text AS stream_type,
-       coalesce(c.data, 'null'::jsonb)::jsonb AS data,
+       coalesce(c.data, 'null'::json)::json AS data,
        coalesce(c.created_at, j.created_at)::timestamptz AS created_at
 FROM jobs j
 LEFT JOIN LATERAL (
@@ -44,6 +47,14 @@ LEFT JOIN LATERAL (
 ) c ON true
 WHERE j.id = @job_id AND j.tenant = @tenant
 ORDER BY c.seq;
+
+-- ChunkHashes returns the stored hashes of the given (job, seq) chunks:
+-- the chain tips a batch continues from when its writer did not compute
+-- them (see WriteBatch). Run under the batch's lease fence.
+-- name: ChunkHashes :many
+SELECT c.job_id, c.seq, c.hash
+FROM unnest(@job_ids::uuid[], @seqs::integer[]) AS r(job_id, seq)
+JOIN job_chunks c ON c.job_id = r.job_id AND c.seq = r.seq;
 
 -- name: JobTranscript :one
 SELECT t.content, t.thinking, t.tool_calls

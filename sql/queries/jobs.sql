@@ -29,7 +29,9 @@ LIMIT @max;
 -- other or double-claiming; the claim is one short statement, never a
 -- transaction held open across a model call. attempt is incremented and
 -- becomes the lease token the worker's writes are fenced on. next_seq is
--- where this attempt's chunks continue (0 unless a previous attempt wrote).
+-- where this attempt's chunks continue (0 unless a previous attempt wrote)
+-- and prev_hash the chain hash they continue from (NULL: none yet, the
+-- chain starts from its seed).
 -- name: JobClaim :many
 WITH next AS (
     SELECT id FROM jobs
@@ -47,7 +49,8 @@ SET status = 'running',
 FROM next
 WHERE j.id = next.id
 RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
-    (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq;
+    (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq,
+    (SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1) AS prev_hash;
 
 -- JobHeartbeat extends the leases this process still holds, in one
 -- statement per process (not per job). For each lease (id, attempt) held it
@@ -157,6 +160,20 @@ WHERE j.id = f.id AND j.attempt = f.attempt
   AND j.lease_owner = @owner::text AND j.status = 'running'
 RETURNING j.id;
 
+-- JobEventCancelRequested records a cancel request in the audit trail,
+-- whatever the job's status (so also when it then completes). No row: no
+-- such job for this tenant.
+-- name: JobEventCancelRequested :execrows
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::text, sqlc.narg('reason')::text
+FROM jobs
+WHERE id = @id AND tenant = @tenant;
+
+-- AuditSet names the actor (and, when not empty, the event) that the
+-- jobs_audit trigger records for the rest of the transaction.
+-- name: AuditSet :exec
+SELECT set_config('jobstream.actor', @actor::text, true), set_config('jobstream.event', @event::text, true);
+
 -- JobRequestCancel records a cancel request. It never moves a job
 -- backwards: a finished job keeps its status, which the caller reports.
 -- name: JobRequestCancel :one
@@ -165,21 +182,42 @@ SET cancel_requested_at = coalesce(cancel_requested_at, now())
 WHERE id = @id AND tenant = @tenant
 RETURNING status;
 
--- JobCancelQueued cancels a job no worker holds, in one statement: the
--- status change and its finish chunk commit together.
--- name: JobCancelQueued :one
-WITH j AS (
-    UPDATE jobs
-    SET status = 'cancelled', finish_reason = 'cancelled', finished_at = now(),
-        cancel_requested_at = coalesce(cancel_requested_at, now())
-    WHERE id = @id AND tenant = @tenant AND status = 'queued'
-    RETURNING id
-)
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
-       'content', '{"finish_reason":"cancelled"}'::jsonb
-FROM j
-RETURNING job_id;
+-- JobLockQueued locks a tenant's queued job until the end of the
+-- transaction, so it can be cancelled: no worker can claim it meanwhile
+-- (the claim skips locked rows). No row: not queued, or not found.
+-- name: JobLockQueued :one
+SELECT id FROM jobs
+WHERE id = @id AND tenant = @tenant AND status = 'queued'
+FOR UPDATE;
+
+-- JobCancelQueued cancels a queued job locked by JobLockQueued, after its
+-- finish chunk was appended in the same transaction (ChunkAppendLocked).
+-- name: JobCancelQueued :exec
+UPDATE jobs
+SET status = 'cancelled', finish_reason = 'cancelled', finished_at = now(),
+    cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE id = @id AND status = 'queued';
+
+-- ChunkAppendLocked appends one chunk after the job's last, with its chain
+-- hash computed here, in SQL (job_chunk_hash, migrations/00004_chain.sql):
+-- the path for the few chunks not written by a worker (the finish chunk of
+-- a cancelled queued job, the rescuer's error chunk). The caller holds the
+-- job row's lock (FOR UPDATE), so no other writer appends meanwhile.
+-- name: ChunkAppendLocked :one
+INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT @job_id, n.seq, @stream_type::text, n.data::json, job_chunk_hash(n.prev, n.seq, @stream_type::text, n.data)
+FROM (
+    SELECT coalesce(l.seq + 1, 0) AS seq,
+           coalesce(l.hash, job_chain_seed(@job_id)) AS prev,
+           -- data_if_first, when given, is the chunk of a job without output.
+           CASE WHEN l.seq IS NULL THEN coalesce(sqlc.narg('data_if_first')::text, @data::text)
+                ELSE @data::text END AS data
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (
+        SELECT seq, hash FROM job_chunks WHERE job_id = @job_id ORDER BY seq DESC LIMIT 1
+    ) l ON true
+) n
+RETURNING seq;
 
 -- JobExpiredLock locks running jobs whose lease has expired, so exactly one
 -- rescuer handles each (SKIP LOCKED). Also locks out the lost worker's
@@ -215,27 +253,15 @@ SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
 WHERE j.id = @id AND j.attempt = @attempt AND j.status = 'running'
   AND NOT EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = j.id);
 
--- JobFailExpired fails a job whose worker died: its last chunk is an error
--- finish chunk, written in the same statement as the status. Run under
--- JobExpiredLock's row lock, so the chunk's seq (computed here, after
--- the lock) follows every chunk committed, and the error is
--- @error_mid_stream when the job has output, else @error_no_output.
+-- JobFailExpired fails a job whose worker died, locked by JobExpiredLock,
+-- after its error finish chunk was appended in the same transaction
+-- (ChunkAppendLocked, whose seq says whether the job had output and so
+-- which error it got).
 -- name: JobFailExpired :exec
-WITH e AS (
-    SELECT CASE WHEN EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = @id)
-                THEN @error_mid_stream::jsonb ELSE @error_no_output::jsonb END AS error
-), j AS (
-    UPDATE jobs
-    SET status = 'failed', finish_reason = 'error', finished_at = now(),
-        error = e.error, lease_owner = NULL, lease_expires_at = NULL
-    FROM e
-    WHERE id = @id AND attempt = @attempt AND status = 'running'
-    RETURNING id, e.error
-)
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
-       'content', jsonb_build_object('finish_reason', 'error', 'error', j.error)
-FROM j;
+UPDATE jobs
+SET status = 'failed', finish_reason = 'error', finished_at = now(),
+    error = @error::jsonb, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = @id AND attempt = @attempt AND status = 'running';
 
 -- SetLockTimeout bounds lock waits for the rest of the transaction
 -- (timeout like '500ms' or '500', in milliseconds). A lock wait past it

@@ -22,7 +22,7 @@ SELECT r.idx::integer AS idx,
        j.status, j.finish_reason,
        coalesce(c.seq, -1)::integer AS seq,
        coalesce(c.stream_type, '')::text AS stream_type,
-       coalesce(c.data, 'null'::jsonb)::jsonb AS data,
+       coalesce(c.data, 'null'::json)::json AS data,
        coalesce(c.created_at, j.created_at)::timestamptz AS created_at
 FROM unnest(@job_ids::uuid[], @tenants::text[], @from_seqs::integer[], @maxes::integer[])
     WITH ORDINALITY AS r(job_id, tenant, from_seq, max, idx)

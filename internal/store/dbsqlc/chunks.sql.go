@@ -12,12 +12,52 @@ import (
 	"github.com/google/uuid"
 )
 
+const chunkHashes = `-- name: ChunkHashes :many
+SELECT c.job_id, c.seq, c.hash
+FROM unnest($1::uuid[], $2::integer[]) AS r(job_id, seq)
+JOIN job_chunks c ON c.job_id = r.job_id AND c.seq = r.seq
+`
+
+type ChunkHashesParams struct {
+	JobIds []uuid.UUID
+	Seqs   []int32
+}
+
+type ChunkHashesRow struct {
+	JobID uuid.UUID
+	Seq   int32
+	Hash  []byte
+}
+
+// ChunkHashes returns the stored hashes of the given (job, seq) chunks:
+// the chain tips a batch continues from when its writer did not compute
+// them (see WriteBatch). Run under the batch's lease fence.
+func (q *Queries) ChunkHashes(ctx context.Context, db DBTX, arg ChunkHashesParams) ([]ChunkHashesRow, error) {
+	rows, err := db.Query(ctx, chunkHashes, arg.JobIds, arg.Seqs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ChunkHashesRow
+	for rows.Next() {
+		var i ChunkHashesRow
+		if err := rows.Scan(&i.JobID, &i.Seq, &i.Hash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const chunkInsertMany = `-- name: ChunkInsertMany :execrows
 
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb
-FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[])
-    AS r(job_id, seq, stream_type, data)
+INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT r.job_id, r.seq, r.stream_type, r.data::json, r.hash
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bytea[])
+    AS r(job_id, seq, stream_type, data, hash)
 `
 
 type ChunkInsertManyParams struct {
@@ -25,6 +65,7 @@ type ChunkInsertManyParams struct {
 	Seqs        []int32
 	StreamTypes []string
 	Datas       []string
+	Hashes      [][]byte
 }
 
 // Queries on job_chunks.
@@ -36,12 +77,16 @@ type ChunkInsertManyParams struct {
 // ever assigned by the lease holder, so a conflict means the retry of a
 // commit that did land; the caller then runs the transaction again with
 // ChunkInsertManyIdempotent.
+//
+// data goes in as json, which keeps the text verbatim: hash is the chain
+// hash the writer computed over exactly that text (internal/chain).
 func (q *Queries) ChunkInsertMany(ctx context.Context, db DBTX, arg ChunkInsertManyParams) (int64, error) {
 	result, err := db.Exec(ctx, chunkInsertMany,
 		arg.JobIds,
 		arg.Seqs,
 		arg.StreamTypes,
 		arg.Datas,
+		arg.Hashes,
 	)
 	if err != nil {
 		return 0, err
@@ -50,10 +95,10 @@ func (q *Queries) ChunkInsertMany(ctx context.Context, db DBTX, arg ChunkInsertM
 }
 
 const chunkInsertManyIdempotent = `-- name: ChunkInsertManyIdempotent :execrows
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb
-FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[])
-    AS r(job_id, seq, stream_type, data)
+INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT r.job_id, r.seq, r.stream_type, r.data::json, r.hash
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bytea[])
+    AS r(job_id, seq, stream_type, data, hash)
 ON CONFLICT (job_id, seq) DO NOTHING
 `
 
@@ -62,6 +107,7 @@ type ChunkInsertManyIdempotentParams struct {
 	Seqs        []int32
 	StreamTypes []string
 	Datas       []string
+	Hashes      [][]byte
 }
 
 // ChunkInsertManyIdempotent is ChunkInsertMany for the retry of an
@@ -72,6 +118,7 @@ func (q *Queries) ChunkInsertManyIdempotent(ctx context.Context, db DBTX, arg Ch
 		arg.Seqs,
 		arg.StreamTypes,
 		arg.Datas,
+		arg.Hashes,
 	)
 	if err != nil {
 		return 0, err
@@ -83,7 +130,7 @@ const chunkRead = `-- name: ChunkRead :many
 SELECT j.status, j.finish_reason,
        coalesce(c.seq, -1)::integer AS seq,
        coalesce(c.stream_type, '')::text AS stream_type,
-       coalesce(c.data, 'null'::jsonb)::jsonb AS data,
+       coalesce(c.data, 'null'::json)::json AS data,
        coalesce(c.created_at, j.created_at)::timestamptz AS created_at
 FROM jobs j
 LEFT JOIN LATERAL (

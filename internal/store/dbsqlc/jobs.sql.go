@@ -12,33 +12,75 @@ import (
 	"github.com/google/uuid"
 )
 
-const jobCancelQueued = `-- name: JobCancelQueued :one
-WITH j AS (
-    UPDATE jobs
-    SET status = 'cancelled', finish_reason = 'cancelled', finished_at = now(),
-        cancel_requested_at = coalesce(cancel_requested_at, now())
-    WHERE id = $1 AND tenant = $2 AND status = 'queued'
-    RETURNING id
-)
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
-       'content', '{"finish_reason":"cancelled"}'::jsonb
-FROM j
-RETURNING job_id
+const auditSet = `-- name: AuditSet :exec
+SELECT set_config('jobstream.actor', $1::text, true), set_config('jobstream.event', $2::text, true)
 `
 
-type JobCancelQueuedParams struct {
-	ID     uuid.UUID
-	Tenant string
+type AuditSetParams struct {
+	Actor string
+	Event string
 }
 
-// JobCancelQueued cancels a job no worker holds, in one statement: the
-// status change and its finish chunk commit together.
-func (q *Queries) JobCancelQueued(ctx context.Context, db DBTX, arg JobCancelQueuedParams) (uuid.UUID, error) {
-	row := db.QueryRow(ctx, jobCancelQueued, arg.ID, arg.Tenant)
-	var job_id uuid.UUID
-	err := row.Scan(&job_id)
-	return job_id, err
+// AuditSet names the actor (and, when not empty, the event) that the
+// jobs_audit trigger records for the rest of the transaction.
+func (q *Queries) AuditSet(ctx context.Context, db DBTX, arg AuditSetParams) error {
+	_, err := db.Exec(ctx, auditSet, arg.Actor, arg.Event)
+	return err
+}
+
+const chunkAppendLocked = `-- name: ChunkAppendLocked :one
+INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT $1, n.seq, $2::text, n.data::json, job_chunk_hash(n.prev, n.seq, $2::text, n.data)
+FROM (
+    SELECT coalesce(l.seq + 1, 0) AS seq,
+           coalesce(l.hash, job_chain_seed($1)) AS prev,
+           -- data_if_first, when given, is the chunk of a job without output.
+           CASE WHEN l.seq IS NULL THEN coalesce($3::text, $4::text)
+                ELSE $4::text END AS data
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (
+        SELECT seq, hash FROM job_chunks WHERE job_id = $1 ORDER BY seq DESC LIMIT 1
+    ) l ON true
+) n
+RETURNING seq
+`
+
+type ChunkAppendLockedParams struct {
+	JobID       uuid.UUID
+	StreamType  string
+	DataIfFirst *string
+	Data        string
+}
+
+// ChunkAppendLocked appends one chunk after the job's last, with its chain
+// hash computed here, in SQL (job_chunk_hash, migrations/00004_chain.sql):
+// the path for the few chunks not written by a worker (the finish chunk of
+// a cancelled queued job, the rescuer's error chunk). The caller holds the
+// job row's lock (FOR UPDATE), so no other writer appends meanwhile.
+func (q *Queries) ChunkAppendLocked(ctx context.Context, db DBTX, arg ChunkAppendLockedParams) (int32, error) {
+	row := db.QueryRow(ctx, chunkAppendLocked,
+		arg.JobID,
+		arg.StreamType,
+		arg.DataIfFirst,
+		arg.Data,
+	)
+	var seq int32
+	err := row.Scan(&seq)
+	return seq, err
+}
+
+const jobCancelQueued = `-- name: JobCancelQueued :exec
+UPDATE jobs
+SET status = 'cancelled', finish_reason = 'cancelled', finished_at = now(),
+    cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE id = $1 AND status = 'queued'
+`
+
+// JobCancelQueued cancels a queued job locked by JobLockQueued, after its
+// finish chunk was appended in the same transaction (ChunkAppendLocked).
+func (q *Queries) JobCancelQueued(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, jobCancelQueued, id)
+	return err
 }
 
 const jobClaim = `-- name: JobClaim :many
@@ -58,7 +100,8 @@ SET status = 'running',
 FROM next
 WHERE j.id = next.id
 RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
-    (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq
+    (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq,
+    (SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1) AS prev_hash
 `
 
 type JobClaimParams struct {
@@ -76,6 +119,7 @@ type JobClaimRow struct {
 	Attempt           int32
 	CancelRequestedAt *time.Time
 	NextSeq           int32
+	PrevHash          []byte
 }
 
 // JobClaim claims up to max queued jobs, oldest first. FOR UPDATE SKIP
@@ -83,7 +127,9 @@ type JobClaimRow struct {
 // other or double-claiming; the claim is one short statement, never a
 // transaction held open across a model call. attempt is incremented and
 // becomes the lease token the worker's writes are fenced on. next_seq is
-// where this attempt's chunks continue (0 unless a previous attempt wrote).
+// where this attempt's chunks continue (0 unless a previous attempt wrote)
+// and prev_hash the chain hash they continue from (NULL: none yet, the
+// chain starts from its seed).
 func (q *Queries) JobClaim(ctx context.Context, db DBTX, arg JobClaimParams) ([]JobClaimRow, error) {
 	rows, err := db.Query(ctx, jobClaim, arg.Owner, arg.LeaseSeconds, arg.Max)
 	if err != nil {
@@ -102,6 +148,7 @@ func (q *Queries) JobClaim(ctx context.Context, db DBTX, arg JobClaimParams) ([]
 			&i.Attempt,
 			&i.CancelRequestedAt,
 			&i.NextSeq,
+			&i.PrevHash,
 		); err != nil {
 			return nil, err
 		}
@@ -111,6 +158,36 @@ func (q *Queries) JobClaim(ctx context.Context, db DBTX, arg JobClaimParams) ([]
 		return nil, err
 	}
 	return items, nil
+}
+
+const jobEventCancelRequested = `-- name: JobEventCancelRequested :execrows
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, $1::text, $2::text
+FROM jobs
+WHERE id = $3 AND tenant = $4
+`
+
+type JobEventCancelRequestedParams struct {
+	Actor  *string
+	Reason *string
+	ID     *uuid.UUID
+	Tenant *string
+}
+
+// JobEventCancelRequested records a cancel request in the audit trail,
+// whatever the job's status (so also when it then completes). No row: no
+// such job for this tenant.
+func (q *Queries) JobEventCancelRequested(ctx context.Context, db DBTX, arg JobEventCancelRequestedParams) (int64, error) {
+	result, err := db.Exec(ctx, jobEventCancelRequested,
+		arg.Actor,
+		arg.Reason,
+		arg.ID,
+		arg.Tenant,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const jobExpiredLock = `-- name: JobExpiredLock :many
@@ -170,42 +247,24 @@ func (q *Queries) JobExpiredLock(ctx context.Context, db DBTX, arg JobExpiredLoc
 }
 
 const jobFailExpired = `-- name: JobFailExpired :exec
-WITH e AS (
-    SELECT CASE WHEN EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = $1)
-                THEN $2::jsonb ELSE $3::jsonb END AS error
-), j AS (
-    UPDATE jobs
-    SET status = 'failed', finish_reason = 'error', finished_at = now(),
-        error = e.error, lease_owner = NULL, lease_expires_at = NULL
-    FROM e
-    WHERE id = $1 AND attempt = $4 AND status = 'running'
-    RETURNING id, e.error
-)
-INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT j.id, (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id),
-       'content', jsonb_build_object('finish_reason', 'error', 'error', j.error)
-FROM j
+UPDATE jobs
+SET status = 'failed', finish_reason = 'error', finished_at = now(),
+    error = $1::jsonb, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = $2 AND attempt = $3 AND status = 'running'
 `
 
 type JobFailExpiredParams struct {
-	ID             uuid.UUID
-	ErrorMidStream []byte
-	ErrorNoOutput  []byte
-	Attempt        int32
+	Error   []byte
+	ID      uuid.UUID
+	Attempt int32
 }
 
-// JobFailExpired fails a job whose worker died: its last chunk is an error
-// finish chunk, written in the same statement as the status. Run under
-// JobExpiredLock's row lock, so the chunk's seq (computed here, after
-// the lock) follows every chunk committed, and the error is
-// @error_mid_stream when the job has output, else @error_no_output.
+// JobFailExpired fails a job whose worker died, locked by JobExpiredLock,
+// after its error finish chunk was appended in the same transaction
+// (ChunkAppendLocked, whose seq says whether the job had output and so
+// which error it got).
 func (q *Queries) JobFailExpired(ctx context.Context, db DBTX, arg JobFailExpiredParams) error {
-	_, err := db.Exec(ctx, jobFailExpired,
-		arg.ID,
-		arg.ErrorMidStream,
-		arg.ErrorNoOutput,
-		arg.Attempt,
-	)
+	_, err := db.Exec(ctx, jobFailExpired, arg.Error, arg.ID, arg.Attempt)
 	return err
 }
 
@@ -266,7 +325,7 @@ func (q *Queries) JobFinishMany(ctx context.Context, db DBTX, arg JobFinishManyP
 }
 
 const jobGet = `-- name: JobGet :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at FROM jobs WHERE id = $1 AND tenant = $2
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash FROM jobs WHERE id = $1 AND tenant = $2
 `
 
 type JobGetParams struct {
@@ -296,6 +355,8 @@ func (q *Queries) JobGet(ctx context.Context, db DBTX, arg JobGetParams) (Job, e
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.ChunkCount,
+		&i.FinalHash,
 	)
 	return i, err
 }
@@ -457,7 +518,7 @@ const jobInsert = `-- name: JobInsert :one
 
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at
+RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash
 `
 
 type JobInsertParams struct {
@@ -502,6 +563,8 @@ func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.ChunkCount,
+		&i.FinalHash,
 	)
 	return i, err
 }
@@ -555,7 +618,7 @@ func (q *Queries) JobLeaseHeld(ctx context.Context, db DBTX, arg JobLeaseHeldPar
 }
 
 const jobList = `-- name: JobList :many
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at FROM jobs
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash FROM jobs
 WHERE tenant = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR engine = $3)
@@ -616,6 +679,8 @@ func (q *Queries) JobList(ctx context.Context, db DBTX, arg JobListParams) ([]Jo
 			&i.CreatedAt,
 			&i.StartedAt,
 			&i.FinishedAt,
+			&i.ChunkCount,
+			&i.FinalHash,
 		); err != nil {
 			return nil, err
 		}
@@ -625,6 +690,27 @@ func (q *Queries) JobList(ctx context.Context, db DBTX, arg JobListParams) ([]Jo
 		return nil, err
 	}
 	return items, nil
+}
+
+const jobLockQueued = `-- name: JobLockQueued :one
+SELECT id FROM jobs
+WHERE id = $1 AND tenant = $2 AND status = 'queued'
+FOR UPDATE
+`
+
+type JobLockQueuedParams struct {
+	ID     uuid.UUID
+	Tenant string
+}
+
+// JobLockQueued locks a tenant's queued job until the end of the
+// transaction, so it can be cancelled: no worker can claim it meanwhile
+// (the claim skips locked rows). No row: not queued, or not found.
+func (q *Queries) JobLockQueued(ctx context.Context, db DBTX, arg JobLockQueuedParams) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, jobLockQueued, arg.ID, arg.Tenant)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
 const jobRequestCancel = `-- name: JobRequestCancel :one

@@ -39,6 +39,8 @@ type Job struct {
 	CreatedAt         time.Time
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
+	ChunkCount        *int32
+	FinalHash         []byte
 }
 
 type JobChunk struct {
@@ -47,16 +49,23 @@ type JobChunk struct {
 	StreamType string
 	Data       []byte
 	CreatedAt  time.Time
+	Hash       []byte
 }
 
 type JobEvent struct {
 	ID         int64
 	JobID      uuid.UUID
 	FromStatus *string
-	ToStatus   string
-	Attempt    int32
+	ToStatus   *string
+	Attempt    *int32
 	LeaseOwner *string
 	At         time.Time
+	Tenant     string
+	Event      string
+	Actor      string
+	Reason     *string
+	Detail     []byte
+	DbRole     string
 }
 
 type JobStat struct {

@@ -18,7 +18,7 @@ SELECT r.idx::integer AS idx,
        j.status, j.finish_reason,
        coalesce(c.seq, -1)::integer AS seq,
        coalesce(c.stream_type, '')::text AS stream_type,
-       coalesce(c.data, 'null'::jsonb)::jsonb AS data,
+       coalesce(c.data, 'null'::json)::json AS data,
        coalesce(c.created_at, j.created_at)::timestamptz AS created_at
 FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::integer[])
     WITH ORDINALITY AS r(job_id, tenant, from_seq, max, idx)

@@ -44,7 +44,7 @@ WITH cur AS (
 SELECT status, finish_reason,
        coalesce(seq, -1)::integer AS seq,
        coalesce(stream_type, '')::text AS stream_type,
-       coalesce(data, 'null'::jsonb)::jsonb AS data,
+       coalesce(data, 'null'::json)::json AS data,
        coalesce(created_at, job_created_at)::timestamptz AS created_at
 FROM page
 ORDER BY seq

@@ -1,0 +1,172 @@
+// Package chain defines jobstream's tamper-evident record: a SHA-256 hash
+// chain over each job's chunks, and its verification.
+//
+//	h(-1) = sha256(job id, 16 bytes)
+//	h(n)  = sha256(h(n-1) || decimal seq || 0x00 || stream_type || 0x00 || data)
+//
+// data is the chunk's JSON text exactly as stored (job_chunks.data is a json
+// column, which keeps its input verbatim), all text UTF-8. Text never holds
+// a NUL byte, so the separators make the input unambiguous. A finished job
+// records chunk_count and final_hash = h(chunk_count-1), so a truncated
+// tail is detected too. The definition is the SQL function job_chunk_hash
+// (migrations/00004_chain.sql) and sql/verify.sql's, so that an auditor can
+// recompute it with psql alone.
+package chain
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
+// Size is the length of a hash in bytes.
+const Size = sha256.Size
+
+// Hash is one link of a chain.
+type Hash [Size]byte
+
+// String is the hash in lowercase hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// Seed is h(-1), the chain of a job with no chunks.
+func Seed(jobID uuid.UUID) Hash { return sha256.Sum256(jobID[:]) }
+
+// Next is h(seq), the hash of a chunk whose predecessor's hash is prev.
+// data must be the exact text that is stored.
+func Next(prev Hash, seq int, streamType string, data []byte) Hash {
+	d := sha256.New()
+	d.Write(prev[:])
+	var num [20]byte
+	d.Write(strconv.AppendInt(num[:0], int64(seq), 10))
+	d.Write([]byte{0})
+	d.Write([]byte(streamType))
+	d.Write([]byte{0})
+	d.Write(data)
+	var h Hash
+	d.Sum(h[:0])
+	return h
+}
+
+// Job is what verification needs from a job row.
+type Job struct {
+	ID       uuid.UUID
+	Terminal bool
+	// ChunkCount and FinalHash are recorded when the job ends; nil before.
+	ChunkCount *int
+	FinalHash  []byte
+}
+
+// Chunk is one stored chunk, as read back.
+type Chunk struct {
+	Seq        int
+	StreamType string
+	Data       []byte
+	Hash       []byte
+}
+
+// Result is the outcome of verifying one job. The JSON form is the API's
+// (GET /v1/jobs/{id}/verify) and sql/verify.sql's columns.
+type Result struct {
+	OK bool `json:"ok"`
+	// Chunks is the number of chunks stored.
+	Chunks int `json:"chunks"`
+	// FirstBadSeq is the first seq where the chain breaks: an edited,
+	// inserted or reordered chunk, the first missing one, or where a
+	// truncated tail begins. Nil when the chain is intact or only the
+	// final hash is wrong.
+	FirstBadSeq *int   `json:"first_bad_seq"`
+	Reason      string `json:"reason"`
+}
+
+// Reasons, shared word for word with sql/verify.sql.
+const (
+	ReasonIntact        = "intact"
+	ReasonIntactRunning = "intact up to the last committed chunk (the job has not finished)"
+	ReasonNoFinalHash   = "the job ended without a recorded final hash"
+	ReasonFinalHash     = "the final hash does not match the chain"
+)
+
+func reasonMissing(seq int) string  { return fmt.Sprintf("chunk %d is missing", seq) }
+func reasonMismatch(seq int) string { return fmt.Sprintf("chunk %d does not match its hash", seq) }
+func reasonTruncated(n, count int) string {
+	return fmt.Sprintf("truncated: %d of the job's %d chunks are stored", n, count)
+}
+func reasonExtra(n, count int) string {
+	return fmt.Sprintf("%d chunks stored, but the job ended with %d", n, count)
+}
+
+// Verifier checks one job's chunks, fed in seq order, without holding
+// them: Add each chunk, then read Result.
+type Verifier struct {
+	job    Job
+	tip    Hash
+	n      int
+	broken bool
+	res    Result
+}
+
+// NewVerifier starts verifying job.
+func NewVerifier(job Job) *Verifier {
+	return &Verifier{job: job, tip: Seed(job.ID)}
+}
+
+// Add checks the next stored chunk (chunks must come in seq order).
+func (v *Verifier) Add(c Chunk) {
+	defer func() { v.n++ }()
+	if v.broken {
+		return
+	}
+	if c.Seq != v.n {
+		v.fail(v.n, reasonMissing(v.n))
+		return
+	}
+	v.tip = Next(v.tip, c.Seq, c.StreamType, c.Data)
+	if !bytes.Equal(c.Hash, v.tip[:]) {
+		v.fail(c.Seq, reasonMismatch(c.Seq))
+	}
+}
+
+func (v *Verifier) fail(seq int, reason string) {
+	v.broken = true
+	v.res.FirstBadSeq = &seq
+	v.res.Reason = reason
+}
+
+// Result is the verdict on the chunks added so far.
+func (v *Verifier) Result() Result {
+	r := v.res
+	r.Chunks = v.n
+	if v.broken {
+		return r
+	}
+	switch {
+	case !v.job.Terminal:
+		r.OK, r.Reason = true, ReasonIntactRunning
+	case v.job.ChunkCount == nil || v.job.FinalHash == nil:
+		r.Reason = ReasonNoFinalHash
+	case v.n < *v.job.ChunkCount:
+		seq := v.n
+		r.FirstBadSeq, r.Reason = &seq, reasonTruncated(v.n, *v.job.ChunkCount)
+	case v.n > *v.job.ChunkCount:
+		seq := *v.job.ChunkCount
+		r.FirstBadSeq, r.Reason = &seq, reasonExtra(v.n, *v.job.ChunkCount)
+	case !bytes.Equal(v.job.FinalHash, v.tip[:]):
+		r.Reason = ReasonFinalHash
+	default:
+		r.OK, r.Reason = true, ReasonIntact
+	}
+	return r
+}
+
+// Verify checks a job's chunks, given in seq order.
+func Verify(job Job, chunks []Chunk) Result {
+	v := NewVerifier(job)
+	for _, c := range chunks {
+		v.Add(c)
+	}
+	return v.Result()
+}

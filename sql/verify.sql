@@ -1,0 +1,96 @@
+-- Verify jobstream's hash chain with psql alone, without trusting the
+-- jobstream binary or any function it installed. The functions below are
+-- created in pg_temp: they vanish when the session ends, and creating them
+-- needs no privilege beyond TEMP (which every role has by default) and
+-- SELECT on jobs and job_chunks. Run, in ONE psql session:
+--
+--   psql "$DSN" -f sql/verify.sql -c "SELECT * FROM pg_temp.jobstream_verify_job('JOB_ID')"
+--   psql "$DSN" -f sql/verify.sql -c "SELECT * FROM pg_temp.jobstream_verify_all(now() - interval '7 days')"
+--
+-- The chain, for each job (all text as UTF-8, || is concatenation):
+--
+--   h(-1) = sha256(the job id's 16 bytes)
+--   h(n)  = sha256(h(n-1) || seq as decimal text || 0x00 || stream_type
+--                  || 0x00 || data as stored)
+--
+-- Each chunk stores h(seq) in job_chunks.hash; a finished job stores its
+-- chunk_count and final_hash = h(chunk_count - 1) in jobs. A job verifies
+-- when its chunks are seq 0, 1, 2, ... with no gap, each stored hash equals
+-- the recomputed one, and, once the job has ended, the chunk count and the
+-- final hash match. A running job verifies up to its last committed chunk.
+-- The result's reason is word for word what `jobstream verify` reports.
+
+CREATE OR REPLACE FUNCTION pg_temp.jobstream_verify_job(
+    p_job_id uuid,
+    OUT ok boolean, OUT chunks integer, OUT first_bad_seq integer, OUT reason text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    j      record;
+    c      record;
+    tip    bytea;
+    n      integer := 0;
+    broken boolean := false;
+BEGIN
+    ok := false;
+    SELECT id, status IN ('completed', 'failed', 'cancelled') AS terminal, chunk_count, final_hash
+    INTO j FROM jobs WHERE id = p_job_id;
+    IF NOT FOUND THEN
+        chunks := 0;
+        reason := 'no such job';
+        RETURN;
+    END IF;
+    tip := sha256(uuid_send(p_job_id));
+    FOR c IN SELECT seq, stream_type, data::text AS data, hash
+             FROM job_chunks WHERE job_id = p_job_id ORDER BY seq
+    LOOP
+        IF NOT broken THEN
+            IF c.seq <> n THEN
+                broken := true;
+                first_bad_seq := n;
+                reason := format('chunk %s is missing', n);
+            ELSE
+                tip := sha256(tip || convert_to(c.seq::text, 'UTF8') || '\x00'::bytea
+                              || convert_to(c.stream_type, 'UTF8') || '\x00'::bytea
+                              || convert_to(c.data, 'UTF8'));
+                IF c.hash IS DISTINCT FROM tip THEN
+                    broken := true;
+                    first_bad_seq := c.seq;
+                    reason := format('chunk %s does not match its hash', c.seq);
+                END IF;
+            END IF;
+        END IF;
+        n := n + 1;
+    END LOOP;
+    chunks := n;
+    IF broken THEN
+        RETURN;
+    END IF;
+    IF NOT j.terminal THEN
+        ok := true;
+        reason := 'intact up to the last committed chunk (the job has not finished)';
+    ELSIF j.chunk_count IS NULL OR j.final_hash IS NULL THEN
+        reason := 'the job ended without a recorded final hash';
+    ELSIF n < j.chunk_count THEN
+        first_bad_seq := n;
+        reason := format('truncated: %s of the job''s %s chunks are stored', n, j.chunk_count);
+    ELSIF n > j.chunk_count THEN
+        first_bad_seq := j.chunk_count;
+        reason := format('%s chunks stored, but the job ended with %s', n, j.chunk_count);
+    ELSIF j.final_hash IS DISTINCT FROM tip THEN
+        reason := 'the final hash does not match the chain';
+    ELSE
+        ok := true;
+        reason := 'intact';
+    END IF;
+END
+$$;
+
+-- Every job created at or after p_since that does not verify.
+CREATE OR REPLACE FUNCTION pg_temp.jobstream_verify_all(p_since timestamptz DEFAULT '-infinity')
+RETURNS TABLE (job_id uuid, ok boolean, chunks integer, first_bad_seq integer, reason text)
+LANGUAGE sql STABLE AS $$
+    SELECT j.id, v.ok, v.chunks, v.first_bad_seq, v.reason
+    FROM jobs j, LATERAL pg_temp.jobstream_verify_job(j.id) v
+    WHERE j.created_at >= p_since AND NOT v.ok
+    ORDER BY j.id
+$$;
