@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+
+	"github.com/jobstream/jobstream/internal/store"
 )
 
 // Principal is who a request acts for. Every job query is filtered by
@@ -72,7 +74,10 @@ func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *htt
 				writeError(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+			// The audit trail names the key behind every change the
+			// request makes (job_events.actor).
+			ctx := store.WithActor(WithPrincipal(r.Context(), p), store.Actor{Name: store.KeyActor(p.KeyID, p.Tenant)})
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

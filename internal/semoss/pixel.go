@@ -199,7 +199,9 @@ func (s *Server) stopJob(ctx context.Context, tenant, rawID string) (string, err
 	if err != nil {
 		return fmt.Sprintf("Pixel job %s not found", truncate(rawID, 64)), nil
 	}
-	outcome, err := s.store.RequestCancel(ctx, tenant, id)
+	a := store.ActorFrom(ctx)
+	a.Via = "StopPixelExecution"
+	outcome, err := s.store.RequestCancel(store.WithActor(ctx, a), tenant, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Sprintf("Pixel job %s not found", id), nil
@@ -231,7 +233,8 @@ func (s *Server) submitPixel(r *http.Request, p httpapi.Principal, insight strin
 	if err != nil {
 		// The client never learns this job's id: stop it rather than
 		// run a model call nobody can read.
-		if _, cerr := s.store.RequestCancel(context.WithoutCancel(r.Context()), p.Tenant, job.ID); cerr != nil {
+		actx := store.WithActor(context.WithoutCancel(r.Context()), store.Actor{Name: "jobstream", Via: "pixel metadata not stored"})
+		if _, cerr := s.store.RequestCancel(actx, p.Tenant, job.ID); cerr != nil {
 			s.log.Warn("cancel orphaned pixel job", "job", job.ID, "err", cerr)
 		}
 		return store.Job{}, err
