@@ -54,6 +54,8 @@ func commands() []command {
 		{"keys", "create, list or revoke API keys", cmdKeys},
 		{"engines", "list the configured engines (without secrets)", cmdEngines},
 		{"db", "show, start or stop the database jobstream uses: status | start | stop | url", cmdDB},
+		{"verify", "recompute jobs' hash chains; exit 1 if any record was altered", cmdVerify},
+		{"export", "write jobs, their chunks with hashes, and their audit trail as JSON Lines", cmdExport},
 		{"bench", "measure throughput and delivery latency under load", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}

@@ -114,6 +114,10 @@ type Job struct {
 	CreatedAt         time.Time
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
+	// ChunkCount and FinalHash seal the hash chain when the job ends
+	// (internal/chain); nil before.
+	ChunkCount *int
+	FinalHash  []byte
 }
 
 // Request is what was submitted, stored as jsonb.
@@ -140,6 +144,11 @@ func jobFromRow(r dbsqlc.Job) (Job, error) {
 		FinishedAt:        r.FinishedAt,
 		Error:             nullJSON(r.Error),
 		Usage:             nullJSON(r.Usage),
+		FinalHash:         r.FinalHash,
+	}
+	if r.ChunkCount != nil {
+		n := int(*r.ChunkCount)
+		j.ChunkCount = &n
 	}
 	if r.RoomID != nil {
 		j.RoomID = *r.RoomID
