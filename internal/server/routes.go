@@ -50,6 +50,7 @@ func (a *API) routes() chi.Router {
 		r.Get("/jobs/{id}/events", jobs.StreamEvents)
 		r.Post("/jobs/{id}/cancel", jobs.CancelJob)
 		r.Get("/jobs/{id}/transcript", jobs.GetTranscript)
+		r.Get("/jobs/{id}/verify", jobs.VerifyJob)
 		r.Get("/engines", jobs.ListEngines)
 	})
 
