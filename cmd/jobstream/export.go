@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/jobstream/jobstream/internal/export"
 	"github.com/jobstream/jobstream/internal/store"
@@ -43,19 +40,9 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if *since != "" && *tenant == "" {
 		return usagef("--since goes with --tenant")
 	}
-	var ids []uuid.UUID
-	for _, p := range pos {
-		id, err := uuid.Parse(p)
-		if err != nil {
-			return usagef("%q is not a job id", p)
-		}
-		ids = append(ids, id)
-	}
-	f := store.JobFilter{Tenant: *tenant}
-	if *since != "" {
-		if f.Since, err = parseSince(*since, time.Now()); err != nil {
-			return usageError{err.Error()}
-		}
+	ids, f, err := jobSelection(pos, *tenant, *since)
+	if err != nil {
+		return err
 	}
 	pool, err := connect(ctx, e, *dataDir)
 	if err != nil {

@@ -43,19 +43,9 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if !*all && (*since != "" || *tenant != "") {
 		return usagef("--since and --tenant go with --all")
 	}
-	var ids []uuid.UUID
-	for _, p := range pos {
-		id, err := uuid.Parse(p)
-		if err != nil {
-			return usagef("%q is not a job id", p)
-		}
-		ids = append(ids, id)
-	}
-	f := store.JobFilter{Tenant: *tenant}
-	if *since != "" {
-		if f.Since, err = parseSince(*since, time.Now()); err != nil {
-			return usageError{err.Error()}
-		}
+	ids, f, err := jobSelection(pos, *tenant, *since)
+	if err != nil {
+		return err
 	}
 	pool, err := connect(ctx, e, *dataDir)
 	if err != nil {
@@ -115,6 +105,28 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		return errSilent
 	}
 	return nil
+}
+
+// jobSelection reads the jobs a command names: ids as arguments, or a
+// filter by tenant and creation time.
+func jobSelection(args []string, tenant, since string) ([]uuid.UUID, store.JobFilter, error) {
+	var ids []uuid.UUID
+	for _, a := range args {
+		id, err := uuid.Parse(a)
+		if err != nil {
+			return nil, store.JobFilter{}, usagef("%q is not a job id", a)
+		}
+		ids = append(ids, id)
+	}
+	f := store.JobFilter{Tenant: tenant}
+	if since != "" {
+		t, err := parseSince(since, time.Now())
+		if err != nil {
+			return nil, store.JobFilter{}, usageError{err.Error()}
+		}
+		f.Since = t
+	}
+	return ids, f, nil
 }
 
 // parseSince reads an RFC 3339 time, a date, or a duration before now.
