@@ -37,7 +37,11 @@ BEGIN
     END IF;
     -- Let the migrating role SET ROLE to it (a superuser may anyway).
     IF NOT pg_has_role(current_user, 'jobstream_app', 'MEMBER') THEN
-        EXECUTE format('GRANT jobstream_app TO %I', current_user);
+        BEGIN
+            EXECUTE format('GRANT jobstream_app TO %I', current_user);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'cannot grant role jobstream_app to % (%): the server will work as %', current_user, SQLERRM, current_user;
+        END;
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO jobstream_app', current_schema());
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO jobstream_app', current_schema());

@@ -104,7 +104,7 @@ func TestReaderCoalesced(t *testing.T) {
 			t.Fatalf("job %d: %d chunks, want %d", r.job, len(r.snap.Chunks), r.job%3+1)
 		}
 		for s, c := range r.snap.Chunks {
-			want := `{"content": "` + leases[r.job].JobID.String() + `"}`
+			want := `{"content":"` + leases[r.job].JobID.String() + `"}`
 			if c.Seq != s || string(c.Data) != want {
 				t.Fatalf("job %d chunk %d: seq %d %s, want seq %d %s", r.job, s, c.Seq, c.Data, s, want)
 			}
