@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -394,4 +395,42 @@ func FuzzChainAgreesWithSQL(f *testing.F) {
 			t.Errorf("sql/verify.sql = %s, jobstream verify = %s", show(sql), show(got))
 		}
 	})
+}
+
+// TestClaimContinuesTheChain: a claim of a job that already has chunks
+// continues its chain from the last stored hash, so the new attempt's
+// chunks verify.
+func TestClaimContinuesTheChain(t *testing.T) {
+	t.Parallel()
+	pool := testserver.Pool(t, testserver.Database(t), 2)
+	s := store.New(pool)
+	ctx := context.Background()
+	l := runningJob(t, pool, "t", "w1")
+	if _, err := s.WriteBatch(ctx, "w1", []store.NewChunk{content(l, 0, "a"), content(l, 1, "b")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`, l.JobID); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := s.Claim(ctx, "w2", 1, time.Hour)
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("Claim = %v, %v", claims, err)
+	}
+	c := claims[0]
+	var last []byte
+	if err := pool.QueryRow(ctx, `SELECT hash FROM job_chunks WHERE job_id = $1 AND seq = 1`, l.JobID).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if c.NextSeq != 2 || string(c.ChainTip[:]) != string(last) {
+		t.Fatalf("claim continues at seq %d from %x, want seq 2 from %x", c.NextSeq, c.ChainTip, last)
+	}
+	next := content(c.Lease, 2, "c")
+	h := next.ChainHash(c.ChainTip)
+	next.Hash = h[:]
+	if _, err := s.WriteBatch(ctx, "w2", []store.NewChunk{next}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Verify(ctx, "t", l.JobID); err != nil || !res.OK || res.Chunks != 3 {
+		t.Errorf("Verify = %s, %v; want intact with 3 chunks", show(res), err)
+	}
 }
