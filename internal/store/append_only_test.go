@@ -90,7 +90,7 @@ func TestAppRoleIsAppendOnly(t *testing.T) {
 	if _, err := owner.Exec(ctx, `UPDATE jobs SET status = 'running', attempt = attempt + 1, lease_owner = 'dead', lease_expires_at = now() - interval '1 minute' WHERE id = $1`, third.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RescueExpired(ctx, 10); err != nil {
+	if _, err := s.RescueExpired(ctx, 10, time.Second); err != nil {
 		t.Fatalf("RescueExpired as %s: %v", store.AppRole, err)
 	}
 

@@ -125,7 +125,7 @@ func TestAuditTrailActors(t *testing.T) {
 	claim("worker-c")
 	expire()
 	rctx := store.WithActor(ctx, store.Actor{Name: "rescuer:worker-r"})
-	if _, err := s.RescueExpired(rctx, 10); err != nil {
+	if _, err := s.RescueExpired(rctx, 10, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	l = claim("worker-d")
@@ -133,7 +133,7 @@ func TestAuditTrailActors(t *testing.T) {
 		t.Fatal(err)
 	}
 	expire()
-	if _, err := s.RescueExpired(rctx, 10); err != nil {
+	if _, err := s.RescueExpired(rctx, 10, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	check(lost.ID,

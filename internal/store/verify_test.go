@@ -302,7 +302,7 @@ func TestVerifySQLPaths(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE jobs SET lease_expires_at = now() - interval '1 minute' WHERE id = $1`, l.JobID); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := s.RescueExpired(ctx, 100); err != nil || len(res.Failed) != 1 {
+	if res, err := s.RescueExpired(ctx, 100, time.Second); err != nil || len(res.Failed) != 1 {
 		t.Fatalf("RescueExpired = %+v, %v; want the job failed", res, err)
 	}
 	want = chain.Result{OK: true, Chunks: 3, Reason: chain.ReasonIntact}
