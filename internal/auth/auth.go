@@ -4,12 +4,14 @@
 // # Credentials
 //
 // An API key is an access key (public, like a user name) and a secret key,
-// sent as HTTP Basic credentials (access:secret) on any request, native
-// /v1 or SEMOSS /Monolith/api. Secrets are 32 random bytes; the database
-// holds only their SHA-256. A fast hash is the right one here: slow
-// password hashes (bcrypt, argon2) exist to make guessing low-entropy
-// passwords expensive, and a 256-bit random secret cannot be guessed, so
-// they would only make every request slower. Comparisons are constant-time.
+// sent as HTTP Basic credentials (access:secret), or as the bearer token
+// "access:secret" (what an OpenAI SDK sends as its api_key), on any
+// request: native /v1, SEMOSS /Monolith/api or OpenAI /v1/responses.
+// Secrets are 32 random bytes; the database holds only their SHA-256. A
+// fast hash is the right one here: slow password hashes (bcrypt, argon2)
+// exist to make guessing low-entropy passwords expensive, and a 256-bit
+// random secret cannot be guessed, so they would only make every request
+// slower. Comparisons are constant-time.
 //
 // # Sessions
 //
@@ -56,6 +58,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,9 +166,9 @@ func (a *Authenticator) identify(r *http.Request) (identity, error) {
 		return identity{}, err
 	}
 	if r.Header.Get("Authorization") != "" {
-		access, secret, ok := r.BasicAuth()
+		access, secret, ok := credentials(r)
 		if !ok {
-			return identity{}, unauthenticated("only HTTP Basic credentials (access key:secret key) are accepted")
+			return identity{}, unauthenticated("send the API key as HTTP Basic credentials (access key:secret key) or as \"Authorization: Bearer <access key>:<secret key>\"")
 		}
 		key, err := a.verify(ctx, access, secret)
 		if err != nil {
@@ -192,6 +195,20 @@ func (a *Authenticator) identify(r *http.Request) (identity, error) {
 		return identity{Principal: httpapi.Principal{Tenant: httpapi.DevTenant}, name: anonymousName}, nil
 	}
 	return identity{}, unauthenticated("send an API key as HTTP Basic credentials (access key:secret key), or the %s cookie that GET /Monolith/api/config sets", CookieName)
+}
+
+// credentials reads an API key from the Authorization header: HTTP Basic
+// (access:secret), or a bearer token "access:secret", which is how the
+// OpenAI SDKs send their api_key (issue 13).
+func credentials(r *http.Request) (access, secret string, ok bool) {
+	if access, secret, ok := r.BasicAuth(); ok {
+		return access, secret, true
+	}
+	h := r.Header.Get("Authorization")
+	if len(h) < len("Bearer ") || !strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+		return "", "", false
+	}
+	return strings.Cut(strings.TrimSpace(h[len("Bearer "):]), ":")
 }
 
 // anonymousName is the logged-in user of dev mode's anonymous sessions.

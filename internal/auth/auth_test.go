@@ -108,6 +108,24 @@ func TestAuthenticate(t *testing.T) {
 		}
 	})
 
+	// OpenAI SDKs send their api_key as a bearer token: "access:secret".
+	t.Run("Bearer", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, auth.Config{})
+		k := b.key(t, "alice", "")
+		for _, scheme := range []string{"Bearer ", "bearer "} {
+			p, err := b.auth.Authenticate(request(func(r *http.Request) {
+				r.Header.Set("Authorization", scheme+k.AccessKey+":"+k.secret)
+			}))
+			if err != nil {
+				t.Fatalf("%q: %v", scheme, err)
+			}
+			if p.Tenant != k.Tenant || p.KeyID == nil || *p.KeyID != k.ID {
+				t.Fatalf("principal %+v for key %+v", p, k.APIKey)
+			}
+		}
+	})
+
 	t.Run("Refused", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, auth.Config{Dev: true}) // wrong credentials fail even in dev mode
@@ -117,6 +135,7 @@ func TestAuthenticate(t *testing.T) {
 			"UnknownAccess": request(func(r *http.Request) { r.SetBasicAuth("ak_nope", k.secret) }),
 			"EmptyAccess":   request(func(r *http.Request) { r.SetBasicAuth("", "x") }),
 			"Bearer":        request(func(r *http.Request) { r.Header.Set("Authorization", "Bearer abc") }),
+			"BearerWrong":   request(func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+k.AccessKey+":"+k.secret+"x") }),
 			"BadSession":    request(cookie(&http.Cookie{Name: auth.CookieName, Value: "nope"}), func(r *http.Request) { r.SetBasicAuth("ak_nope", "x") }),
 		} {
 			if _, err := b.auth.Authenticate(r); !errors.Is(err, httpapi.ErrUnauthenticated) {

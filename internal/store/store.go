@@ -196,6 +196,12 @@ const DefaultMaxAttempts = 3
 
 // Submit stores a queued job and wakes idle workers, in one transaction.
 func (s *Store) Submit(ctx context.Context, p SubmitParams) (Job, error) {
+	return s.submit(ctx, p, nil)
+}
+
+// submit is Submit; also, if set, writes more rows about the job in the
+// same transaction (SubmitResponse).
+func (s *Store) submit(ctx context.Context, p SubmitParams, also func(tx pgx.Tx, id uuid.UUID) error) (Job, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Job{}, fmt.Errorf("new job id: %w", err)
@@ -220,6 +226,11 @@ func (s *Store) Submit(ctx context.Context, p SubmitParams) (Job, error) {
 		}
 		if job, err = jobFromRow(row); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx, id); err != nil {
+				return err
+			}
 		}
 		return s.q.Notify(ctx, tx, dbsqlc.NotifyParams{Channel: ChannelJobs, Payload: id.String()})
 	})

@@ -107,6 +107,13 @@ type PixelJob struct {
 	Sync       bool
 }
 
+type Response struct {
+	JobID     uuid.UUID
+	Meta      []byte
+	Input     []byte
+	DeletedAt *time.Time
+}
+
 type Session struct {
 	ID         uuid.UUID
 	TokenHash  []byte
