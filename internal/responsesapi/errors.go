@@ -52,6 +52,9 @@ func notFound(id string) *Error {
 // with Retry-After; anything else as a 500 whose details go to log only.
 // The route table passes it to the toolkit's middleware.
 func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	var (
 		oe *Error
 		ae *httpapi.APIError
