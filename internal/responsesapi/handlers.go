@@ -18,48 +18,48 @@ import (
 	"github.com/jobstream/jobstream/internal/stream"
 )
 
-// create serves POST /v1/responses. The request is validated completely
+// Create serves POST /v1/responses. The request is validated completely
 // before the job is stored. Then: background returns the Response at once
 // (status queued), or streams its events with stream; stream alone streams
 // them; otherwise the request waits for the end and returns the Response.
-func (a *API) create(w http.ResponseWriter, r *http.Request) {
-	c, err := decodeCreate(w, r, a.cfg, a.engines)
+func (s *Server) Create(w http.ResponseWriter, r *http.Request) {
+	c, err := decodeCreate(w, r, s.cfg, s.engines)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	p := a.principal(r.Context())
+	p := s.principal(r.Context())
 	c.job.Tenant, c.job.APIKeyID = p.Tenant, p.KeyID
 	meta, input := mustJSON(c.meta), mustJSON(c.input)
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	job, err := a.store.SubmitResponse(ctx, c.job, meta, input)
+	job, err := s.store.SubmitResponse(ctx, c.job, meta, input)
 	cancel()
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	a.log.Debug("response submitted", "job", job.ID, "tenant", p.Tenant, "engine", job.Engine)
+	s.log.Debug("response submitted", "job", job.ID, "tenant", p.Tenant, "engine", job.Engine)
 	rec := store.ResponseRecord{JobID: job.ID, Status: job.Status, CreatedAt: job.CreatedAt, Meta: meta}
-	d, err := a.deriver(rec)
+	d, err := s.deriver(rec)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
 	switch {
 	case c.stream:
-		a.serveEvents(w, r, rec, d, -1)
+		s.serveEvents(w, r, rec, d, -1)
 	case c.meta.Background:
 		writeJSON(w, http.StatusOK, d.Response(respevent.StatusQueued))
 	default:
 		// Wait for the end. The job is durable: if the client goes away
 		// or the server drains, it runs on, and GET shows how it ended.
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-		status, err := a.run(r.Context(), p.Tenant, rec, d, true, nil)
+		status, err := s.run(r.Context(), p.Tenant, rec, d, true, nil)
 		if err != nil && r.Context().Err() != nil {
 			return
 		}
 		if err != nil {
-			a.writeError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, d.Response(liveStatus(status)))
@@ -122,70 +122,70 @@ func parseGet(w http.ResponseWriter, r *http.Request, limit int64) (stream bool,
 	return p.Stream != nil && *p.Stream, after, nil
 }
 
-// get serves GET /v1/responses/{id}: the Response object, or with
+// Get serves GET /v1/responses/{id}: the Response object, or with
 // stream=true its events after starting_after, replayed from the stored
 // chunks and then followed until the terminal event.
-func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	streaming, after, err := parseGet(w, r, a.cfg.MaxBodyBytes)
+func (s *Server) Get(w http.ResponseWriter, r *http.Request) {
+	streaming, after, err := parseGet(w, r, s.cfg.MaxBodyBytes)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	rec, err := a.record(r)
+	rec, err := s.record(r)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	d, err := a.deriver(rec)
+	d, err := s.deriver(rec)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if streaming {
-		a.serveEvents(w, r, rec, d, after)
+		s.serveEvents(w, r, rec, d, after)
 		return
 	}
-	status, err := a.run(r.Context(), a.principal(r.Context()).Tenant, rec, d, false, nil)
+	status, err := s.run(r.Context(), s.principal(r.Context()).Tenant, rec, d, false, nil)
 	if err != nil {
-		a.readError(w, r, err)
+		s.readError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, d.Response(liveStatus(status)))
 }
 
-// cancel serves POST /v1/responses/{id}/cancel: it asks the worker to stop
-// the model, waits (up to CancelWait) for the job to end, and returns the
+// Cancel serves POST /v1/responses/{id}/cancel: it asks the worker to stop
+// the model, waits (up to cancelWait) for the job to end, and returns the
 // Response. Cancelling a finished response changes nothing and returns it
 // as it ended, so a second cancel returns the same final Response.
-func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
-	rec, err := a.record(r)
+func (s *Server) Cancel(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.record(r)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	tenant := a.principal(r.Context()).Tenant
+	tenant := s.principal(r.Context()).Tenant
 	if !store.Terminal(rec.Status) {
 		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-		_, err := a.store.RequestCancel(ctx, tenant, rec.JobID)
+		_, err := s.store.RequestCancel(ctx, tenant, rec.JobID)
 		cancel()
 		if err != nil {
-			a.readError(w, r, err)
+			s.readError(w, r, err)
 			return
 		}
 	}
-	d, err := a.deriver(rec)
+	d, err := s.deriver(rec)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	ctx, stop := context.WithTimeout(r.Context(), a.cfg.CancelWait)
+	ctx, stop := context.WithTimeout(r.Context(), cancelWait)
 	defer stop()
-	status, err := a.run(ctx, tenant, rec, d, true, nil)
+	status, err := s.run(ctx, tenant, rec, d, true, nil)
 	if err != nil && (r.Context().Err() != nil || ctx.Err() == nil) {
-		a.readError(w, r, err)
+		s.readError(w, r, err)
 		return
 	}
-	// A model that has not stopped within CancelWait: the Response as it
+	// A model that has not stopped within cancelWait: the Response as it
 	// is (in_progress); the cancel stands.
 	writeJSON(w, http.StatusOK, d.Response(liveStatus(status)))
 }
@@ -197,27 +197,27 @@ type Deleted struct {
 	Deleted bool   `json:"deleted"`
 }
 
-// delete serves DELETE /v1/responses/{id}. It hides the response from this
+// Delete serves DELETE /v1/responses/{id}. It hides the response from this
 // surface (every route then answers 404) and cancels it if it is still
 // running. Its job and chunks stay, readable through /v1/jobs, until the
 // retention policy removes them: chunks are append-only.
-func (a *API) delete(w http.ResponseWriter, r *http.Request) {
-	rec, err := a.record(r)
+func (s *Server) Delete(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.record(r)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
-	tenant := a.principal(r.Context()).Tenant
+	tenant := s.principal(r.Context()).Tenant
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
 	if !store.Terminal(rec.Status) {
-		if _, err := a.store.RequestCancel(ctx, tenant, rec.JobID); err != nil {
-			a.readError(w, r, err)
+		if _, err := s.store.RequestCancel(ctx, tenant, rec.JobID); err != nil {
+			s.readError(w, r, err)
 			return
 		}
 	}
-	if err := a.store.DeleteResponse(ctx, tenant, rec.JobID); err != nil {
-		a.readError(w, r, err)
+	if err := s.store.DeleteResponse(ctx, tenant, rec.JobID); err != nil {
+		s.readError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, Deleted{ID: responseID(rec.JobID), Object: "response", Deleted: true})
@@ -232,16 +232,16 @@ type InputItemList struct {
 	HasMore bool        `json:"has_more"`
 }
 
-// inputItems serves GET /v1/responses/{id}/input_items: the input items,
+// InputItems serves GET /v1/responses/{id}/input_items: the input items,
 // newest first unless order=asc, limit (1 to 100, default 20) at a time
 // after the item id in after.
-func (a *API) inputItems(w http.ResponseWriter, r *http.Request) {
+func (s *Server) InputItems(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := 20
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			a.writeError(w, r, invalid("limit", "invalid_value", "Invalid 'limit': want an integer between 1 and 100, got %q.", truncate(v, 64)))
+			s.writeError(w, r, invalid("limit", "invalid_value", "Invalid 'limit': want an integer between 1 and 100, got %q.", truncate(v, 64)))
 			return
 		}
 		limit = n
@@ -252,28 +252,28 @@ func (a *API) inputItems(w http.ResponseWriter, r *http.Request) {
 		order = "desc"
 	case "asc", "desc":
 	default:
-		a.writeError(w, r, invalid("order", "invalid_value", "Invalid 'order': want asc or desc, got %q.", truncate(order, 64)))
+		s.writeError(w, r, invalid("order", "invalid_value", "Invalid 'order': want asc or desc, got %q.", truncate(order, 64)))
 		return
 	}
-	id, s, err := parseID(r)
+	id, raw, err := parseID(r)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
-	raw, err := a.store.ResponseInput(ctx, a.principal(r.Context()).Tenant, id)
+	input, err := s.store.ResponseInput(ctx, s.principal(r.Context()).Tenant, id)
 	if errors.Is(err, store.ErrNotFound) {
-		a.writeError(w, r, notFound(s))
+		s.writeError(w, r, notFound(raw))
 		return
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		s.writeError(w, r, err)
 		return
 	}
 	var items []InputItem
-	if err := json.Unmarshal(raw, &items); err != nil {
-		a.writeError(w, r, fmt.Errorf("decode response %s input: %w", id, err))
+	if err := json.Unmarshal(input, &items); err != nil {
+		s.writeError(w, r, fmt.Errorf("decode response %s input: %w", id, err))
 		return
 	}
 	base := strings.TrimPrefix(responseID(id), idPrefix)
@@ -294,7 +294,7 @@ func (a *API) inputItems(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if k < 0 {
-			a.writeError(w, r, invalid("after", "invalid_value", "Invalid 'after': no input item %q in this response.", truncate(after, 80)))
+			s.writeError(w, r, invalid("after", "invalid_value", "Invalid 'after': no input item %q in this response.", truncate(after, 80)))
 			return
 		}
 		items = items[k+1:]
@@ -325,15 +325,15 @@ func inputItemID(typ, base string, i int) string {
 
 // readError answers a failed database operation on an existing response:
 // nothing when the client has gone, else WriteError.
-func (a *API) readError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) readError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		a.writeError(w, r, notFound(chi.URLParam(r, "id")))
+		s.writeError(w, r, notFound(chi.URLParam(r, "id")))
 		return
 	}
-	a.writeError(w, r, err)
+	s.writeError(w, r, err)
 }
 
 // How a stream rides out a database outage: reads are retried with backoff
@@ -351,23 +351,23 @@ const (
 // or a drain; without, it stops after what is stored. It returns the job
 // status it saw last.
 //
-// Reads take Config.PageSize chunks each: a replay of a whole response is
-// one statement per PageSize chunks, whatever the number of events.
-func (a *API) run(ctx context.Context, tenant string, rec store.ResponseRecord, d *respevent.Deriver, follow bool, send func(evs []respevent.Event, more bool) error) (string, error) {
-	p := stream.Params{Tenant: tenant, JobID: rec.JobID, Limit: a.cfg.PageSize}
+// Reads take pageSize chunks each: a replay of a whole response is
+// one statement per pageSize chunks, whatever the number of events.
+func (s *Server) run(ctx context.Context, tenant string, rec store.ResponseRecord, d *respevent.Deriver, follow bool, send func(evs []respevent.Event, more bool) error) (string, error) {
+	p := stream.Params{Tenant: tenant, JobID: rec.JobID, Limit: s.pageSize}
 	status := rec.Status
 	evs := d.Open()
 	var failing time.Time
 	backoff := retryMin
 	for {
-		snap, err := a.read(ctx, p)
+		snap, err := s.read(ctx, p)
 		if err != nil {
-			if !follow || ctx.Err() != nil || !(store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)) || a.draining() {
+			if !follow || ctx.Err() != nil || !(store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)) || s.drain.Draining() {
 				return status, err
 			}
 			if failing.IsZero() {
 				failing = time.Now()
-				a.log.Warn("responses stream: database unavailable; retrying", "job", rec.JobID, "err", err)
+				s.log.Warn("responses stream: database unavailable; retrying", "job", rec.JobID, "err", err)
 			}
 			if time.Since(failing) > retryFor {
 				return status, err
@@ -405,10 +405,10 @@ func (a *API) run(ctx context.Context, tenant string, rec store.ResponseRecord, 
 			}
 		}
 		evs = evs[:0]
-		if d.Done() || (!snap.More && (!follow || a.draining())) {
+		if d.Done() || (!snap.More && (!follow || s.drain.Draining())) {
 			return status, nil
 		}
-		p.Wait = a.cfg.KeepAlive
+		p.Wait = s.cfg.SSEKeepAlive
 		if snap.More {
 			p.Wait = 0
 		}
@@ -418,7 +418,7 @@ func (a *API) run(ctx context.Context, tenant string, rec store.ResponseRecord, 
 // serveEvents streams rec's events after sequence number after as
 // Server-Sent Events (event: is the event's type), until the terminal
 // event.
-func (a *API) serveEvents(w http.ResponseWriter, r *http.Request, rec store.ResponseRecord, d *respevent.Deriver, after int64) {
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, rec store.ResponseRecord, d *respevent.Deriver, after int64) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -429,7 +429,7 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request, rec store.Resp
 	send := func(evs []respevent.Event, more bool) error {
 		// Each write may wait a keep-alive interval; the server's
 		// WriteTimeout would otherwise cut long streams.
-		_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.KeepAlive + 30*time.Second))
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.SSEKeepAlive + 30*time.Second))
 		buf = buf[:0]
 		for _, e := range evs {
 			if int64(e.Seq) > after {
@@ -447,7 +447,7 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request, rec store.Resp
 		}
 		return rc.Flush()
 	}
-	if _, err := a.run(r.Context(), a.principal(r.Context()).Tenant, rec, d, true, send); err != nil && r.Context().Err() == nil {
-		a.log.Warn("responses stream", "job", rec.JobID, "err", err)
+	if _, err := s.run(r.Context(), s.principal(r.Context()).Tenant, rec, d, true, send); err != nil && r.Context().Err() == nil {
+		s.log.Warn("responses stream", "job", rec.JobID, "err", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jobstream/jobstream/internal/engine"
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/respevent"
 	"github.com/jobstream/jobstream/internal/store"
 )
@@ -104,7 +105,7 @@ var toolName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 // decodeCreate reads and validates a create request completely: nothing
 // is stored for a request that fails here, and every failure is a 4xx
 // naming the parameter.
-func decodeCreate(w http.ResponseWriter, r *http.Request, cfg Config, engines *engine.Registry) (created, error) {
+func decodeCreate(w http.ResponseWriter, r *http.Request, cfg httpapi.Config, engines *engine.Registry) (created, error) {
 	body, err := readBody(w, r, cfg.MaxBodyBytes)
 	if err != nil {
 		return created{}, err
@@ -191,7 +192,7 @@ func jsonType(goType string) string {
 	return "an object"
 }
 
-func validate(req CreateRequest, cfg Config, engines *engine.Registry) (created, error) {
+func validate(req CreateRequest, cfg httpapi.Config, engines *engine.Registry) (created, error) {
 	var c created
 	if req.Model == nil || *req.Model == "" {
 		return c, invalid("model", "missing_required_parameter", "Missing required parameter: 'model' (a jobstream engine id; GET /v1/engines lists them).")

@@ -2,14 +2,11 @@ package responsesapi_test
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/openai/openai-go/v3"
@@ -18,9 +15,8 @@ import (
 	"github.com/jobstream/jobstream/internal/auth"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/sim"
-	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/notify"
-	"github.com/jobstream/jobstream/internal/responsesapi"
+	"github.com/jobstream/jobstream/internal/server"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 	"github.com/jobstream/jobstream/internal/testserver"
@@ -30,7 +26,7 @@ import (
 // bundle is one test's server: a database of its own (a worker claims
 // every queued job of its database), the real authenticator with two
 // tenants' keys, a worker running the simulator, and the API over
-// httptest.
+// httptest, through the real route table.
 type bundle struct {
 	srv   *httptest.Server
 	store *store.Store
@@ -90,43 +86,15 @@ func setup(t *testing.T, o options) *bundle {
 		t.Cleanup(func() { cancel(); <-done })
 	}
 	testserver.StartListener(t, url, "", hub, handlers)
-	b.srv = httptest.NewServer(mount(responsesapi.Deps{
+	api := server.NewAPI(server.APIDeps{
 		Store:   b.store,
 		Reader:  stream.NewReader(b.store, hub, time.Hour),
 		Engines: engines,
-	}, auth.New(b.store, auth.Config{})))
+		Auth:    auth.New(b.store, auth.Config{}),
+	})
+	b.srv = httptest.NewServer(api)
 	t.Cleanup(b.srv.Close)
 	return b
-}
-
-type principalKey struct{}
-
-// mount serves the surface at /v1/responses behind the real
-// authenticator, as the route table does.
-func mount(d responsesapi.Deps, a httpapi.Authenticator) http.Handler {
-	d.Principal = func(ctx context.Context) httpapi.Principal {
-		p, _ := ctx.Value(principalKey{}).(httpapi.Principal)
-		return p
-	}
-	api := responsesapi.New(d)
-	r := chi.NewRouter()
-	r.Route("/v1/responses", func(r chi.Router) {
-		r.Use(func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				p, err := a.Authenticate(r)
-				if errors.Is(err, httpapi.ErrUnauthenticated) {
-					err = &httpapi.APIError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: err.Error()}
-				}
-				if err != nil {
-					responsesapi.WriteError(nil, w, r, err)
-					return
-				}
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-			})
-		})
-		api.Routes(r)
-	})
-	return r
 }
 
 // countTracer counts the statements run on a pool.

@@ -12,6 +12,7 @@ import (
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/jobsapi"
+	"github.com/jobstream/jobstream/internal/responsesapi"
 	"github.com/jobstream/jobstream/internal/semoss"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
@@ -36,18 +37,19 @@ type APIDeps struct {
 }
 
 // API is the HTTP API: every wire surface (internal/jobsapi,
-// internal/semoss), health, readiness and metrics, routed by routes.go.
-// The surfaces share one toolkit (internal/httpapi), one stream reader and
-// one Drain.
+// internal/semoss, internal/responsesapi), health, readiness and metrics,
+// routed by routes.go. The surfaces share one toolkit (internal/httpapi),
+// one stream reader and one Drain.
 type API struct {
-	jobs    *jobsapi.Server
-	semoss  *semoss.Server
-	ready   func(ctx context.Context) error
-	log     *slog.Logger
-	metrics http.Handler
-	drain   *httpapi.Drain
-	console http.Handler
-	router  chi.Router
+	jobs      *jobsapi.Server
+	semoss    *semoss.Server
+	responses *responsesapi.Server
+	ready     func(ctx context.Context) error
+	log       *slog.Logger
+	metrics   http.Handler
+	drain     *httpapi.Drain
+	console   http.Handler
+	router    chi.Router
 }
 
 // NewAPI returns the HTTP API.
@@ -74,6 +76,7 @@ func NewAPI(d APIDeps) *API {
 	}
 	a.jobs = jobsapi.New(deps)
 	a.semoss = semoss.New(deps, a.jobs)
+	a.responses = responsesapi.New(deps)
 	a.router = a.routes()
 	return a
 }

@@ -54,6 +54,20 @@ func (a *API) routes() chi.Router {
 		r.Get("/engines", jobs.ListEngines)
 	})
 
+	// The OpenAI Responses API (internal/responsesapi), in OpenAI's error
+	// shape.
+	r.Route("/v1/responses", func(r chi.Router) {
+		resp := a.responses
+		r.Use(resp.Authenticate, resp.Limit)
+		r.NotFound(resp.NotFound)
+		r.MethodNotAllowed(resp.MethodNotAllowed)
+		r.Post("/", resp.Create)
+		r.Get("/{id}", resp.Get)
+		r.Delete("/{id}", resp.Delete)
+		r.Post("/{id}/cancel", resp.Cancel)
+		r.Get("/{id}/input_items", resp.InputItems)
+	})
+
 	// The SEMOSS-compatible surface (internal/semoss).
 	r.Route("/Monolith/api", func(r chi.Router) {
 		sem := a.semoss
