@@ -204,7 +204,10 @@ func keyIdentity(k store.APIKey) identity {
 
 // verify checks an access key and its secret.
 func (a *Authenticator) verify(ctx context.Context, access, secret string) (store.APIKey, error) {
-	if access == "" || len(access) > 256 {
+	if access == "" || len(access) > 256 || store.CheckText("access key", access) != nil {
+		// Not a key we could have issued, and PostgreSQL would refuse
+		// to compare it (NUL, invalid UTF-8): a 401, never a failed
+		// query.
 		return store.APIKey{}, unauthenticated("invalid access key or secret key")
 	}
 	if secret == "" {

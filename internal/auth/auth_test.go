@@ -284,3 +284,23 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("CSRF off: %v", err)
 	}
 }
+
+// TestHostileCredentials: an access key PostgreSQL cannot compare (a NUL,
+// invalid UTF-8) is an ordinary wrong credential, on every way in: Basic
+// on any request, GET /config's Login and POST /auth/login's LoginWith.
+func TestHostileCredentials(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{})
+	for _, access := range []string{"ak_\xff", "ak_\x00", "\x00", "ak_\xc3", "ak_ok\x00\xff"} {
+		r := request(func(r *http.Request) { r.SetBasicAuth(access, "x") })
+		if _, err := b.auth.Authenticate(r); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Errorf("Authenticate(%q) = %v, want ErrUnauthenticated", access, err)
+		}
+		if _, err := b.auth.Login(httptest.NewRecorder(), r); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Errorf("Login(%q) = %v, want ErrUnauthenticated", access, err)
+		}
+		if _, err := b.auth.LoginWith(httptest.NewRecorder(), request(), access, "x"); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Errorf("LoginWith(%q) = %v, want ErrUnauthenticated", access, err)
+		}
+	}
+}
