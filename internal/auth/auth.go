@@ -27,7 +27,16 @@
 // session lookups are cached in memory for CacheTTL (5 s by default). A
 // revoked key therefore stops working on every node within CacheTTL, and
 // its sessions with it (revocation deletes them, and session lookups check
-// the key).
+// the key). Requests already running when their key is revoked (SSE
+// streams, long-polls, synchronous waits) end within the same bound:
+// WatchRevocations polls the keys revoked lately, every RevocationPoll
+// (1 s by default), cancels the contexts Guard gave those keys' requests,
+// and forgets cached lookups of them.
+//
+// A session lives until SessionTTL without use, logout or revocation, and
+// a key has at most MaxSessionsPerKey of them (1,000 by default): logging
+// in again ends its least recently used session beyond that, so a client
+// that logs in on every request cannot grow the sessions table.
 //
 // # Dev mode
 //
@@ -74,6 +83,10 @@ const (
 	DefaultCacheTTL   = 5 * time.Second
 	DefaultSessionTTL = 24 * time.Hour
 	DefaultMaxCached  = 100_000
+	// DefaultMaxSessionsPerKey is Config.MaxSessionsPerKey's default.
+	DefaultMaxSessionsPerKey = 1000
+	// DefaultRevocationPoll is Config.RevocationPoll's default.
+	DefaultRevocationPoll = time.Second
 )
 
 // Config configures an Authenticator.
@@ -91,6 +104,13 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxCached bounds each cache's entries. Defaults to 100,000.
 	MaxCached int
+	// MaxSessionsPerKey caps a key's sessions (and anonymous sessions per
+	// tenant, in dev mode): a new one ends the least recently used beyond
+	// it. Defaults to 1,000.
+	MaxSessionsPerKey int
+	// RevocationPoll is how often WatchRevocations asks for keys revoked
+	// lately. Defaults to 1 s; at most CacheTTL.
+	RevocationPoll time.Duration
 	// Now is the clock of the caches. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -102,6 +122,7 @@ type Authenticator struct {
 	cfg      Config
 	keys     cache[string, store.APIKey]
 	sessions cache[[sha256.Size]byte, store.Session]
+	guards   guards
 }
 
 var _ httpapi.SessionAuthenticator = (*Authenticator)(nil)
@@ -117,12 +138,20 @@ func New(s *store.Store, cfg Config) *Authenticator {
 	if cfg.MaxCached <= 0 {
 		cfg.MaxCached = DefaultMaxCached
 	}
+	if cfg.MaxSessionsPerKey <= 0 {
+		cfg.MaxSessionsPerKey = DefaultMaxSessionsPerKey
+	}
+	if cfg.RevocationPoll <= 0 {
+		cfg.RevocationPoll = DefaultRevocationPoll
+	}
+	cfg.RevocationPoll = min(cfg.RevocationPoll, cfg.CacheTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	a := &Authenticator{store: s, cfg: cfg}
 	a.keys.init(cfg.MaxCached)
 	a.sessions.init(cfg.MaxCached)
+	a.guards.init()
 	return a
 }
 
@@ -302,7 +331,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request, id identit
 			return httpapi.Login{}, err
 		}
 		h := sha256.Sum256([]byte(token))
-		sess, err := a.store.SessionCreate(r.Context(), h[:], id.KeyID, id.name, id.Tenant, a.cfg.SessionTTL)
+		sess, err := a.store.SessionCreate(r.Context(), h[:], id.KeyID, id.name, id.Tenant, a.cfg.SessionTTL, a.cfg.MaxSessionsPerKey)
 		if err != nil {
 			return httpapi.Login{}, err
 		}
@@ -474,4 +503,15 @@ func (c *cache[K, V]) drop(k K) {
 	c.mu.Lock()
 	delete(c.entries, k)
 	c.mu.Unlock()
+}
+
+// dropIf forgets every entry whose value matches.
+func (c *cache[K, V]) dropIf(match func(V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.found && match(e.v) {
+			delete(c.entries, k)
+		}
+	}
 }
