@@ -402,3 +402,22 @@ func TestWorker(t *testing.T) {
 		}
 	})
 }
+
+// TestChunkCap: a job that would stream on past Config.MaxChunks is
+// stopped there and completes with finish_reason "length": its last chunk
+// is the finish chunk, at seq MaxChunks-1.
+func TestChunkCap(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, worker.Config{MaxChunks: 20})
+	id := b.submit(t, sim.ID, map[string]any{"sim_tokens": 500, "sim_tokens_per_second": 0})
+	chunks, snap := b.follow(t, id, nil)
+	if len(chunks) != 20 || snap.Status != store.StatusCompleted || snap.FinishReason != engine.FinishLength {
+		t.Fatalf("%d chunks, status %s (%s); want 20, completed (length)", len(chunks), snap.Status, snap.FinishReason)
+	}
+	if got := data(t, chunks[19])["finish_reason"]; got != engine.FinishLength {
+		t.Fatalf("last chunk %s, want the length finish", chunks[19].Data)
+	}
+	if worker.DefaultMaxChunks != 100_000 {
+		t.Errorf("DefaultMaxChunks = %d; the README documents 100,000", worker.DefaultMaxChunks)
+	}
+}
