@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/jobstream/jobstream/internal/store"
@@ -23,6 +24,8 @@ type APIError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when set, is sent as the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
 }
 
 func (e *APIError) Error() string { return e.Message }
@@ -48,6 +51,9 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	var ae *APIError
 	switch {
 	case errors.As(err, &ae):
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+		}
 	case Retryable(err):
 		// The database is restarting or unreachable: not the client's
 		// fault, and worth retrying.

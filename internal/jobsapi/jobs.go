@@ -57,6 +57,11 @@ type CreateJobRequest struct {
 // Submit validates and stores a job for p. Every surface submits through
 // it (native, SEMOSS), so all reject the same bad input the same way.
 func (s *Server) Submit(r *http.Request, p httpapi.Principal, req CreateJobRequest) (store.Job, error) {
+	if s.drain.Draining() {
+		// Shutting down: the job belongs on another node.
+		return store.Job{}, &httpapi.APIError{Status: http.StatusServiceUnavailable, Code: "draining",
+			Message: "this node is shutting down; submit to another node", RetryAfter: 1}
+	}
 	if req.Engine == "" {
 		req.Engine = "sim"
 	}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,9 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 	case errors.As(err, &se):
 	case errors.As(err, &ae):
 		se = &semossError{Status: ae.Status, Type: ae.Code, Message: ae.Message}
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+		}
 	case retryable(err):
 		// The database is restarting, say: the client should retry.
 		s.log.Warn("request failed: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
