@@ -48,11 +48,14 @@
 //
 // # CSRF
 //
-// With Config.CSRF, POSTs authenticated by the session cookie alone must
-// carry the header X-CSRF-Token, whose value GET /config/fetchCsrf returns.
-// The token is derived from the session's secret token, so every node can
-// check it without storing anything. Requests with Basic credentials need
-// none: a cross-site page cannot make a browser attach them.
+// With Config.CSRF, every unsafe request (any method but GET, HEAD,
+// OPTIONS and TRACE) authenticated by the session cookie alone must carry
+// the header X-CSRF-Token, whose value GET /config/fetchCsrf returns, on
+// every surface: Authenticate refuses it otherwise (httpapi.ErrForbidden),
+// so no route can forget the check. The token is derived from the
+// session's secret token, so every node can check it without storing
+// anything. Requests with Basic credentials need none: a cross-site page
+// cannot make a browser attach them.
 package auth
 
 import (
@@ -184,8 +187,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (httpapi.Principal, error)
 }
 
 // identify finds who r acts for: its Basic credentials, else its session
-// cookie, else (dev mode) nobody in particular.
+// cookie (with its CSRF token, for an unsafe method), else (dev mode)
+// nobody in particular.
 func (a *Authenticator) identify(r *http.Request) (identity, error) {
+	return a.identifyCSRF(r, true)
+}
+
+func (a *Authenticator) identifyCSRF(r *http.Request, csrf bool) (identity, error) {
 	ctx := r.Context()
 	sess, token, err := a.session(ctx, r)
 	if err != nil {
@@ -207,6 +215,11 @@ func (a *Authenticator) identify(r *http.Request) (identity, error) {
 		return id, nil
 	}
 	if sess != nil && (sess.APIKeyID != nil || a.cfg.Dev) {
+		if csrf {
+			if err := a.checkCSRF(r, token); err != nil {
+				return identity{}, err
+			}
+		}
 		id := identity{
 			Principal: httpapi.Principal{Tenant: sess.Tenant, KeyID: sess.APIKeyID, SessionID: sess.ID.String()},
 			name:      sess.KeyName,
@@ -371,7 +384,7 @@ func (a *Authenticator) CSRFEnabled() bool { return a.cfg.CSRF }
 // CSRFToken implements httpapi.SessionAuthenticator: the CSRF token of r's
 // session.
 func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
-	id, err := a.identify(r)
+	id, err := a.identifyCSRF(r, false) // the token is what it asks for
 	if err != nil {
 		return "", err
 	}
@@ -381,18 +394,33 @@ func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
 	return csrfToken(id.token), nil
 }
 
-// CheckCSRF implements httpapi.SessionAuthenticator.
+// CheckCSRF implements httpapi.SessionAuthenticator. Authenticate already
+// applies it to every request it lets in by cookie.
 func (a *Authenticator) CheckCSRF(r *http.Request) error {
-	if !a.cfg.CSRF || r.Header.Get("Authorization") != "" {
+	if r.Header.Get("Authorization") != "" {
 		return nil
 	}
 	c, err := r.Cookie(CookieName)
 	if err != nil || c.Value == "" {
 		return nil // not cookie-authenticated: nothing a cross-site page could ride on
 	}
-	want := csrfToken(c.Value)
+	return a.checkCSRF(r, c.Value)
+}
+
+// checkCSRF refuses an unsafe request authenticated by the session whose
+// cookie holds token when it lacks the session's CSRF token.
+func (a *Authenticator) checkCSRF(r *http.Request, token string) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return nil
+	}
+	if !a.cfg.CSRF {
+		return nil
+	}
+	want := csrfToken(token)
 	if got := r.Header.Get(CSRFHeader); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return fmt.Errorf("missing or wrong %s header: GET /Monolith/api/config/fetchCsrf with %s: fetch returns it", CSRFHeader, CSRFHeader)
+		return fmt.Errorf("%w: missing or wrong %s header on a request authenticated by the %s cookie: GET /Monolith/api/config/fetchCsrf with %s: fetch returns it",
+			httpapi.ErrForbidden, CSRFHeader, CookieName, CSRFHeader)
 	}
 	return nil
 }

@@ -383,3 +383,45 @@ func TestSessionsBounded(t *testing.T) {
 		t.Errorf("DefaultMaxSessionsPerKey %d", auth.DefaultMaxSessionsPerKey)
 	}
 }
+
+// TestCSRFEveryUnsafeMethod: with CSRF on, Authenticate itself refuses
+// (ErrForbidden) every unsafe request authenticated by the session cookie
+// alone without the token, whatever the route or surface: POST /v1/jobs,
+// a cancel, a DELETE. Safe methods and Basic credentials need none.
+func TestCSRFEveryUnsafeMethod(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{CSRF: true})
+	k := b.key(t, "alice", "")
+	l, c := login(t, b.auth, request(basic(k)))
+	at := func(method, path string, mods ...func(*http.Request)) *http.Request {
+		r := httptest.NewRequest(method, path, nil)
+		r.AddCookie(c)
+		for _, m := range mods {
+			m(r)
+		}
+		return r
+	}
+	token := func(r *http.Request) { r.Header.Set(auth.CSRFHeader, l.CSRFToken) }
+	for _, r := range []*http.Request{
+		at(http.MethodPost, "/v1/jobs"),
+		at(http.MethodPost, "/v1/jobs/0190a000-0000-7000-8000-000000000000/cancel"),
+		at(http.MethodDelete, "/v1/jobs/x"),
+		at(http.MethodPut, "/anything"),
+		at(http.MethodPost, "/Monolith/api/engine/runPixel"),
+		at(http.MethodPost, "/v1/jobs", func(r *http.Request) { r.Header.Set(auth.CSRFHeader, "wrong") }),
+	} {
+		if _, err := b.auth.Authenticate(r); !errors.Is(err, httpapi.ErrForbidden) {
+			t.Errorf("%s %s by cookie without the token: %v, want ErrForbidden", r.Method, r.URL.Path, err)
+		}
+	}
+	for _, r := range []*http.Request{
+		at(http.MethodPost, "/v1/jobs", token),
+		at(http.MethodGet, "/v1/jobs"),
+		at(http.MethodHead, "/v1/jobs"),
+		request(basic(k)),
+	} {
+		if _, err := b.auth.Authenticate(r); err != nil {
+			t.Errorf("%s %s: %v", r.Method, r.URL.Path, err)
+		}
+	}
+}

@@ -23,6 +23,11 @@ type Principal struct {
 // ErrUnauthenticated means the request carried no valid credentials.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
+// ErrForbidden means the request's credentials were valid but it may not
+// do what it asks: a cookie-authenticated unsafe request without its CSRF
+// token. Authenticate answers it with 403.
+var ErrForbidden = errors.New("forbidden")
+
 // Authenticator finds the Principal of a request.
 type Authenticator interface {
 	Authenticate(r *http.Request) (Principal, error)
@@ -57,8 +62,10 @@ func PrincipalFrom(ctx context.Context) Principal {
 // Authenticate is middleware that authenticates each request with a and
 // hands it on with its Principal in the context (PrincipalFrom). A request
 // without valid credentials gets a 401 *APIError (code "unauthenticated")
-// with WWW-Authenticate where Challenge sets it; writeError writes that, or
-// any other failure of a, in the calling surface's error shape.
+// with WWW-Authenticate where Challenge sets it, one refused by a
+// (ErrForbidden: a missing CSRF token) a 403 (code "csrf"); writeError
+// writes that, or any other failure of a, in the calling surface's error
+// shape.
 //
 //	r.Use(httpapi.Authenticate(auth, writeError))
 func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
@@ -69,6 +76,10 @@ func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *htt
 				if errors.Is(err, ErrUnauthenticated) {
 					Challenge(w, r)
 					writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
+					return
+				}
+				if errors.Is(err, ErrForbidden) {
+					writeError(w, r, Errorf(http.StatusForbidden, "csrf", "%v", err))
 					return
 				}
 				writeError(w, r, err)

@@ -86,29 +86,26 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 	writeJSON(w, se.Status, se)
 }
 
-// Authenticate authenticates /engine requests like the native API,
-// answering failures in SEMOSS's error shape, and checks the CSRF token
-// when CSRF protection is on.
+// Authenticate authenticates /engine requests with the shared middleware
+// (httpapi.Authenticate, which also refuses a cookie-authenticated request
+// without its CSRF token), answering failures in SEMOSS's error shape.
 func (s *Server) Authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Authenticate(r)
-		if err != nil {
-			if errors.Is(err, httpapi.ErrUnauthenticated) {
-				httpapi.Challenge(w, r)
-				s.writeSemossError(w, r, semossErrorf(http.StatusUnauthorized, "Unauthorized", "%v", err))
-				return
-			}
-			s.writeSemossError(w, r, err)
-			return
+	return httpapi.Authenticate(s.auth, s.writeAuthError)(next)
+}
+
+// writeAuthError writes an authentication failure with SEMOSS's error
+// types.
+func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *httpapi.APIError
+	if errors.As(err, &ae) {
+		switch ae.Code {
+		case "unauthenticated":
+			err = semossErrorf(ae.Status, "Unauthorized", "%s", ae.Message)
+		case "csrf":
+			err = semossErrorf(ae.Status, "CSRF", "%s", ae.Message)
 		}
-		if sa, ok := s.auth.(httpapi.SessionAuthenticator); ok && r.Method == http.MethodPost {
-			if err := sa.CheckCSRF(r); err != nil {
-				s.writeSemossError(w, r, semossErrorf(http.StatusForbidden, "CSRF", "%v", err))
-				return
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(httpapi.WithPrincipal(r.Context(), p)))
-	})
+	}
+	s.writeSemossError(w, r, err)
 }
 
 // Limit applies the per-key limits (httpapi.Limits) like the native API,
