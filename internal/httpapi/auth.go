@@ -65,7 +65,8 @@ func PrincipalFrom(ctx context.Context) Principal {
 // with WWW-Authenticate where Challenge sets it, one refused by a
 // (ErrForbidden: a missing CSRF token) a 403 (code "csrf"); writeError
 // writes that, or any other failure of a, in the calling surface's error
-// shape.
+// shape. The request runs under a context that ends when its key is
+// revoked (see Revoker).
 //
 //	r.Use(httpapi.Authenticate(auth, writeError))
 func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
@@ -87,8 +88,10 @@ func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *htt
 			}
 			// The audit trail names the key behind every change the
 			// request makes (job_events.actor).
-			ctx := store.WithActor(WithPrincipal(r.Context(), p), store.Actor{Name: store.KeyActor(p.KeyID, p.Tenant)})
-			next.ServeHTTP(w, r.WithContext(ctx))
+			r = r.WithContext(store.WithActor(r.Context(), store.Actor{Name: store.KeyActor(p.KeyID, p.Tenant)}))
+			serveAs(a, p, next, w, r, func(w http.ResponseWriter, r *http.Request, err error) {
+				writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
+			})
 		})
 	}
 }

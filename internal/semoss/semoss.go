@@ -116,6 +116,24 @@ func (s *Server) Limit(next http.Handler) http.Handler {
 	})(next)
 }
 
+// LoginLimit is Limit for the routes outside authentication (/config,
+// /auth/login, /logout): a request with good credentials counts against
+// its key, any other against its client address.
+func (s *Server) LoginLimit(next http.Handler) http.Handler {
+	limited := s.Limit(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limits == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.auth.Authenticate(r)
+		if err != nil {
+			p = httpapi.Principal{}
+		}
+		limited.ServeHTTP(w, r.WithContext(httpapi.WithPrincipal(r.Context(), p)))
+	})
+}
+
 // semossForm reads a request's fields: form-encoded (what SEMOSS clients
 // send), multipart, or a JSON object whose string values are taken as they
 // are and other values as JSON text. Query parameters count too; body
