@@ -6,6 +6,9 @@ import (
 	"fmt"
 )
 
+// ErrEmptyPrompt: a request with no command and no message with content.
+var ErrEmptyPrompt = errors.New("the prompt is empty: a job needs a command or messages")
+
 // Roles a Message may have.
 var roles = map[string]bool{"system": true, "user": true, "assistant": true, "tool": true, "developer": true}
 
@@ -45,7 +48,7 @@ func CheckPrompt(command string, messages json.RawMessage, params map[string]jso
 			return fmt.Errorf("params.%s: %v", name, err)
 		}
 		if empty(msgs) {
-			return fmt.Errorf("params.%s: the prompt is empty", name)
+			return fmt.Errorf("params.%s: %w", name, ErrEmptyPrompt)
 		}
 		return nil // it is the whole conversation
 	}
@@ -57,7 +60,7 @@ func CheckPrompt(command string, messages json.RawMessage, params map[string]jso
 		}
 	}
 	if command == "" && empty(msgs) {
-		return errors.New("the prompt is empty: a job needs a command or messages")
+		return ErrEmptyPrompt
 	}
 	return nil
 }

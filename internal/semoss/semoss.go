@@ -83,7 +83,10 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		se = &semossError{Status: http.StatusInternalServerError, Type: "InternalError", Message: "internal error"}
 	}
-	writeJSON(w, se.Status, se)
+	// Never the whole input back, whatever a message quotes.
+	out := *se
+	out.Message = truncate(out.Message, 2*httpapi.MaxMessage)
+	writeJSON(w, out.Status, &out)
 }
 
 // Authenticate authenticates /engine requests with the shared middleware
@@ -142,8 +145,8 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
-	switch ct {
-	case "application/json":
+	switch {
+	case httpapi.IsJSON(ct):
 		var m map[string]json.RawMessage
 		if err = json.NewDecoder(r.Body).Decode(&m); err == nil {
 			v := url.Values{}
@@ -163,7 +166,7 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 			}
 			return v, nil
 		}
-	case "multipart/form-data":
+	case ct == "multipart/form-data":
 		if err = r.ParseMultipartForm(s.cfg.MaxBodyBytes); err == nil {
 			return r.Form, nil
 		}
@@ -176,7 +179,7 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 	if errors.As(err, &mbe) {
 		return nil, semossErrorf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", s.cfg.MaxBodyBytes)
 	}
-	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %v", cmp.Or(ct, "no Content-Type"), err)
+	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %s", cmp.Or(ct, "no Content-Type"), truncate(err.Error(), httpapi.MaxMessage))
 }
 
 // formJobID reads the jobId field; ok is false when it is missing or not a

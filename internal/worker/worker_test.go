@@ -173,7 +173,7 @@ func TestWorker(t *testing.T) {
 		if f := chunks[31]; f.StreamType != "content" || len(data(t, f)) != 1 || data(t, f)["finish_reason"] != "stop" {
 			t.Errorf("last chunk = %s %s, want {\"finish_reason\":\"stop\"}", f.StreamType, f.Data)
 		}
-		tr, err := b.store.Transcript(ctx, tenant, id, 0)
+		tr, err := b.store.Transcript(ctx, tenant, id, store.TranscriptAll)
 		if err != nil || tr.Content != text.String() || !strings.HasPrefix(tr.Content, "You asked: tell me about soccer") {
 			t.Errorf("transcript %q (%v), streamed %q", tr.Content, err, text.String())
 		}
@@ -202,7 +202,7 @@ func TestWorker(t *testing.T) {
 		if last := chunks[len(chunks)-1]; last.StreamType != "tool" || data(t, last)["finish_reason"] != "tool_calls" {
 			t.Errorf("last chunk %s %s", last.StreamType, last.Data)
 		}
-		tr, _ := b.store.Transcript(ctx, tenant, id, 0)
+		tr, _ := b.store.Transcript(ctx, tenant, id, store.TranscriptAll)
 		var calls []engine.ToolCall
 		if err := json.Unmarshal(tr.ToolCalls, &calls); err != nil || len(calls) != 1 || calls[0].Function.Name != "get_weather" || !json.Valid([]byte(calls[0].Function.Arguments)) {
 			t.Errorf("tool calls = %s (%v)", tr.ToolCalls, err)
