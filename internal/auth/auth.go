@@ -29,7 +29,16 @@
 // session lookups are cached in memory for CacheTTL (5 s by default). A
 // revoked key therefore stops working on every node within CacheTTL, and
 // its sessions with it (revocation deletes them, and session lookups check
-// the key).
+// the key). Requests already running when their key is revoked (SSE
+// streams, long-polls, synchronous waits) end within the same bound:
+// WatchRevocations polls the keys revoked lately, every RevocationPoll
+// (1 s by default), cancels the contexts Guard gave those keys' requests,
+// and forgets cached lookups of them.
+//
+// A session lives until SessionTTL without use, logout or revocation, and
+// a key has at most MaxSessionsPerKey of them (1,000 by default): logging
+// in again ends its least recently used session beyond that, so a client
+// that logs in on every request cannot grow the sessions table.
 //
 // # Dev mode
 //
@@ -41,11 +50,14 @@
 //
 // # CSRF
 //
-// With Config.CSRF, POSTs authenticated by the session cookie alone must
-// carry the header X-CSRF-Token, whose value GET /config/fetchCsrf returns.
-// The token is derived from the session's secret token, so every node can
-// check it without storing anything. Requests with Basic credentials need
-// none: a cross-site page cannot make a browser attach them.
+// With Config.CSRF, every unsafe request (any method but GET, HEAD,
+// OPTIONS and TRACE) authenticated by the session cookie alone must carry
+// the header X-CSRF-Token, whose value GET /config/fetchCsrf returns, on
+// every surface: Authenticate refuses it otherwise (httpapi.ErrForbidden),
+// so no route can forget the check. The token is derived from the
+// session's secret token, so every node can check it without storing
+// anything. Requests with Basic credentials need none: a cross-site page
+// cannot make a browser attach them.
 package auth
 
 import (
@@ -77,6 +89,10 @@ const (
 	DefaultCacheTTL   = 5 * time.Second
 	DefaultSessionTTL = 24 * time.Hour
 	DefaultMaxCached  = 100_000
+	// DefaultMaxSessionsPerKey is Config.MaxSessionsPerKey's default.
+	DefaultMaxSessionsPerKey = 1000
+	// DefaultRevocationPoll is Config.RevocationPoll's default.
+	DefaultRevocationPoll = time.Second
 )
 
 // Config configures an Authenticator.
@@ -94,6 +110,13 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxCached bounds each cache's entries. Defaults to 100,000.
 	MaxCached int
+	// MaxSessionsPerKey caps a key's sessions (and anonymous sessions per
+	// tenant, in dev mode): a new one ends the least recently used beyond
+	// it. Defaults to 1,000.
+	MaxSessionsPerKey int
+	// RevocationPoll is how often WatchRevocations asks for keys revoked
+	// lately. Defaults to 1 s; at most CacheTTL.
+	RevocationPoll time.Duration
 	// Now is the clock of the caches. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -105,6 +128,7 @@ type Authenticator struct {
 	cfg      Config
 	keys     cache[string, store.APIKey]
 	sessions cache[[sha256.Size]byte, store.Session]
+	guards   guards
 }
 
 var _ httpapi.SessionAuthenticator = (*Authenticator)(nil)
@@ -120,12 +144,20 @@ func New(s *store.Store, cfg Config) *Authenticator {
 	if cfg.MaxCached <= 0 {
 		cfg.MaxCached = DefaultMaxCached
 	}
+	if cfg.MaxSessionsPerKey <= 0 {
+		cfg.MaxSessionsPerKey = DefaultMaxSessionsPerKey
+	}
+	if cfg.RevocationPoll <= 0 {
+		cfg.RevocationPoll = DefaultRevocationPoll
+	}
+	cfg.RevocationPoll = min(cfg.RevocationPoll, cfg.CacheTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	a := &Authenticator{store: s, cfg: cfg}
 	a.keys.init(cfg.MaxCached)
 	a.sessions.init(cfg.MaxCached)
+	a.guards.init()
 	return a
 }
 
@@ -158,8 +190,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (httpapi.Principal, error)
 }
 
 // identify finds who r acts for: its Basic credentials, else its session
-// cookie, else (dev mode) nobody in particular.
+// cookie (with its CSRF token, for an unsafe method), else (dev mode)
+// nobody in particular.
 func (a *Authenticator) identify(r *http.Request) (identity, error) {
+	return a.identifyCSRF(r, true)
+}
+
+func (a *Authenticator) identifyCSRF(r *http.Request, csrf bool) (identity, error) {
 	ctx := r.Context()
 	sess, token, err := a.session(ctx, r)
 	if err != nil {
@@ -181,6 +218,11 @@ func (a *Authenticator) identify(r *http.Request) (identity, error) {
 		return id, nil
 	}
 	if sess != nil && (sess.APIKeyID != nil || a.cfg.Dev) {
+		if csrf {
+			if err := a.checkCSRF(r, token); err != nil {
+				return identity{}, err
+			}
+		}
 		id := identity{
 			Principal: httpapi.Principal{Tenant: sess.Tenant, KeyID: sess.APIKeyID, SessionID: sess.ID.String()},
 			name:      sess.KeyName,
@@ -221,7 +263,10 @@ func keyIdentity(k store.APIKey) identity {
 
 // verify checks an access key and its secret.
 func (a *Authenticator) verify(ctx context.Context, access, secret string) (store.APIKey, error) {
-	if access == "" || len(access) > 256 {
+	if access == "" || len(access) > 256 || store.CheckText("access key", access) != nil {
+		// Not a key we could have issued, and PostgreSQL would refuse
+		// to compare it (NUL, invalid UTF-8): a 401, never a failed
+		// query.
 		return store.APIKey{}, unauthenticated("invalid access key or secret key")
 	}
 	if secret == "" {
@@ -316,7 +361,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request, id identit
 			return httpapi.Login{}, err
 		}
 		h := sha256.Sum256([]byte(token))
-		sess, err := a.store.SessionCreate(r.Context(), h[:], id.KeyID, id.name, id.Tenant, a.cfg.SessionTTL)
+		sess, err := a.store.SessionCreate(r.Context(), h[:], id.KeyID, id.name, id.Tenant, a.cfg.SessionTTL, a.cfg.MaxSessionsPerKey)
 		if err != nil {
 			return httpapi.Login{}, err
 		}
@@ -356,7 +401,7 @@ func (a *Authenticator) CSRFEnabled() bool { return a.cfg.CSRF }
 // CSRFToken implements httpapi.SessionAuthenticator: the CSRF token of r's
 // session.
 func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
-	id, err := a.identify(r)
+	id, err := a.identifyCSRF(r, false) // the token is what it asks for
 	if err != nil {
 		return "", err
 	}
@@ -366,18 +411,33 @@ func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
 	return csrfToken(id.token), nil
 }
 
-// CheckCSRF implements httpapi.SessionAuthenticator.
+// CheckCSRF implements httpapi.SessionAuthenticator. Authenticate already
+// applies it to every request it lets in by cookie.
 func (a *Authenticator) CheckCSRF(r *http.Request) error {
-	if !a.cfg.CSRF || r.Header.Get("Authorization") != "" {
+	if r.Header.Get("Authorization") != "" {
 		return nil
 	}
 	c, err := r.Cookie(CookieName)
 	if err != nil || c.Value == "" {
 		return nil // not cookie-authenticated: nothing a cross-site page could ride on
 	}
-	want := csrfToken(c.Value)
+	return a.checkCSRF(r, c.Value)
+}
+
+// checkCSRF refuses an unsafe request authenticated by the session whose
+// cookie holds token when it lacks the session's CSRF token.
+func (a *Authenticator) checkCSRF(r *http.Request, token string) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return nil
+	}
+	if !a.cfg.CSRF {
+		return nil
+	}
+	want := csrfToken(token)
 	if got := r.Header.Get(CSRFHeader); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return fmt.Errorf("missing or wrong %s header: GET /Monolith/api/config/fetchCsrf with %s: fetch returns it", CSRFHeader, CSRFHeader)
+		return fmt.Errorf("%w: missing or wrong %s header on a request authenticated by the %s cookie: GET /Monolith/api/config/fetchCsrf with %s: fetch returns it",
+			httpapi.ErrForbidden, CSRFHeader, CookieName, CSRFHeader)
 	}
 	return nil
 }
@@ -488,4 +548,15 @@ func (c *cache[K, V]) drop(k K) {
 	c.mu.Lock()
 	delete(c.entries, k)
 	c.mu.Unlock()
+}
+
+// dropIf forgets every entry whose value matches.
+func (c *cache[K, V]) dropIf(match func(V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.found && match(e.v) {
+			delete(c.entries, k)
+		}
+	}
 }

@@ -303,3 +303,144 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("CSRF off: %v", err)
 	}
 }
+
+// TestHostileCredentials: an access key PostgreSQL cannot compare (a NUL,
+// invalid UTF-8) is an ordinary wrong credential, on every way in: Basic
+// on any request, GET /config's Login and POST /auth/login's LoginWith.
+func TestHostileCredentials(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{})
+	for _, access := range []string{"ak_\xff", "ak_\x00", "\x00", "ak_\xc3", "ak_ok\x00\xff"} {
+		r := request(func(r *http.Request) { r.SetBasicAuth(access, "x") })
+		if _, err := b.auth.Authenticate(r); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Errorf("Authenticate(%q) = %v, want ErrUnauthenticated", access, err)
+		}
+		if _, err := b.auth.Login(httptest.NewRecorder(), r); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Errorf("Login(%q) = %v, want ErrUnauthenticated", access, err)
+		}
+		if _, err := b.auth.LoginWith(httptest.NewRecorder(), request(), access, "x"); !errors.Is(err, httpapi.ErrUnauthenticated) {
+			t.Errorf("LoginWith(%q) = %v, want ErrUnauthenticated", access, err)
+		}
+	}
+}
+
+// TestRevocationEndsRequests: the requests a key has running when it is
+// revoked (the contexts Guard gave them) end within CacheTTL, with cause
+// ErrRevoked, and so do its lookups cached on this node: its next request
+// is refused at once, not after the cache expires. Other keys' requests
+// go on.
+func TestRevocationEndsRequests(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.auth.WatchRevocations(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	alice, bob := b.key(t, "alice", ""), b.key(t, "bob", "")
+	pa, err := b.auth.Authenticate(request(basic(alice)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := b.auth.Authenticate(request(basic(bob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, aend := b.auth.Guard(context.Background(), pa)
+	defer aend()
+	bctx, bend := b.auth.Guard(context.Background(), pb)
+	defer bend()
+
+	start := time.Now()
+	if _, err := b.store.KeyRevoke(context.Background(), alice.AccessKey); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-actx.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("alice's request still running a minute after revocation")
+	}
+	if took := time.Since(start); took > auth.DefaultCacheTTL {
+		t.Errorf("alice's request ended %s after revocation, more than the cache's %s", took, auth.DefaultCacheTTL)
+	}
+	if cause := context.Cause(actx); !errors.Is(cause, auth.ErrRevoked) || !errors.Is(cause, httpapi.ErrUnauthenticated) {
+		t.Errorf("cause %v, want ErrRevoked", cause)
+	}
+	// The cache entry went with it (the fake clock never moved).
+	if _, err := b.auth.Authenticate(request(basic(alice))); !errors.Is(err, httpapi.ErrUnauthenticated) {
+		t.Errorf("alice after revocation: %v, want ErrUnauthenticated", err)
+	}
+	// A request guarded after the revocation was seen ends at once.
+	late, lend := b.auth.Guard(context.Background(), pa)
+	defer lend()
+	if !errors.Is(context.Cause(late), auth.ErrRevoked) {
+		t.Errorf("late guard: %v, want ErrRevoked", context.Cause(late))
+	}
+	if bctx.Err() != nil {
+		t.Errorf("bob's request ended: %v", context.Cause(bctx))
+	}
+}
+
+// TestSessionsBounded: a client that logs in on every request without
+// keeping the cookie (GET /config with Basic credentials, again and again)
+// does not grow the sessions table: its key keeps MaxSessionsPerKey.
+func TestSessionsBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{MaxSessionsPerKey: 5})
+	k := b.key(t, "alice", "")
+	for range 30 {
+		if _, c := login(t, b.auth, request(basic(k))); c == nil {
+			t.Fatal("no session cookie")
+		}
+	}
+	var n int
+	if err := dbtest.Pool(t).QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE api_key_id = $1`, k.ID).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("%d sessions (%v), want 5", n, err)
+	}
+	if auth.DefaultMaxSessionsPerKey > 10_000 {
+		t.Errorf("DefaultMaxSessionsPerKey %d", auth.DefaultMaxSessionsPerKey)
+	}
+}
+
+// TestCSRFEveryUnsafeMethod: with CSRF on, Authenticate itself refuses
+// (ErrForbidden) every unsafe request authenticated by the session cookie
+// alone without the token, whatever the route or surface: POST /v1/jobs,
+// a cancel, a DELETE. Safe methods and Basic credentials need none.
+func TestCSRFEveryUnsafeMethod(t *testing.T) {
+	t.Parallel()
+	b := setup(t, auth.Config{CSRF: true})
+	k := b.key(t, "alice", "")
+	l, c := login(t, b.auth, request(basic(k)))
+	at := func(method, path string, mods ...func(*http.Request)) *http.Request {
+		r := httptest.NewRequest(method, path, nil)
+		r.AddCookie(c)
+		for _, m := range mods {
+			m(r)
+		}
+		return r
+	}
+	token := func(r *http.Request) { r.Header.Set(auth.CSRFHeader, l.CSRFToken) }
+	for _, r := range []*http.Request{
+		at(http.MethodPost, "/v1/jobs"),
+		at(http.MethodPost, "/v1/jobs/0190a000-0000-7000-8000-000000000000/cancel"),
+		at(http.MethodDelete, "/v1/jobs/x"),
+		at(http.MethodPut, "/anything"),
+		at(http.MethodPost, "/Monolith/api/engine/runPixel"),
+		at(http.MethodPost, "/v1/jobs", func(r *http.Request) { r.Header.Set(auth.CSRFHeader, "wrong") }),
+	} {
+		if _, err := b.auth.Authenticate(r); !errors.Is(err, httpapi.ErrForbidden) {
+			t.Errorf("%s %s by cookie without the token: %v, want ErrForbidden", r.Method, r.URL.Path, err)
+		}
+	}
+	for _, r := range []*http.Request{
+		at(http.MethodPost, "/v1/jobs", token),
+		at(http.MethodGet, "/v1/jobs"),
+		at(http.MethodHead, "/v1/jobs"),
+		request(basic(k)),
+	} {
+		if _, err := b.auth.Authenticate(r); err != nil {
+			t.Errorf("%s %s: %v", r.Method, r.URL.Path, err)
+		}
+	}
+}

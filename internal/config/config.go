@@ -27,8 +27,10 @@ const (
 
 // Defaults not owned by another package.
 const (
-	DefaultAddr     = ":8080"
-	DefaultMaxConns = 20
+	DefaultAddr = ":8080"
+	// DefaultPprofAddr is Serve.PprofAddr's default: loopback only.
+	DefaultPprofAddr = "127.0.0.1:6060"
+	DefaultMaxConns  = 20
 	// DefaultWorkerConns is the workers' pool size (Serve.WorkerConns).
 	DefaultWorkerConns = 6
 	// DefaultReadHeaderTimeout is Serve.ReadHeaderTimeout's default.
@@ -108,9 +110,13 @@ type Serve struct {
 	// EnginesFile is the YAML engines file. Env JOBSTREAM_ENGINES.
 	// Defaults to none (the sim engine only).
 	EnginesFile string
-	// Pprof serves net/http/pprof under /debug/pprof/. Env
+	// Pprof serves net/http/pprof under /debug/pprof/ on PprofAddr, never
+	// on the API's port (profiles and traces are not for clients). Env
 	// JOBSTREAM_PPROF. Defaults to false.
 	Pprof bool
+	// PprofAddr is the listen address of pprof. Env JOBSTREAM_PPROF_ADDR.
+	// Defaults to 127.0.0.1:6060 (loopback only).
+	PprofAddr string
 	// LogLevel is debug, info, warn or error. Env JOBSTREAM_LOG_LEVEL.
 	// Defaults to info.
 	LogLevel string
@@ -168,6 +174,7 @@ type Serve struct {
 func Default() Serve {
 	return Serve{
 		Addr:              DefaultAddr,
+		PprofAddr:         DefaultPprofAddr,
 		Role:              RoleAll,
 		Concurrency:       worker.DefaultConcurrency,
 		LeaseTTL:          worker.DefaultLeaseTTL,
@@ -241,7 +248,8 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.BoolVar(&c.CSRF, "csrf", c.envBool(getenv, "JOBSTREAM_CSRF", d.CSRF), "require SEMOSS's X-CSRF-Token on cookie-authenticated POSTs (env JOBSTREAM_CSRF)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.envDuration(getenv, "JOBSTREAM_SESSION_TTL", d.SessionTTL), "how long an unused SEMOSS session lives (env JOBSTREAM_SESSION_TTL)")
 	fs.StringVar(&c.EnginesFile, "engines", env("JOBSTREAM_ENGINES", d.EnginesFile), "YAML engines file (env JOBSTREAM_ENGINES; default: the sim engine only)")
-	fs.BoolVar(&c.Pprof, "pprof", c.envBool(getenv, "JOBSTREAM_PPROF", d.Pprof), "serve net/http/pprof under /debug/pprof/ (env JOBSTREAM_PPROF)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool(getenv, "JOBSTREAM_PPROF", d.Pprof), "serve net/http/pprof under /debug/pprof/ on --pprof-addr, apart from the API (env JOBSTREAM_PPROF)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("JOBSTREAM_PPROF_ADDR", d.PprofAddr), "listen address of --pprof; keep it on loopback (env JOBSTREAM_PPROF_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", env("JOBSTREAM_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (env JOBSTREAM_LOG_LEVEL)")
 	fs.BoolVar(&c.LogPrompts, "log-prompts", c.envBool(getenv, "JOBSTREAM_LOG_PROMPTS", d.LogPrompts), "log each submitted job's prompt; prompts are user data, never logged otherwise (env JOBSTREAM_LOG_PROMPTS)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat(getenv, "JOBSTREAM_RATE_LIMIT", d.RateLimit), "requests per second allowed per API key, then 429 with Retry-After; 0 = no limit (env JOBSTREAM_RATE_LIMIT)")

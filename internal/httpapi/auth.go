@@ -23,6 +23,11 @@ type Principal struct {
 // ErrUnauthenticated means the request carried no valid credentials.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
+// ErrForbidden means the request's credentials were valid but it may not
+// do what it asks: a cookie-authenticated unsafe request without its CSRF
+// token. Authenticate answers it with 403.
+var ErrForbidden = errors.New("forbidden")
+
 // Authenticator finds the Principal of a request.
 type Authenticator interface {
 	Authenticate(r *http.Request) (Principal, error)
@@ -57,8 +62,11 @@ func PrincipalFrom(ctx context.Context) Principal {
 // Authenticate is middleware that authenticates each request with a and
 // hands it on with its Principal in the context (PrincipalFrom). A request
 // without valid credentials gets a 401 *APIError (code "unauthenticated")
-// with WWW-Authenticate where Challenge sets it; writeError writes that, or
-// any other failure of a, in the calling surface's error shape.
+// with WWW-Authenticate where Challenge sets it, one refused by a
+// (ErrForbidden: a missing CSRF token) a 403 (code "csrf"); writeError
+// writes that, or any other failure of a, in the calling surface's error
+// shape. The request runs under a context that ends when its key is
+// revoked (see Revoker).
 //
 //	r.Use(httpapi.Authenticate(auth, writeError))
 func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
@@ -71,13 +79,19 @@ func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *htt
 					writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
 					return
 				}
+				if errors.Is(err, ErrForbidden) {
+					writeError(w, r, Errorf(http.StatusForbidden, "csrf", "%v", err))
+					return
+				}
 				writeError(w, r, err)
 				return
 			}
 			// The audit trail names the key behind every change the
 			// request makes (job_events.actor).
-			ctx := store.WithActor(WithPrincipal(r.Context(), p), store.Actor{Name: store.KeyActor(p.KeyID, p.Tenant)})
-			next.ServeHTTP(w, r.WithContext(ctx))
+			r = r.WithContext(store.WithActor(r.Context(), store.Actor{Name: store.KeyActor(p.KeyID, p.Tenant)}))
+			serveAs(a, p, next, w, r, func(w http.ResponseWriter, r *http.Request, err error) {
+				writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
+			})
 		})
 	}
 }

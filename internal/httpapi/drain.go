@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
@@ -69,4 +70,11 @@ func (d *Drain) Read(ctx context.Context, rd *stream.Reader, p stream.Params) (s
 		return rd.Read(ctx, p)
 	}
 	return snap, err
+}
+
+// ErrDraining is the answer to new work (a submission) while the server
+// drains: 503 with Retry-After, so the client submits to another node.
+func ErrDraining() *APIError {
+	return &APIError{Status: http.StatusServiceUnavailable, Code: "draining",
+		Message: "this node is shutting down; submit to another node", RetryAfter: 1}
 }

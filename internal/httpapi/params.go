@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -72,11 +73,17 @@ func ParseLimit(s string, def, max int) (int, error) {
 	return min(n, max), nil
 }
 
-// Truncate cuts s to n bytes (adding "..."), for echoing client input in
-// error messages.
+// MaxMessage caps the length of an error message built from input.
+const MaxMessage = 512
+
+// Truncate cuts s to at most n bytes, on a rune boundary, marking the cut
+// ("..."): an error message never echoes a whole input back.
 func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/jobstream/jobstream/internal/store"
@@ -23,6 +25,8 @@ type APIError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when set, is sent as the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
 }
 
 func (e *APIError) Error() string { return e.Message }
@@ -48,6 +52,9 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	var ae *APIError
 	switch {
 	case errors.As(err, &ae):
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+		}
 	case Retryable(err):
 		// The database is restarting or unreachable: not the client's
 		// fault, and worth retrying.
@@ -58,7 +65,10 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &APIError{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error"}
 	}
-	WriteJSON(w, ae.Status, map[string]*APIError{"error": ae})
+	// Never the whole input back, whatever a message quotes.
+	out := *ae
+	out.Message = Truncate(out.Message, 2*MaxMessage)
+	WriteJSON(w, out.Status, map[string]*APIError{"error": &out})
 }
 
 // Retryable reports whether a request failed because the database is
@@ -71,8 +81,8 @@ func Retryable(err error) bool {
 // DecodeJSON reads a JSON body of at most limit bytes into v, rejecting
 // unknown fields, trailing data and wrong content types with clear errors.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got %q", ct)
+	if ct := r.Header.Get("Content-Type"); !IsJSON(ct) {
+		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got %q", Truncate(ct, 64))
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
@@ -88,6 +98,19 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
+// IsJSON reports whether the Content-Type ct names JSON: application/json
+// or a +json type (RFC 6839), parameters allowed, compared without regard
+// to case (RFC 9110, 8.3.1). application/jsonx is not JSON, and neither is
+// a missing Content-Type.
+func IsJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	typ, sub, _ := strings.Cut(mt, "/") // ParseMediaType lowercases
+	return typ == "application" && (sub == "json" || strings.HasSuffix(sub, "+json"))
+}
+
 func jsonError(err error, limit int64) error {
 	var (
 		mbe *http.MaxBytesError
@@ -100,13 +123,13 @@ func jsonError(err error, limit int64) error {
 	case errors.As(err, &se):
 		return Errorf(http.StatusBadRequest, "invalid_json", "invalid JSON at byte %d: %v", se.Offset, err)
 	case errors.As(err, &te):
-		return Errorf(http.StatusBadRequest, "invalid_json", "field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+		return Errorf(http.StatusBadRequest, "invalid_json", "field %q: want %s, got JSON %s", Truncate(te.Field, 64), te.Type, te.Value)
 	case errors.Is(err, io.EOF):
 		return Errorf(http.StatusBadRequest, "invalid_json", "request body is empty; want a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return Errorf(http.StatusBadRequest, "invalid_json", "request body is truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return Errorf(http.StatusBadRequest, "invalid_json", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		return Errorf(http.StatusBadRequest, "invalid_json", "%s", Truncate(strings.TrimPrefix(err.Error(), "json: "), MaxMessage))
 	}
-	return Errorf(http.StatusBadRequest, "invalid_json", "invalid JSON: %v", err)
+	return Errorf(http.StatusBadRequest, "invalid_json", "invalid JSON: %s", Truncate(err.Error(), MaxMessage))
 }

@@ -1,7 +1,6 @@
 package jobsapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,34 +56,20 @@ type CreateJobRequest struct {
 // Submit validates and stores a job for p. Every surface submits through
 // it (native, SEMOSS), so all reject the same bad input the same way.
 func (s *Server) Submit(r *http.Request, p httpapi.Principal, req CreateJobRequest) (store.Job, error) {
+	return s.SubmitPixel(r, p, req, nil)
+}
+
+// SubmitPixel is Submit storing pixel (SEMOSS's metadata, if set) with the
+// job, in one transaction. The request is validated completely first: bad
+// input is a 4xx naming the problem, and nothing is stored.
+func (s *Server) SubmitPixel(r *http.Request, p httpapi.Principal, req CreateJobRequest, pixel *store.PixelJob) (store.Job, error) {
+	if s.drain.Draining() {
+		return store.Job{}, httpapi.ErrDraining()
+	}
 	if req.Engine == "" {
 		req.Engine = "sim"
 	}
-	if req.Command == "" && len(req.Messages) == 0 && req.Params[engine.ParamMessages] == nil && req.Params[engine.ParamFullPrompt] == nil {
-		return store.Job{}, errorf(http.StatusBadRequest, "invalid_request", "a job needs a command or messages")
-	}
-	if len(req.Messages) > 0 {
-		var msgs []engine.Message
-		if err := json.Unmarshal(req.Messages, &msgs); err != nil {
-			return store.Job{}, errorf(http.StatusBadRequest, "invalid_messages", "messages must be a list of {\"role\":..,\"content\":..}: %v", err)
-		}
-	}
-	if err := s.engines.Validate(req.Engine, req.Params); err != nil {
-		if errors.Is(err, engine.ErrUnknownEngine) {
-			return store.Job{}, errorf(http.StatusBadRequest, "unknown_engine", "unknown engine %q (GET /v1/engines lists them)", req.Engine)
-		}
-		return store.Job{}, errorf(http.StatusBadRequest, "invalid_params", "%v", err)
-	}
-	if len(req.RoomID) > 256 {
-		return store.Job{}, errorf(http.StatusBadRequest, "invalid_room_id", "room_id is longer than 256 bytes")
-	}
-	if n := promptBytes(req); n > s.cfg.MaxPromptBytes {
-		return store.Job{}, errorf(http.StatusRequestEntityTooLarge, "prompt_too_large", "the prompt is %d bytes, more than the %d allowed", n, s.cfg.MaxPromptBytes)
-	}
-	if err := storable(req); err != nil {
-		return store.Job{}, errorf(http.StatusBadRequest, "invalid_request", "%v", err)
-	}
-	job, err := s.store.Submit(r.Context(), store.SubmitParams{
+	sp := store.SubmitParams{
 		Tenant:   p.Tenant,
 		APIKeyID: p.KeyID,
 		Engine:   req.Engine,
@@ -93,7 +78,36 @@ func (s *Server) Submit(r *http.Request, p httpapi.Principal, req CreateJobReque
 			Command: req.Command, System: req.System, Messages: req.Messages,
 			Params: req.Params, UseHistory: req.UseHistory,
 		},
-	})
+		Pixel: pixel,
+	}
+	// What PostgreSQL would refuse first: every later check may read the
+	// values.
+	if err := sp.Check(); err != nil {
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_request", "%s", truncate(err.Error(), httpapi.MaxMessage))
+	}
+	if err := engine.CheckPrompt(req.Command, req.Messages, req.Params); err != nil {
+		code := "invalid_messages"
+		if errors.Is(err, engine.ErrEmptyPrompt) {
+			code = "invalid_request"
+		}
+		return store.Job{}, errorf(http.StatusBadRequest, code, "%s", truncate(err.Error(), httpapi.MaxMessage))
+	}
+	if err := s.engines.Validate(req.Engine, req.Params); err != nil {
+		if errors.Is(err, engine.ErrUnknownEngine) {
+			return store.Job{}, errorf(http.StatusBadRequest, "unknown_engine", "unknown engine %q (GET /v1/engines lists them)", req.Engine)
+		}
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_params", "%s", truncate(err.Error(), httpapi.MaxMessage))
+	}
+	if len(req.RoomID) > 256 {
+		return store.Job{}, errorf(http.StatusBadRequest, "invalid_room_id", "room_id is longer than 256 bytes")
+	}
+	if n := promptBytes(req); n > s.cfg.MaxPromptBytes {
+		return store.Job{}, errorf(http.StatusRequestEntityTooLarge, "prompt_too_large", "the prompt is %d bytes, more than the %d allowed", n, s.cfg.MaxPromptBytes)
+	}
+	job, err := s.store.Submit(r.Context(), sp)
+	if errors.Is(err, store.ErrUnstorable) {
+		return job, errorf(http.StatusBadRequest, "invalid_request", "%s", truncate(err.Error(), httpapi.MaxMessage))
+	}
 	if err != nil {
 		return job, err
 	}
@@ -112,62 +126,6 @@ func (s *Server) Submit(r *http.Request, p httpapi.Principal, req CreateJobReque
 func promptBytes(req CreateJobRequest) int {
 	return len(req.Command) + len(req.System) + len(req.Messages) +
 		len(req.Params[engine.ParamMessages]) + len(req.Params[engine.ParamFullPrompt])
-}
-
-// storable rejects text PostgreSQL would refuse to store, so that it is a
-// 400 rather than a failed INSERT (a 500): neither text nor jsonb accepts a
-// NUL character, and jsonb accepts no invalid UTF-8. The decoder already
-// replaced invalid UTF-8 in the string fields; raw JSON values (messages,
-// params) are kept as sent.
-func storable(req CreateJobRequest) error {
-	for _, f := range []struct{ name, value string }{
-		{"engine", req.Engine}, {"command", req.Command}, {"system", req.System}, {"room_id", req.RoomID},
-	} {
-		if strings.ContainsRune(f.value, 0) {
-			return fmt.Errorf("%s contains a NUL character (\\u0000), which cannot be stored", f.name)
-		}
-	}
-	raws := map[string]json.RawMessage{"messages": req.Messages}
-	for k, v := range req.Params {
-		raws["params."+k] = v
-	}
-	for name, raw := range raws {
-		if len(raw) == 0 {
-			continue
-		}
-		if !utf8.Valid(raw) {
-			return fmt.Errorf("%s is not valid UTF-8", name)
-		}
-		if !bytes.Contains(raw, []byte(`\u0000`)) {
-			continue // the only way to write NUL in JSON
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err == nil && hasNUL(v) {
-			return fmt.Errorf("%s contains a NUL character (\\u0000), which cannot be stored", name)
-		}
-	}
-	return nil
-}
-
-// hasNUL reports whether a decoded JSON value has a NUL in a string or key.
-func hasNUL(v any) bool {
-	switch v := v.(type) {
-	case string:
-		return strings.ContainsRune(v, 0)
-	case []any:
-		for _, e := range v {
-			if hasNUL(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for k, e := range v {
-			if strings.ContainsRune(k, 0) || hasNUL(e) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // CreateJob serves POST /v1/jobs: it validates and stores a job (Submit)
@@ -376,7 +334,7 @@ type TranscriptResponse struct {
 	ToolCalls    json.RawMessage `json:"tool_calls"`
 	// Upto is the offset the transcript covers (chunks with seq < upto),
 	// absent when it covers the whole job.
-	Upto int `json:"upto,omitempty"`
+	Upto *int `json:"upto,omitempty"`
 }
 
 // GetTranscript serves GET /v1/jobs/{id}/transcript: the job's text,
@@ -387,10 +345,13 @@ func (s *Server) GetTranscript(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	upto, err := httpapi.ParseOffset("upto", r.URL.Query().Get("upto"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	// No upto is the whole job; upto=0 the empty prefix.
+	upto, rawUpto := store.TranscriptAll, r.URL.Query().Get("upto")
+	if rawUpto != "" {
+		if upto, err = httpapi.ParseOffset("upto", rawUpto); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	tenant := principalFrom(r.Context()).Tenant
 	job, err := s.store.Get(r.Context(), tenant, id)
@@ -405,8 +366,15 @@ func (s *Server) GetTranscript(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, TranscriptResponse{
 		JobID: id, Status: job.Status, FinishReason: job.FinishReason,
-		Content: t.Content, Thinking: t.Thinking, ToolCalls: t.ToolCalls, Upto: upto,
+		Content: t.Content, Thinking: t.Thinking, ToolCalls: t.ToolCalls, Upto: uptoField(upto),
 	})
+}
+
+func uptoField(upto int) *int {
+	if upto < 0 {
+		return nil
+	}
+	return &upto
 }
 
 // ListEngines serves GET /v1/engines.

@@ -56,30 +56,13 @@ func New(d httpapi.Deps) *Server {
 }
 
 // Authenticate is middleware authenticating /v1 requests, answering
-// failures in the native error shape.
+// failures in the native error shape. With CSRF protection on, it refuses
+// an unsafe request authenticated by the session cookie alone without the
+// session's CSRF token (httpapi.ErrForbidden, 403): a browser sends the
+// cookie (the web console's login) with forged cross-site requests too;
+// Basic-auth requests (the CLI, SDKs) need no token.
 func (s *Server) Authenticate(next http.Handler) http.Handler {
-	return httpapi.Authenticate(s.auth, s.writeError)(s.checkCSRF(next))
-}
-
-// checkCSRF refuses, with CSRF protection on, a POST authenticated by the
-// session cookie alone that lacks the session's CSRF token, as the SEMOSS
-// surface does. A browser sends the cookie (the web console's login) with
-// any request to this origin, forged cross-site ones too; Basic-auth
-// requests (the CLI, SDKs) need no token.
-func (s *Server) checkCSRF(next http.Handler) http.Handler {
-	sa, ok := s.auth.(httpapi.SessionAuthenticator)
-	if !ok {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			if err := sa.CheckCSRF(r); err != nil {
-				s.writeError(w, r, errorf(http.StatusForbidden, "csrf", "%v", err))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+	return httpapi.Authenticate(s.auth, s.writeError)(next)
 }
 
 // Limit is middleware applying the per-key limits after Authenticate,

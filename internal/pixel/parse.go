@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -24,6 +25,18 @@ const (
 // ErrUnsupported is wrapped by the error for a pixel that is syntactically
 // fine but not one jobstream runs, e.g. `Foo(1)`.
 var ErrUnsupported = errors.New("pixel: unsupported pixel")
+
+// ErrTooMany is wrapped by the error for a pixel asking for more than
+// jobstream does in one request: StopPixelExecution with more than
+// MaxStopIDs job ids. Callers answer it with 400.
+var ErrTooMany = errors.New("pixel: too many")
+
+// MaxStopIDs caps the job ids of one StopPixelExecution: each is a cancel
+// transaction.
+const MaxStopIDs = 100
+
+// maxListed caps how many unknown argument names an error lists.
+const maxListed = 5
 
 // SyntaxError is a malformed expression. Callers report it with
 // operationType "INVALID_SYNTAX"; find it with errors.As.
@@ -394,7 +407,7 @@ func (p *parser) llm() (*LLMCall, error) {
 			// Multimodal input: refuse it rather than answer without it.
 			err = fmt.Errorf("pixel: LLM: argument %s: image and URL inputs are not supported; send text in command, or messages in paramValues", key)
 		default:
-			unknown = append(unknown, fmt.Sprintf("%q", key))
+			unknown = append(unknown, strconv.Quote(clip(key, 40)))
 			err = p.skip()
 		}
 		return err
@@ -404,6 +417,9 @@ func (p *parser) llm() (*LLMCall, error) {
 		return nil, err
 	case len(unknown) == 1:
 		return nil, fmt.Errorf("pixel: LLM: unknown argument %s", unknown[0])
+	case len(unknown) > maxListed:
+		// Never the whole input back: it may be megabytes of names.
+		return nil, fmt.Errorf("pixel: LLM: unknown arguments %s and %d more", strings.Join(unknown[:maxListed], ", "), len(unknown)-maxListed)
 	case len(unknown) > 1:
 		return nil, fmt.Errorf("pixel: LLM: unknown arguments %s", strings.Join(unknown, ", "))
 	case !hasCommand && !given(call.Params, "full_prompt") && !given(call.Params, "messages"):
@@ -423,7 +439,7 @@ func (p *parser) stop() ([]string, error) {
 	hasID := false
 	err := p.args("StopPixelExecution", func(key string) error {
 		if key != "id" {
-			return fmt.Errorf("pixel: StopPixelExecution: unknown argument %q", key)
+			return fmt.Errorf("pixel: StopPixelExecution: unknown argument %q", clip(key, 40))
 		}
 		if hasID {
 			return errors.New("pixel: StopPixelExecution: argument id given twice")
@@ -441,6 +457,8 @@ func (p *parser) stop() ([]string, error) {
 		return nil, errors.New("pixel: StopPixelExecution: missing id argument")
 	case len(ids) == 0:
 		return nil, errors.New("pixel: StopPixelExecution: id: no job id given")
+	case len(ids) > MaxStopIDs:
+		return nil, fmt.Errorf("pixel: StopPixelExecution: id: %d job ids, more than the %d one call stops: %w", len(ids), MaxStopIDs, ErrTooMany)
 	}
 	for _, id := range ids {
 		if strings.TrimSpace(id) == "" {

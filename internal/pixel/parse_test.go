@@ -3,6 +3,7 @@ package pixel
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -367,5 +368,37 @@ func BenchmarkParse(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseLimits: StopPixelExecution stops at most MaxStopIDs jobs per
+// call (ErrTooMany beyond, which callers answer with 400), and an error
+// never echoes the whole input: a list of 20,000 unknown arguments, or one
+// name of 100 KB, makes a short message.
+func TestParseLimits(t *testing.T) {
+	t.Parallel()
+	ids := make([]string, MaxStopIDs+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprintf("00000000-0000-0000-0000-%012d", i))
+	}
+	if _, err := Parse(`StopPixelExecution(id=[` + strings.Join(ids[:MaxStopIDs], ",") + `])`); err != nil {
+		t.Errorf("%d ids: %v", MaxStopIDs, err)
+	}
+	if _, err := Parse(`StopPixelExecution(id=[` + strings.Join(ids, ",") + `])`); !errors.Is(err, ErrTooMany) {
+		t.Errorf("%d ids: %v, want ErrTooMany", len(ids), err)
+	}
+	var args []string
+	for i := range 20_000 {
+		args = append(args, fmt.Sprintf("arg%d=1", i))
+	}
+	for name, expr := range map[string]string{
+		"ManyUnknown": `LLM(command="c", ` + strings.Join(args, ", ") + `)`,
+		"LongUnknown": `LLM(command="c", ` + strings.Repeat("a", 100_000) + `=1)`,
+		"LongStopArg": `StopPixelExecution(` + strings.Repeat("a", 100_000) + `=1)`,
+	} {
+		_, err := Parse(expr)
+		if err == nil || len(err.Error()) > 512 {
+			t.Errorf("%s: %d-byte error %.200v", name, len(fmt.Sprint(err)), err)
+		}
 	}
 }

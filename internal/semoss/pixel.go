@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ func insightOf(v string) (string, error) {
 	if len(v) > 256 {
 		return "", semossErrorf(http.StatusBadRequest, "InvalidInsightId", "insightId is longer than 256 bytes")
 	}
+	if err := store.CheckText("insightId", v); err != nil {
+		return "", semossErrorf(http.StatusBadRequest, "InvalidInsightId", "%v", err)
+	}
 	return v, nil
 }
 
@@ -116,8 +120,17 @@ func (s *Server) RunPixel(w http.ResponseWriter, r *http.Request) {
 	}
 	expr := f.Get("expression")
 	pixels, err := pixel.Parse(expr)
+	if errors.Is(err, pixel.ErrTooMany) {
+		// More work than one request may ask for: refused whole.
+		s.writeSemossError(w, r, semossErrorf(http.StatusBadRequest, "TooMany", "%s", pixelErrorMessage(err)))
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusOK, PixelResponse{InsightID: insight, PixelReturn: []PixelReturn{pixelError(expr, err)}})
+		return
+	}
+	if s.drain.Draining() && slices.ContainsFunc(pixels, func(px pixel.Pixel) bool { return px.Kind == pixel.KindLLM }) {
+		s.writeSemossError(w, r, httpapi.ErrDraining())
 		return
 	}
 	// Waiting for a model can outlast the server's WriteTimeout.
@@ -214,32 +227,19 @@ func (s *Server) stopJob(ctx context.Context, tenant, rawID string) (string, err
 }
 
 // submitPixel submits an LLM pixel as a job, through Submit (the same
-// checks as the native API), and records its pixel metadata. A pixel
-// without roomId gets a new room, as in SEMOSS.
+// checks as the native API), with its pixel metadata. A pixel without
+// roomId gets a new room, as in SEMOSS.
 func (s *Server) submitPixel(r *http.Request, p httpapi.Principal, insight string, px pixel.Pixel, sync bool) (store.Job, error) {
 	call := px.LLM
 	room := call.RoomID
 	if room == "" {
 		room = uuid.NewString()
 	}
-	job, err := s.jobs.Submit(r, p, jobsapi.CreateJobRequest{
+	// The job and its pixel metadata are stored together, or not at all.
+	return s.jobs.SubmitPixel(r, p, jobsapi.CreateJobRequest{
 		Engine: call.Engine, Command: call.Command, System: call.Context,
 		Params: call.Params, RoomID: room, UseHistory: call.UseHistory,
-	})
-	if err != nil {
-		return store.Job{}, err
-	}
-	err = s.store.PixelJobCreate(r.Context(), job.ID, store.PixelJob{InsightID: insight, Expression: px.Expr, Sync: sync})
-	if err != nil {
-		// The client never learns this job's id: stop it rather than
-		// run a model call nobody can read.
-		actx := store.WithActor(context.WithoutCancel(r.Context()), store.Actor{Name: "jobstream", Via: "pixel metadata not stored"})
-		if _, cerr := s.store.RequestCancel(actx, p.Tenant, job.ID); cerr != nil {
-			s.log.Warn("cancel orphaned pixel job", "job", job.ID, "err", cerr)
-		}
-		return store.Job{}, err
-	}
-	return job, nil
+	}, &store.PixelJob{InsightID: insight, Expression: px.Expr, Sync: sync})
 }
 
 // errStillRunning: the job had not finished when the wait ended.

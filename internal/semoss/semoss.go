@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,9 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 	case errors.As(err, &se):
 	case errors.As(err, &ae):
 		se = &semossError{Status: ae.Status, Type: ae.Code, Message: ae.Message}
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+		}
 	case retryable(err):
 		// The database is restarting, say: the client should retry.
 		s.log.Warn("request failed: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -79,32 +83,32 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		se = &semossError{Status: http.StatusInternalServerError, Type: "InternalError", Message: "internal error"}
 	}
-	writeJSON(w, se.Status, se)
+	// Never the whole input back, whatever a message quotes.
+	out := *se
+	out.Message = truncate(out.Message, 2*httpapi.MaxMessage)
+	writeJSON(w, out.Status, &out)
 }
 
-// Authenticate authenticates /engine requests like the native API,
-// answering failures in SEMOSS's error shape, and checks the CSRF token
-// when CSRF protection is on.
+// Authenticate authenticates /engine requests with the shared middleware
+// (httpapi.Authenticate, which also refuses a cookie-authenticated request
+// without its CSRF token), answering failures in SEMOSS's error shape.
 func (s *Server) Authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Authenticate(r)
-		if err != nil {
-			if errors.Is(err, httpapi.ErrUnauthenticated) {
-				httpapi.Challenge(w, r)
-				s.writeSemossError(w, r, semossErrorf(http.StatusUnauthorized, "Unauthorized", "%v", err))
-				return
-			}
-			s.writeSemossError(w, r, err)
-			return
+	return httpapi.Authenticate(s.auth, s.writeAuthError)(next)
+}
+
+// writeAuthError writes an authentication failure with SEMOSS's error
+// types.
+func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *httpapi.APIError
+	if errors.As(err, &ae) {
+		switch ae.Code {
+		case "unauthenticated":
+			err = semossErrorf(ae.Status, "Unauthorized", "%s", ae.Message)
+		case "csrf":
+			err = semossErrorf(ae.Status, "CSRF", "%s", ae.Message)
 		}
-		if sa, ok := s.auth.(httpapi.SessionAuthenticator); ok && r.Method == http.MethodPost {
-			if err := sa.CheckCSRF(r); err != nil {
-				s.writeSemossError(w, r, semossErrorf(http.StatusForbidden, "CSRF", "%v", err))
-				return
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(httpapi.WithPrincipal(r.Context(), p)))
-	})
+	}
+	s.writeSemossError(w, r, err)
 }
 
 // Limit applies the per-key limits (httpapi.Limits) like the native API,
@@ -115,6 +119,24 @@ func (s *Server) Limit(next http.Handler) http.Handler {
 	})(next)
 }
 
+// LoginLimit is Limit for the routes outside authentication (/config,
+// /auth/login, /logout): a request with good credentials counts against
+// its key, any other against its client address.
+func (s *Server) LoginLimit(next http.Handler) http.Handler {
+	limited := s.Limit(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limits == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.auth.Authenticate(r)
+		if err != nil {
+			p = httpapi.Principal{}
+		}
+		limited.ServeHTTP(w, r.WithContext(httpapi.WithPrincipal(r.Context(), p)))
+	})
+}
+
 // semossForm reads a request's fields: form-encoded (what SEMOSS clients
 // send), multipart, or a JSON object whose string values are taken as they
 // are and other values as JSON text. Query parameters count too; body
@@ -123,8 +145,8 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
-	switch ct {
-	case "application/json":
+	switch {
+	case httpapi.IsJSON(ct):
 		var m map[string]json.RawMessage
 		if err = json.NewDecoder(r.Body).Decode(&m); err == nil {
 			v := url.Values{}
@@ -144,7 +166,7 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 			}
 			return v, nil
 		}
-	case "multipart/form-data":
+	case ct == "multipart/form-data":
 		if err = r.ParseMultipartForm(s.cfg.MaxBodyBytes); err == nil {
 			return r.Form, nil
 		}
@@ -157,7 +179,7 @@ func (s *Server) semossForm(w http.ResponseWriter, r *http.Request) (url.Values,
 	if errors.As(err, &mbe) {
 		return nil, semossErrorf(http.StatusRequestEntityTooLarge, "BodyTooLarge", "request body is larger than %d bytes", s.cfg.MaxBodyBytes)
 	}
-	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %v", cmp.Or(ct, "no Content-Type"), err)
+	return nil, semossErrorf(http.StatusBadRequest, "InvalidRequest", "cannot read the request body (%s): %s", cmp.Or(ct, "no Content-Type"), truncate(err.Error(), httpapi.MaxMessage))
 }
 
 // formJobID reads the jobId field; ok is false when it is missing or not a

@@ -71,11 +71,17 @@ func (a *API) routes() chi.Router {
 	// The SEMOSS-compatible surface (internal/semoss).
 	r.Route("/Monolith/api", func(r chi.Router) {
 		sem := a.semoss
-		r.Get("/config", sem.Config)
-		r.Get("/config/fetchCsrf", sem.FetchCSRF)
-		r.Post("/auth/login", sem.Login)
-		r.Get("/logout/all", sem.Logout)
-		r.Post("/logout/all", sem.Logout)
+		// Logins and logouts authenticate themselves (wrong credentials
+		// read as logged out); they are rate-limited all the same, since
+		// each login may start a session.
+		r.Group(func(r chi.Router) {
+			r.Use(sem.LoginLimit)
+			r.Get("/config", sem.Config)
+			r.Get("/config/fetchCsrf", sem.FetchCSRF)
+			r.Post("/auth/login", sem.Login)
+			r.Get("/logout/all", sem.Logout)
+			r.Post("/logout/all", sem.Logout)
+		})
 		r.Group(func(r chi.Router) {
 			r.Use(sem.Authenticate, sem.Limit)
 			r.Post("/engine/runPixel", sem.RunPixel)

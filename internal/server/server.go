@@ -224,29 +224,11 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			Config:  httpapi.Config{MaxWait: cfg.MaxWait, MaxPromptBytes: cfg.MaxPromptBytes, LogPrompts: cfg.LogPrompts},
 			Metrics: m.Handler(),
 			Limits:  limits,
-			Ready: func(ctx context.Context) error {
-				if err := pool.Ping(ctx); err != nil {
-					return fmt.Errorf("database unreachable: %v", err)
-				}
-				if listener != nil && !listener.Connected() {
-					return errors.New("LISTEN connection down; reconnecting")
-				}
-				return nil
-			},
+			Ready:   readiness(pool, listener, log),
 		})
 		// CORS is off unless origins are configured; it wraps everything
 		// so that preflights are answered before authentication.
 		handler := httpapi.CORS(cfg.Origins(), api)
-		if cfg.Pprof {
-			mux := http.NewServeMux()
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-			mux.Handle("/", handler)
-			handler = mux
-		}
 		httpSrv = &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: cmp.Or(cfg.ReadHeaderTimeout, config.DefaultReadHeaderTimeout), // slowloris
@@ -280,6 +262,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 			}
 		}
+		if a, ok := auth.(*jsauth.Authenticator); ok {
+			running++
+			go func() { errc <- a.WatchRevocations(runCtx) }()
+		}
 		log.Info("serving", "addr", ln.Addr().String(), "role", cfg.Role, "dev", cfg.Dev, "poll_only", cfg.PollOnly)
 		if d.Listening != nil {
 			d.Listening(ln.Addr())
@@ -294,6 +280,18 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		}()
 	}
 
+	var pprofSrv *http.Server
+	if cfg.Pprof {
+		pln, err := net.Listen("tcp", cmp.Or(cfg.PprofAddr, config.DefaultPprofAddr))
+		if err != nil {
+			log.Error("pprof: listen", "addr", cfg.PprofAddr, "err", err)
+		} else {
+			pprofSrv = &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+			log.Info("pprof serving", "addr", pln.Addr().String())
+			go func() { _ = pprofSrv.Serve(pln) }()
+		}
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -301,13 +299,33 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		running--
 	}
 	log.Info("shutting down")
+	drainStart := time.Now()
 	if httpSrv != nil {
-		// Drain first: waiting long-polls answer 200 with what they have
+		// Drain first: /readyz answers 503 and new work 503 with
+		// Retry-After, waiting long-polls answer 200 with what they have
 		// and SSE streams end cleanly, so clients resume from their
-		// offset on another node. Then stop accepting and wait for the
-		// handlers; whatever is still running after 5 s is cut (request
-		// contexts derive from httpCtx).
+		// offset on another node. The port stays open meanwhile: a load
+		// balancer routes around a node that says it is draining, not
+		// around one that refuses connections. Connections are not kept
+		// alive, so clients reconnect elsewhere.
 		api.Drain()
+		httpSrv.SetKeepAlivesEnabled(false)
+		if runErr == nil {
+			// Keep serving while this node's jobs run out their grace
+			// (the workers stopped when ctx ended), and, except in dev
+			// mode, for the whole grace, so that load balancers see the
+			// 503s.
+			<-workerDone
+			if !cfg.Dev {
+				if d := time.Until(drainStart.Add(cfg.ShutdownGrace)); d > 0 {
+					t := time.NewTimer(d)
+					<-t.C
+				}
+			}
+		}
+		// Then stop accepting and wait for the handlers; whatever is
+		// still running after 5 s is cut (request contexts derive from
+		// httpCtx).
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 			log.Warn("HTTP requests still running after 5s; closing them", "err", err)
@@ -316,6 +334,9 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		}
 		stopHTTP()
 		cancel()
+	}
+	if pprofSrv != nil {
+		_ = pprofSrv.Close()
 	}
 	stopWorkers()
 	<-workerDone
@@ -326,6 +347,33 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		}
 	}
 	return runErr
+}
+
+// readiness is /readyz's check: the database answers and the LISTEN
+// connection is up. /readyz needs no credentials, so its reasons are
+// generic; the details (host, port, user, database) go to the log.
+func readiness(pool *pgxpool.Pool, listener *notify.Listener, log *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			log.Warn("not ready: database unreachable", "err", err)
+			return errors.New("database unreachable")
+		}
+		if listener != nil && !listener.Connected() {
+			return errors.New("LISTEN connection down; reconnecting")
+		}
+		return nil
+	}
+}
+
+// pprofHandler serves net/http/pprof, on a listener of its own.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // countingHub is the Hub as the ChannelChunks handler, counting

@@ -61,10 +61,13 @@ type Transcript struct {
 	ToolCalls json.RawMessage `json:"tool_calls"`
 }
 
-// Transcript assembles a job's output from chunks with seq < upto (all of
-// them when upto <= 0).
+// TranscriptAll is the upto of a whole job's Transcript.
+const TranscriptAll = -1
+
+// Transcript assembles a job's output from chunks with seq < upto: none
+// for upto 0, all of them for TranscriptAll (any upto < 0).
 func (s *Store) Transcript(ctx context.Context, tenant string, id uuid.UUID, upto int) (Transcript, error) {
-	if upto <= 0 {
+	if upto < 0 {
 		upto = 1<<31 - 1
 	}
 	row, err := s.q.JobTranscript(ctx, s.pool, dbsqlc.JobTranscriptParams{JobID: id, Tenant: tenant, Upto: int32(upto)})

@@ -422,7 +422,7 @@ func TestTranscript(t *testing.T) {
 	}
 
 	t.Run("Whole", func(t *testing.T) {
-		tr, err := s.Transcript(ctx, tenant, l.JobID, 0)
+		tr, err := s.Transcript(ctx, tenant, l.JobID, store.TranscriptAll)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,7 +467,7 @@ func TestTranscript(t *testing.T) {
 
 	t.Run("NoChunks", func(t *testing.T) {
 		empty := runningJob(t, pool, tenant, "w1")
-		tr, err := s.Transcript(ctx, tenant, empty.JobID, 0)
+		tr, err := s.Transcript(ctx, tenant, empty.JobID, store.TranscriptAll)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ func newSession(t *testing.T, s *store.Store, tenant string) uuid.UUID {
 	t.Helper()
 	hash := make([]byte, 32)
 	rand.Read(hash)
-	sess, err := s.SessionCreate(context.Background(), hash, nil, "", tenant, time.Hour)
+	sess, err := s.SessionCreate(context.Background(), hash, nil, "", tenant, time.Hour, 100)
 	if err != nil {
 		t.Fatalf("create session: %v", err)
 	}

@@ -121,3 +121,23 @@ func (s *Store) KeyRevoke(ctx context.Context, ref string) (APIKey, error) {
 	}
 	return key, nil
 }
+
+// RevokedKey is a key found revoked by KeysRevokedWithin.
+type RevokedKey struct {
+	ID        uuid.UUID
+	AccessKey string
+}
+
+// KeysRevokedWithin returns the keys revoked in the last window, by the
+// database's clock.
+func (s *Store) KeysRevokedWithin(ctx context.Context, window time.Duration) ([]RevokedKey, error) {
+	rows, err := s.q.KeyRevokedWithin(ctx, s.pool, window.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("keys revoked within %s: %w", window, err)
+	}
+	out := make([]RevokedKey, len(rows))
+	for i, r := range rows {
+		out[i] = RevokedKey{ID: r.ID, AccessKey: r.AccessKey}
+	}
+	return out, nil
+}

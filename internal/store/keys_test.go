@@ -85,7 +85,7 @@ func TestKeys(t *testing.T) {
 		for _, byID := range []bool{false, true} {
 			k := newKey(t, s, "r", "")
 			hash := sha256.Sum256([]byte(uuid.NewString()))
-			if _, err := s.SessionCreate(ctx, hash[:], &k.ID, k.Name, k.Tenant, time.Hour); err != nil {
+			if _, err := s.SessionCreate(ctx, hash[:], &k.ID, k.Name, k.Tenant, time.Hour, 100); err != nil {
 				t.Fatal(err)
 			}
 			ref := k.AccessKey

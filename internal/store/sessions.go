@@ -29,9 +29,11 @@ type Session struct {
 const expiredBatch = 100
 
 // SessionCreate stores a session whose token hashes to tokenHash, expiring
-// after ttl without use. It also removes a batch of expired sessions, so
-// the table does not grow with sessions nobody ends.
-func (s *Store) SessionCreate(ctx context.Context, tokenHash []byte, keyID *uuid.UUID, keyName, tenant string, ttl time.Duration) (Session, error) {
+// after ttl without use. It keeps at most keep sessions per key (per
+// tenant for anonymous ones), ending the least recently used beyond them,
+// and removes a batch of expired sessions: the table's size follows the
+// live clients, and no client can grow it by logging in again and again.
+func (s *Store) SessionCreate(ctx context.Context, tokenHash []byte, keyID *uuid.UUID, keyName, tenant string, ttl time.Duration, keep int) (Session, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Session{}, fmt.Errorf("new session id: %w", err)
@@ -41,6 +43,15 @@ func (s *Store) SessionCreate(ctx context.Context, tokenHash []byte, keyID *uuid
 	})
 	if err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)
+	}
+	n := int32(max(keep, 1))
+	if keyID != nil {
+		_, err = s.q.SessionTrimForKey(ctx, s.pool, dbsqlc.SessionTrimForKeyParams{ApiKeyID: keyID, Keep: &n})
+	} else {
+		_, err = s.q.SessionTrimAnonymous(ctx, s.pool, dbsqlc.SessionTrimAnonymousParams{Tenant: tenant, Keep: n})
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("trim sessions: %w", err)
 	}
 	if _, err := s.q.SessionDeleteExpired(ctx, s.pool, expiredBatch); err != nil {
 		return Session{}, fmt.Errorf("delete expired sessions: %w", err)

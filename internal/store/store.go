@@ -10,6 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,6 +190,42 @@ type SubmitParams struct {
 	RoomID      string
 	Request     Request
 	MaxAttempts int // defaults to DefaultMaxAttempts
+	// Pixel, if set, is the job's SEMOSS pixel metadata, stored in the
+	// same transaction: a pixel job never exists without it.
+	Pixel *PixelJob
+}
+
+// Check returns an *UnstorableError naming the first value of p that
+// PostgreSQL would refuse (see CheckText, CheckJSON). Submit checks p
+// before anything is written; handlers call it to answer 400 early.
+func (p SubmitParams) Check() error {
+	texts := []struct{ field, value string }{
+		{"tenant", p.Tenant}, {"engine", p.Engine}, {"room_id", p.RoomID},
+		{"command", p.Request.Command}, {"system", p.Request.System},
+	}
+	if p.Pixel != nil {
+		texts = append(texts, struct{ field, value string }{"insightId", p.Pixel.InsightID},
+			struct{ field, value string }{"expression", p.Pixel.Expression})
+	}
+	for _, t := range texts {
+		if err := CheckText(t.field, t.value); err != nil {
+			return err
+		}
+	}
+	if len(p.Request.Messages) > 0 {
+		if err := CheckJSON("messages", p.Request.Messages); err != nil {
+			return err
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Request.Params)) {
+		if err := CheckText("params key "+strconv.Quote(truncateText(k, 64)), k); err != nil {
+			return err
+		}
+		if err := CheckJSON("params."+truncateText(k, 64), p.Request.Params[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DefaultMaxAttempts is how many times a job is claimed before the rescuer
@@ -194,7 +233,9 @@ type SubmitParams struct {
 // worker died before writing a chunk are ever claimed again.
 const DefaultMaxAttempts = 3
 
-// Submit stores a queued job and wakes idle workers, in one transaction.
+// Submit stores a queued job (and its pixel metadata, if any) and wakes
+// idle workers, in one transaction. A value PostgreSQL would refuse is an
+// *UnstorableError (ErrUnstorable), and nothing is written.
 func (s *Store) Submit(ctx context.Context, p SubmitParams) (Job, error) {
 	return s.submit(ctx, p, nil)
 }
@@ -202,6 +243,9 @@ func (s *Store) Submit(ctx context.Context, p SubmitParams) (Job, error) {
 // submit is Submit; also, if set, writes more rows about the job in the
 // same transaction (SubmitResponse).
 func (s *Store) submit(ctx context.Context, p SubmitParams, also func(tx pgx.Tx, id uuid.UUID) error) (Job, error) {
+	if err := p.Check(); err != nil {
+		return Job{}, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Job{}, fmt.Errorf("new job id: %w", err)
@@ -226,6 +270,14 @@ func (s *Store) submit(ctx context.Context, p SubmitParams, also func(tx pgx.Tx,
 		}
 		if job, err = jobFromRow(row); err != nil {
 			return err
+		}
+		if px := p.Pixel; px != nil {
+			err := s.q.PixelJobInsert(ctx, tx, dbsqlc.PixelJobInsertParams{
+				JobID: id, InsightID: px.InsightID, Expression: px.Expression, Sync: px.Sync,
+			})
+			if err != nil {
+				return fmt.Errorf("record pixel job: %w", err)
+			}
 		}
 		if also != nil {
 			if err := also(tx, id); err != nil {

@@ -149,7 +149,7 @@ func TestSubmit(t *testing.T) {
 		if _, err := b.store.Read(ctx, b.tenant+"-other", job.ID, 0, 10); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Read as another tenant: err = %v, want ErrNotFound", err)
 		}
-		if _, err := b.store.Transcript(ctx, b.tenant+"-other", job.ID, 0); !errors.Is(err, store.ErrNotFound) {
+		if _, err := b.store.Transcript(ctx, b.tenant+"-other", job.ID, store.TranscriptAll); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Transcript as another tenant: err = %v, want ErrNotFound", err)
 		}
 		if _, err := b.store.RequestCancel(ctx, b.tenant+"-other", job.ID); !errors.Is(err, store.ErrNotFound) {

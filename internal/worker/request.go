@@ -32,7 +32,7 @@ func (w *Worker) buildRequest(ctx context.Context, c store.Claim) (engine.Reques
 			continue
 		}
 		delete(req.Params, name)
-		msgs, err := decodeMessages(raw)
+		msgs, err := engine.DecodeMessages(raw)
 		if err != nil {
 			return req, &engine.Error{Type: "invalid_request", Message: fmt.Sprintf("param %s: %v", name, err)}
 		}
@@ -50,7 +50,7 @@ func (w *Worker) buildRequest(ctx context.Context, c store.Claim) (engine.Reques
 		req.Messages = append(req.Messages, historyMessages(turns)...)
 	}
 	if len(c.Request.Messages) > 0 {
-		msgs, err := decodeMessages(c.Request.Messages)
+		msgs, err := engine.DecodeMessages(c.Request.Messages)
 		if err != nil {
 			return req, &engine.Error{Type: "invalid_request", Message: "messages: " + err.Error()}
 		}
@@ -62,27 +62,6 @@ func (w *Worker) buildRequest(ctx context.Context, c store.Claim) (engine.Reques
 	return req, nil
 }
 
-// decodeMessages accepts a list of chat messages, or a plain string (one
-// user message).
-func decodeMessages(raw json.RawMessage) ([]engine.Message, error) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return []engine.Message{{Role: "user", Content: s}}, nil
-	}
-	var msgs []engine.Message
-	if err := json.Unmarshal(raw, &msgs); err != nil {
-		return nil, fmt.Errorf("want a list of {\"role\":..,\"content\":..} messages: %v", err)
-	}
-	for i, m := range msgs {
-		switch m.Role {
-		case "system", "user", "assistant", "tool", "developer":
-		default:
-			return nil, fmt.Errorf("message %d: unknown role %q", i, m.Role)
-		}
-	}
-	return msgs, nil
-}
-
 // historyMessages rebuilds a room's conversation from its finished turns:
 // each turn's own messages (tool results sent back, say), its command as a
 // user message, and its stored output as the assistant's reply.
@@ -90,7 +69,7 @@ func historyMessages(turns []store.Turn) []engine.Message {
 	var msgs []engine.Message
 	for _, t := range turns {
 		if len(t.Request.Messages) > 0 {
-			if m, err := decodeMessages(t.Request.Messages); err == nil {
+			if m, err := engine.DecodeMessages(t.Request.Messages); err == nil {
 				for _, x := range m {
 					if x.Role != "system" {
 						msgs = append(msgs, x)

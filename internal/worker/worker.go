@@ -32,6 +32,10 @@ const (
 	DefaultPollInterval   = time.Second
 	DefaultRescueInterval = 5 * time.Second
 	DefaultShutdownGrace  = 10 * time.Second
+	// DefaultMaxChunks is Config.MaxChunks's default: above the longest
+	// outputs models give (a chunk is a token or a few), far below what
+	// would let one job fill the database.
+	DefaultMaxChunks = 100_000
 )
 
 // Config configures a Worker.
@@ -57,6 +61,10 @@ type Config struct {
 	// begins before they are stopped: handed back to the queue if they
 	// have written no chunk yet, else failed. Defaults to 10 s.
 	ShutdownGrace time.Duration
+	// MaxChunks caps the chunks one job writes, its finish chunk included:
+	// a model (or simulator) that streams on past it is stopped, and the
+	// job completes with finish_reason "length". Defaults to 100,000.
+	MaxChunks int
 	// Writer configures the chunk writer.
 	Writer WriterConfig
 	// WriteMode selects the chunk writer: WriteBatched (group commit) or
@@ -105,6 +113,8 @@ var (
 	errCancelRequested = errors.New("cancel requested")
 	errLeaseLost       = errors.New("lease lost")
 	errShutdown        = errors.New("worker shutting down")
+	// errChunkCap: the job reached Config.MaxChunks.
+	errChunkCap = errors.New("the job reached its chunk cap")
 )
 
 // New returns a Worker.
@@ -118,6 +128,7 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	cfg.PollInterval = cmpOr(cfg.PollInterval, DefaultPollInterval)
 	cfg.RescueInterval = min(cmpOr(cfg.RescueInterval, DefaultRescueInterval), max(cfg.LeaseTTL/2, 10*time.Millisecond))
 	cfg.ShutdownGrace = cmpOr(cfg.ShutdownGrace, DefaultShutdownGrace)
+	cfg.MaxChunks = max(cmpOr(cfg.MaxChunks, DefaultMaxChunks), 2)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -476,6 +487,10 @@ func (j *jobRun) emit(ctx context.Context, c engine.Chunk) error {
 	if c.StreamType == engine.StreamUsage {
 		j.usage = c.Data
 	}
+	if j.seq >= j.w.cfg.MaxChunks-1 {
+		// Keep the last seq for the finish chunk.
+		return errChunkCap
+	}
 	nc, h := j.chunk(c.StreamType, c.Data)
 	if err := j.w.writer.Append(ctx, nc); err != nil {
 		return err
@@ -500,6 +515,9 @@ func (j *jobRun) end(ctx context.Context, finish engine.Finish, err error) {
 			stream = engine.StreamContent
 		}
 		last = engine.NewChunk(stream, map[string]string{"finish_reason": finish.Reason})
+	case errors.Is(err, errChunkCap):
+		f.Status, f.FinishReason = store.StatusCompleted, engine.FinishLength
+		last = engine.NewChunk(engine.StreamContent, map[string]string{"finish_reason": engine.FinishLength})
 	case errors.Is(cause, errCancelRequested):
 		f.Status, f.FinishReason = store.StatusCancelled, engine.FinishCancelled
 		last = engine.NewChunk(engine.StreamContent, map[string]string{"finish_reason": engine.FinishCancelled})

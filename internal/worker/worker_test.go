@@ -173,7 +173,7 @@ func TestWorker(t *testing.T) {
 		if f := chunks[31]; f.StreamType != "content" || len(data(t, f)) != 1 || data(t, f)["finish_reason"] != "stop" {
 			t.Errorf("last chunk = %s %s, want {\"finish_reason\":\"stop\"}", f.StreamType, f.Data)
 		}
-		tr, err := b.store.Transcript(ctx, tenant, id, 0)
+		tr, err := b.store.Transcript(ctx, tenant, id, store.TranscriptAll)
 		if err != nil || tr.Content != text.String() || !strings.HasPrefix(tr.Content, "You asked: tell me about soccer") {
 			t.Errorf("transcript %q (%v), streamed %q", tr.Content, err, text.String())
 		}
@@ -202,7 +202,7 @@ func TestWorker(t *testing.T) {
 		if last := chunks[len(chunks)-1]; last.StreamType != "tool" || data(t, last)["finish_reason"] != "tool_calls" {
 			t.Errorf("last chunk %s %s", last.StreamType, last.Data)
 		}
-		tr, _ := b.store.Transcript(ctx, tenant, id, 0)
+		tr, _ := b.store.Transcript(ctx, tenant, id, store.TranscriptAll)
 		var calls []engine.ToolCall
 		if err := json.Unmarshal(tr.ToolCalls, &calls); err != nil || len(calls) != 1 || calls[0].Function.Name != "get_weather" || !json.Valid([]byte(calls[0].Function.Arguments)) {
 			t.Errorf("tool calls = %s (%v)", tr.ToolCalls, err)
@@ -401,4 +401,23 @@ func TestWorker(t *testing.T) {
 			t.Errorf("ended %s with %d chunks", end.Status, len(chunks))
 		}
 	})
+}
+
+// TestChunkCap: a job that would stream on past Config.MaxChunks is
+// stopped there and completes with finish_reason "length": its last chunk
+// is the finish chunk, at seq MaxChunks-1.
+func TestChunkCap(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, worker.Config{MaxChunks: 20})
+	id := b.submit(t, sim.ID, map[string]any{"sim_tokens": 500, "sim_tokens_per_second": 0})
+	chunks, snap := b.follow(t, id, nil)
+	if len(chunks) != 20 || snap.Status != store.StatusCompleted || snap.FinishReason != engine.FinishLength {
+		t.Fatalf("%d chunks, status %s (%s); want 20, completed (length)", len(chunks), snap.Status, snap.FinishReason)
+	}
+	if got := data(t, chunks[19])["finish_reason"]; got != engine.FinishLength {
+		t.Fatalf("last chunk %s, want the length finish", chunks[19].Data)
+	}
+	if worker.DefaultMaxChunks != 100_000 {
+		t.Errorf("DefaultMaxChunks = %d; the README documents 100,000", worker.DefaultMaxChunks)
+	}
 }

@@ -53,3 +53,36 @@ DELETE FROM sessions WHERE token_hash = @token_hash;
 -- name: SessionDeleteExpired :execrows
 DELETE FROM sessions
 WHERE id IN (SELECT id FROM sessions WHERE expires_at < now() ORDER BY expires_at LIMIT @max);
+
+-- SessionTrimForKey ends a key's least recently used sessions beyond its
+-- newest @keep (and, by cascade, their stream cursors): a client that logs
+-- in again and again (GET /config with Basic credentials, every time
+-- without the cookie) cannot grow the table without bound. Called after
+-- each SessionInsert; uses sessions_api_key_idx.
+-- name: SessionTrimForKey :execrows
+DELETE FROM sessions
+WHERE id IN (
+    SELECT id FROM sessions
+    WHERE api_key_id = @api_key_id
+    ORDER BY last_seen_at DESC, id DESC
+    OFFSET sqlc.arg('keep')::int);
+
+-- SessionTrimAnonymous is SessionTrimForKey for a tenant's anonymous (dev
+-- mode) sessions.
+-- name: SessionTrimAnonymous :execrows
+DELETE FROM sessions
+WHERE id IN (
+    SELECT id FROM sessions
+    WHERE api_key_id IS NULL AND tenant = sqlc.arg('tenant')::text
+    ORDER BY last_seen_at DESC, id DESC
+    OFFSET sqlc.arg('keep')::int);
+
+-- KeyRevokedWithin lists the keys revoked in the last @window_seconds, by
+-- the database's clock (the one revocation stamps): the auth layer polls it
+-- to end the requests (SSE streams, long-polls) of keys revoked while they
+-- were open, and to forget cached lookups of them. Few keys are ever
+-- revoked, so this scans a small table.
+-- name: KeyRevokedWithin :many
+SELECT id, access_key
+FROM api_keys
+WHERE revoked_at > now() - make_interval(secs => sqlc.arg('window_seconds')::float8);

@@ -10,8 +10,8 @@
 //
 // Params (all optional):
 //
-//	sim_tokens_per_second  pace; default 30, 0 = as fast as possible
-//	sim_tokens             response length in tokens; default 150
+//	sim_tokens_per_second  pace; default 30, at most 10000, 0 = as fast as possible
+//	sim_tokens             response length in tokens; default 150, at most 100000
 //	max_completion_tokens  cap; when it cuts the text the finish reason is "length"
 //	sim_fail_after         fail the turn with an error after this many tokens
 //	sim_emit_timestamps    add "emitted_at_us" (Unix µs) to content chunks (benchmarks)
@@ -32,10 +32,14 @@ import (
 	"github.com/jobstream/jobstream/internal/engine"
 )
 
-// Defaults for the simulator's params.
+// Defaults and bounds of the simulator's params. The bounds keep one
+// request from writing more than a job may (the worker stops any job at
+// worker.DefaultMaxChunks chunks anyway).
 const (
 	DefaultTokensPerSecond = 30
 	DefaultTokens          = 150
+	MaxTokensPerSecond     = 10_000
+	MaxTokens              = 100_000
 )
 
 // ID is the engine id the simulator is registered under.
@@ -69,16 +73,16 @@ func parse(p map[string]json.RawMessage) (settings, error) {
 	if v, ok, err := engine.ParamFloat(p, "sim_tokens_per_second"); err != nil {
 		return s, err
 	} else if ok {
-		if v < 0 {
-			return s, fmt.Errorf("param sim_tokens_per_second: must be >= 0, got %v", v)
+		if v < 0 || v > MaxTokensPerSecond {
+			return s, fmt.Errorf("param sim_tokens_per_second: must be between 0 (as fast as possible) and %d, got %v", MaxTokensPerSecond, v)
 		}
 		s.rate = v
 	}
 	if v, ok, err := engine.ParamInt(p, "sim_tokens"); err != nil {
 		return s, err
 	} else if ok {
-		if v < 0 || v > 1_000_000 {
-			return s, fmt.Errorf("param sim_tokens: must be between 0 and 1000000, got %d", v)
+		if v < 0 || v > MaxTokens {
+			return s, fmt.Errorf("param sim_tokens: must be between 0 and %d, got %d", MaxTokens, v)
 		}
 		s.tokens = v
 	}

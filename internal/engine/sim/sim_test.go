@@ -177,6 +177,8 @@ func TestStream(t *testing.T) {
 			"NegativeRate":   {"sim_tokens_per_second": -1},
 			"RateNotNumber":  {"sim_tokens_per_second": "fast"},
 			"TokensTooMany":  {"sim_tokens": 2_000_000},
+			"TokensAboveCap": {"sim_tokens": 200_000, "sim_tokens_per_second": 0},
+			"RateAboveCap":   {"sim_tokens_per_second": 1e9},
 			"MaxTokensZero":  {"max_completion_tokens": 0},
 			"MaxTokensFloat": {"max_completion_tokens": 1.5},
 			"ToolsNotList":   {"tools": "x"},

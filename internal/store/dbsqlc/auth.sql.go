@@ -131,6 +131,42 @@ func (q *Queries) KeyRevoke(ctx context.Context, db DBTX, arg KeyRevokeParams) (
 	return i, err
 }
 
+const keyRevokedWithin = `-- name: KeyRevokedWithin :many
+SELECT id, access_key
+FROM api_keys
+WHERE revoked_at > now() - make_interval(secs => $1::float8)
+`
+
+type KeyRevokedWithinRow struct {
+	ID        uuid.UUID
+	AccessKey string
+}
+
+// KeyRevokedWithin lists the keys revoked in the last @window_seconds, by
+// the database's clock (the one revocation stamps): the auth layer polls it
+// to end the requests (SSE streams, long-polls) of keys revoked while they
+// were open, and to forget cached lookups of them. Few keys are ever
+// revoked, so this scans a small table.
+func (q *Queries) KeyRevokedWithin(ctx context.Context, db DBTX, windowSeconds float64) ([]KeyRevokedWithinRow, error) {
+	rows, err := db.Query(ctx, keyRevokedWithin, windowSeconds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KeyRevokedWithinRow
+	for rows.Next() {
+		var i KeyRevokedWithinRow
+		if err := rows.Scan(&i.ID, &i.AccessKey); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sessionDelete = `-- name: SessionDelete :exec
 DELETE FROM sessions WHERE token_hash = $1
 `
@@ -240,4 +276,55 @@ func (q *Queries) SessionTouch(ctx context.Context, db DBTX, arg SessionTouchPar
 		&i.KeyName,
 	)
 	return i, err
+}
+
+const sessionTrimAnonymous = `-- name: SessionTrimAnonymous :execrows
+DELETE FROM sessions
+WHERE id IN (
+    SELECT id FROM sessions
+    WHERE api_key_id IS NULL AND tenant = $1::text
+    ORDER BY last_seen_at DESC, id DESC
+    OFFSET $2::int)
+`
+
+type SessionTrimAnonymousParams struct {
+	Tenant string
+	Keep   int32
+}
+
+// SessionTrimAnonymous is SessionTrimForKey for a tenant's anonymous (dev
+// mode) sessions.
+func (q *Queries) SessionTrimAnonymous(ctx context.Context, db DBTX, arg SessionTrimAnonymousParams) (int64, error) {
+	result, err := db.Exec(ctx, sessionTrimAnonymous, arg.Tenant, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const sessionTrimForKey = `-- name: SessionTrimForKey :execrows
+DELETE FROM sessions
+WHERE id IN (
+    SELECT id FROM sessions
+    WHERE api_key_id = $1
+    ORDER BY last_seen_at DESC, id DESC
+    OFFSET $2::int)
+`
+
+type SessionTrimForKeyParams struct {
+	ApiKeyID *uuid.UUID
+	Keep     *int32
+}
+
+// SessionTrimForKey ends a key's least recently used sessions beyond its
+// newest @keep (and, by cascade, their stream cursors): a client that logs
+// in again and again (GET /config with Basic credentials, every time
+// without the cookie) cannot grow the table without bound. Called after
+// each SessionInsert; uses sessions_api_key_idx.
+func (q *Queries) SessionTrimForKey(ctx context.Context, db DBTX, arg SessionTrimForKeyParams) (int64, error) {
+	result, err := db.Exec(ctx, sessionTrimForKey, arg.ApiKeyID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
