@@ -68,6 +68,13 @@ type JobEvent struct {
 	DbRole     string
 }
 
+type JobHold struct {
+	JobID  uuid.UUID
+	Reason string
+	HeldBy string
+	HeldAt time.Time
+}
+
 type JobStat struct {
 	ID            uuid.UUID
 	Tenant        string
@@ -105,6 +112,12 @@ type PixelJob struct {
 	InsightID  string
 	Expression string
 	Sync       bool
+}
+
+type RetentionPolicy struct {
+	Tenant    string
+	KeepDays  int32
+	UpdatedAt time.Time
 }
 
 type Session struct {
