@@ -267,9 +267,11 @@ func (s *Service) EnsurePartitions(ctx context.Context) error {
 }
 
 // Run runs passes every Interval until ctx ends, the first one Interval
-// after the start (EnsurePartitions runs at start).
+// after the start (call EnsurePartitions at start). With passes disabled it
+// just waits for ctx, so that callers treat it like any service.
 func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.Interval < 0 {
+		<-ctx.Done()
 		return nil
 	}
 	t := time.NewTicker(s.cfg.Interval)
