@@ -59,6 +59,8 @@ func commands() []command {
 		{"db", "show, start or stop the database jobstream uses: status | start | stop | url", cmdDB},
 		{"verify", "recompute jobs' hash chains; exit 1 if any record was altered", cmdVerify},
 		{"export", "write jobs, their chunks with hashes, and their audit trail as JSON Lines", cmdExport},
+		{"analyst", "create read-only database roles confined to one tenant", cmdAnalyst},
+		{"sql", "open psql on jobstream's database (--print: show the DSN)", cmdSQL},
 		{"bench", "measure throughput and delivery latency under load", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
