@@ -174,11 +174,13 @@ BEGIN
         SELECT j.id FROM jobs j
         WHERE j.id < v_horizon
           AND jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, p_now, p_default_days)
+          AND NOT EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id)
         ORDER BY j.id
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED) s;
-    -- A new statement, so a new snapshot: a hold committed before the rows
-    -- were locked is seen here; a later one waits for this transaction.
+    -- Again in a new statement, so a new snapshot: a hold committed after
+    -- the statement above began but before its lock is seen here; a later
+    -- one waits for this transaction (and then finds the job gone).
     SELECT coalesce(array_agg(id), '{}') INTO v_ids
     FROM unnest(v_ids) AS u(id)
     WHERE NOT EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = u.id);

@@ -332,3 +332,28 @@ func TestEnsurePartitions(t *testing.T) {
 		t.Errorf("chunks in their day's partition: %d, want 2", n)
 	}
 }
+
+// TestBatchesPastAHold: a held job among the oldest expired ones does not
+// end the pass early: every unheld expired job goes in one pass.
+func TestBatchesPastAHold(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	old := day(time.Now()).AddDate(-1, 0, 0)
+	var ids []uuid.UUID
+	for i := range 5 {
+		ids = append(ids, b.job(t, "a", old.Add(time.Duration(i)*time.Minute), store.StatusCompleted, 1))
+	}
+	if _, err := b.st.HoldSet(b.ctx, "a", ids[0], "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := retention.Pass(b.ctx, b.st, retention.Options{Now: time.Now(), DefaultDays: 30, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := jobIDs(rep.Jobs), fmt.Sprint(ids[1:]); got != want {
+		t.Errorf("deleted %s, want %s", got, want)
+	}
+	if n := b.count(t, `SELECT count(*) FROM jobs`); n != 1 {
+		t.Errorf("%d jobs left, want the held one", n)
+	}
+}
