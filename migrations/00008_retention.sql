@@ -84,26 +84,46 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
     ORDER BY p.lo
 $$;
 
--- Whether retention has recorded removing the job (its chunks may be gone
--- while its row waits for jobstream_retention_delete_batch). A hold is
--- refused from then on.
-CREATE FUNCTION jobstream_retention_recorded(p_id uuid)
-RETURNS boolean
-LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
-    SELECT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = p_id AND e.to_status = 'retention_deleted')
-$$;
-
--- jobstream_retention_record writes the audit event of each removed job
--- (once: a job whose partition was dropped is recorded then, not again when
--- its row goes).
-CREATE FUNCTION jobstream_retention_record(p_ids uuid[], p_how text)
-RETURNS void
-LANGUAGE sql SET search_path FROM CURRENT AS $$
-    INSERT INTO job_events (job_id, from_status, to_status, attempt, lease_owner)
-    SELECT j.id, j.status, 'retention_deleted', j.attempt, 'retention'
-    FROM jobs j
-    WHERE j.id = ANY (p_ids) AND NOT jobstream_retention_recorded(j.id)
-$$;
+-- +goose StatementBegin
+-- jobstream_retention_recorded(job_id) says whether retention has recorded
+-- removing the job (its chunks may be gone while its row waits for
+-- jobstream_retention_delete_batch); a hold is refused from then on.
+-- jobstream_retention_record(ids, how) writes that event for each job, once
+-- (a job whose partition was dropped is recorded then, not again when its
+-- row goes). The event is event retention_deleted, actor retention, in an
+-- audit trail with actors (00006); in the older shape, to_status
+-- retention_deleted and lease_owner retention.
+DO $do$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'job_events'::regclass AND attname = 'event' AND NOT attisdropped) THEN
+        CREATE FUNCTION jobstream_retention_recorded(p_id uuid) RETURNS boolean
+        LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+            SELECT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = p_id AND e.event = 'retention_deleted')
+        $$;
+        CREATE FUNCTION jobstream_retention_record(p_ids uuid[], p_how text) RETURNS void
+        LANGUAGE sql SET search_path FROM CURRENT AS $$
+            INSERT INTO job_events (job_id, tenant, event, from_status, to_status, attempt, actor, reason, detail)
+            SELECT j.id, j.tenant, 'retention_deleted', j.status, NULL, j.attempt, 'retention', p_how,
+                   jsonb_build_object('created_at', j.created_at, 'finished_at', j.finished_at)
+            FROM jobs j
+            WHERE j.id = ANY (p_ids) AND NOT jobstream_retention_recorded(j.id)
+        $$;
+    ELSE
+        CREATE FUNCTION jobstream_retention_recorded(p_id uuid) RETURNS boolean
+        LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+            SELECT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = p_id AND e.to_status = 'retention_deleted')
+        $$;
+        CREATE FUNCTION jobstream_retention_record(p_ids uuid[], p_how text) RETURNS void
+        LANGUAGE sql SET search_path FROM CURRENT AS $$
+            INSERT INTO job_events (job_id, from_status, to_status, attempt, lease_owner)
+            SELECT j.id, j.status, 'retention_deleted', j.attempt, 'retention'
+            FROM jobs j
+            WHERE j.id = ANY (p_ids) AND NOT jobstream_retention_recorded(j.id)
+        $$;
+    END IF;
+END
+$do$;
+-- +goose StatementEnd
 
 -- +goose StatementBegin
 -- jobstream_retention_drop_partition drops a day partition of job_chunks
@@ -143,7 +163,7 @@ BEGIN
                      OR EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id))) THEN
         RETURN NULL;
     END IF;
-    PERFORM jobstream_retention_record(v_ids, 'partition ' || p_partition);
+    PERFORM jobstream_retention_record(v_ids, 'partition ' || p_partition || ' dropped');
     EXECUTE format('DROP TABLE %I', p_partition);
     RETURN cardinality(v_ids);
 EXCEPTION WHEN lock_not_available THEN
@@ -192,7 +212,7 @@ BEGIN
            jobstream_retention_recorded(j.id)
     FROM jobs j WHERE j.id = ANY (v_ids)
     ORDER BY j.id;
-    PERFORM jobstream_retention_record(v_ids, 'batch');
+    PERFORM jobstream_retention_record(v_ids, 'expired');
     DELETE FROM jobs j WHERE j.id = ANY (v_ids);
 END
 $$;

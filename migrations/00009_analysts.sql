@@ -65,15 +65,22 @@ CREATE POLICY own_row ON analysts
 
 -- Tables of a job's rows: visible with their job (jobs' policy applies
 -- inside the EXISTS). For analysts that is an index probe of jobs per row:
--- see README.md for what it costs.
+-- see README.md for what it costs. job_events, when it has a tenant column
+-- (00006), is filtered on it, so an analyst still sees the events of the
+-- tenant's jobs that retention removed.
 -- +goose StatementBegin
 DO $$
 DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['job_chunks', 'job_events', 'pixel_jobs', 'stream_cursors', 'job_holds'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_rows ON %I USING ((SELECT NOT jobstream_is_analyst()) '
-                       'OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = %I.job_id))', t, t);
+        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = t::regclass AND attname = 'tenant' AND NOT attisdropped) THEN
+            EXECUTE format('CREATE POLICY tenant_rows ON %I USING ((SELECT NOT jobstream_is_analyst()) '
+                           'OR tenant = (SELECT jobstream_analyst_tenant()))', t);
+        ELSE
+            EXECUTE format('CREATE POLICY tenant_rows ON %I USING ((SELECT NOT jobstream_is_analyst()) '
+                           'OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = %I.job_id))', t, t);
+        END IF;
     END LOOP;
 END
 $$;

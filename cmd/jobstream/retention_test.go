@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/jobstream/jobstream/internal/dbtest"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -30,7 +32,7 @@ func TestRetentionCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO job_chunks (job_id, seq, stream_type, data) VALUES ($1, 0, 'content', '{"content":"hi"}')`, expired); err != nil {
+	if err := dbtest.InsertChunks(ctx, pool, uuid.MustParse(expired), dbtest.ContentChunks(1)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -29,10 +29,6 @@ func seedTenant(t *testing.T, pool *pgxpool.Pool, st *store.Store, tenant string
 	stmts := []string{
 		`INSERT INTO jobs (id, tenant, engine, request, status, finish_reason, usage, started_at, finished_at)
 		 VALUES ($1, $2, 'sim', '{}', 'completed', 'tool_calls', '{"input_tokens":3,"output_tokens":5}', now(), now())`,
-		`INSERT INTO job_chunks (job_id, seq, stream_type, data) VALUES
-		 ($1, 0, 'content', '{"content":"hi"}'),
-		 ($1, 1, 'tool', '{"index":0,"id":"c1","type":"function","function":{"name":"lookup","arguments":"{}"}}'),
-		 ($1, 2, 'content', '{"finish_reason":"tool_calls"}')`,
 		`INSERT INTO pixel_jobs (job_id, insight_id, expression, sync) VALUES ($1, 'i', 'LLM()', false)`,
 		`INSERT INTO sessions (id, token_hash, tenant, expires_at)
 		 SELECT $3::uuid, sha256(convert_to($3::uuid::text, 'UTF8')), $2, now() + interval '1 day' WHERE $1::uuid IS NOT NULL`,
@@ -42,6 +38,13 @@ func seedTenant(t *testing.T, pool *pgxpool.Pool, st *store.Store, tenant string
 		if _, err := pool.Exec(ctx, s, pgxArgs(s, id, tenant, sess)...); err != nil {
 			t.Fatalf("seed %s: %v", tenant, err)
 		}
+	}
+	if err := dbtest.InsertChunks(ctx, pool, id, []dbtest.Chunk{
+		{StreamType: "content", Data: `{"content":"hi"}`},
+		{StreamType: "tool", Data: `{"index":0,"id":"c1","type":"function","function":{"name":"lookup","arguments":"{}"}}`},
+		{StreamType: "content", Data: `{"finish_reason":"tool_calls"}`},
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := st.HoldSet(ctx, tenant, id, "seed", "test"); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -49,8 +50,11 @@ func TestPartitionMigration(t *testing.T) {
 	exec(`INSERT INTO jobs (id, tenant, engine, request) VALUES
 		('018c0000-0000-7000-8000-000000000001', 't', 'sim', '{}'),
 		('80e6ad4e-d866-4f0e-b629-12e0992ee152', 't', 'sim', '{}')`)
-	exec(`INSERT INTO job_chunks (job_id, seq, stream_type, data)
-		SELECT id, s, 'content', '{"content":"x"}' FROM jobs, generate_series(0, 2) s`)
+	for _, id := range []string{"018c0000-0000-7000-8000-000000000001", "80e6ad4e-d866-4f0e-b629-12e0992ee152"} {
+		if err := dbtest.InsertChunks(ctx, pool, uuid.MustParse(id), dbtest.ContentChunks(3)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	exec(`ALTER TABLE job_chunks ADD COLUMN extra_test text DEFAULT 'x'`)
 	exec(`CREATE FUNCTION test_no_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no update'; END $$`)
 	exec(`CREATE TRIGGER test_no_update BEFORE UPDATE ON job_chunks FOR EACH ROW EXECUTE FUNCTION test_no_update()`)
