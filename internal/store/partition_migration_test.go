@@ -79,8 +79,13 @@ func TestPartitionMigration(t *testing.T) {
 	if got := query(`SELECT relkind::text FROM pg_class WHERE relname = 'job_chunks'`); got != "p" {
 		t.Errorf("job_chunks relkind %s, want p", got)
 	}
-	if _, err := db.ExecContext(ctx, `UPDATE job_chunks SET seq = seq`); err == nil || !strings.Contains(err.Error(), "no update") {
-		t.Errorf("update after partitioning: %v, want the trigger's error", err)
+	// The test's trigger, or an append-only one of an earlier migration
+	// (triggers fire in name order).
+	if _, err := db.ExecContext(ctx, `UPDATE job_chunks SET seq = seq`); err == nil || !strings.Contains(err.Error(), "no update") && !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("update after partitioning: %v, want a trigger's error", err)
+	}
+	if got := query(`SELECT count(*)::text FROM pg_trigger WHERE tgrelid = 'job_chunks'::regclass AND tgname = 'test_no_update'`); got != "1" {
+		t.Errorf("test trigger on job_chunks: %s, want 1", got)
 	}
 	if got := query(`SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants WHERE table_name = 'job_chunks' AND grantee = 'PUBLIC'`); got != "SELECT" {
 		t.Errorf("PUBLIC's privileges on job_chunks: %q, want SELECT", got)
@@ -91,7 +96,8 @@ func TestPartitionMigration(t *testing.T) {
 	if got := query(`SELECT sum(n)::text FROM test_chunk_count`); got != "6" {
 		t.Errorf("dependent view counts %s chunks, want 6", got)
 	}
-	if got := query(`SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'job_chunks'::regclass`); got != "job_chunks_job_id_fkey,job_chunks_pkey,job_chunks_seq_check" {
+	if got := query(`SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'job_chunks'::regclass
+			AND conname IN ('job_chunks_job_id_fkey', 'job_chunks_pkey', 'job_chunks_seq_check')`); got != "job_chunks_job_id_fkey,job_chunks_pkey,job_chunks_seq_check" {
 		t.Errorf("constraints: %s", got)
 	}
 	if got := query(`SELECT count(*)::text FROM pg_constraint WHERE conrelid = 'job_events'::regclass AND contype = 'f'`); got != "0" {
