@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobstream/jobstream/internal/dbtest"
@@ -354,5 +355,53 @@ func TestBatchesPastAHold(t *testing.T) {
 	}
 	if n := b.count(t, `SELECT count(*) FROM jobs`); n != 1 {
 		t.Errorf("%d jobs left, want the held one", n)
+	}
+}
+
+// TestPassAsServerRole: the server's own role (jobstream_app, which may
+// not delete chunks or jobs) runs a pass, creates partitions and places
+// holds through the functions granted to it.
+func TestPassAsServerRole(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if b.count(t, `SELECT count(*) FROM pg_roles WHERE rolname = 'jobstream_app' AND has_table_privilege('jobstream_app', 'job_chunks', 'INSERT')`) == 0 {
+		t.Skip("this schema has no server role (jobstream_app)")
+	}
+	old := day(time.Now()).AddDate(-1, 0, 0)
+	gone := b.job(t, "a", old, store.StatusCompleted, 3)
+	held := b.job(t, "a", old.Add(time.Minute), store.StatusCompleted, 2)
+
+	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE jobstream_app")
+		return err
+	}
+	app, err := pgxpool.NewWithConfig(b.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	st := store.New(app)
+	if _, err := app.Exec(b.ctx, `DELETE FROM job_chunks WHERE job_id = $1`, gone); err == nil {
+		t.Fatal("the server's role deleted chunks directly")
+	}
+	if _, err := st.HoldSet(b.ctx, "a", held, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PartitionsEnsure(b.ctx, time.Now().AddDate(0, 0, 20), 1); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, err := retention.New(st, retention.Config{DefaultDays: 30}).RunOnce(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jobIDs(rep.Jobs); got != fmt.Sprint([]uuid.UUID{gone}) {
+		t.Errorf("deleted %s, want %s", got, gone)
+	}
+	if b.chunks(t, held) != 2 || b.chunks(t, gone) != 0 {
+		t.Error("wrong chunks removed")
 	}
 }
