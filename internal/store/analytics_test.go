@@ -59,4 +59,3 @@ func TestAnalyticsFileMatchesMigrations(t *testing.T) {
 		}
 	}
 }
-
