@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func runEnv(ctx context.Context, e *env, args []string) error {
 	var list strings.Builder
 	for _, c := range commands() {
-		fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(&list, "  %-10s %s\n", c.name, c.summary)
 	}
 	if len(args) == 0 {
 		fmt.Fprintf(e.stderr, topUsage, list.String())
