@@ -53,9 +53,14 @@ func commands() []command {
 		{"tail", "follow a job's output from an offset to its end", cmdTail},
 		{"keys", "create, list or revoke API keys", cmdKeys},
 		{"engines", "list the configured engines (without secrets)", cmdEngines},
+		{"retention", "run a retention pass, or set tenants' retention policies", cmdRetention},
+		{"hold", "keep a job past any retention policy (legal hold); list holds", cmdHold},
+		{"unhold", "lift a job's legal hold", cmdUnhold},
 		{"db", "show, start or stop the database jobstream uses: status | start | stop | url", cmdDB},
 		{"verify", "recompute jobs' hash chains; exit 1 if any record was altered", cmdVerify},
 		{"export", "write jobs, their chunks with hashes, and their audit trail as JSON Lines", cmdExport},
+		{"analyst", "create read-only database roles confined to one tenant", cmdAnalyst},
+		{"sql", "open psql on jobstream's database (--print: show the DSN)", cmdSQL},
 		{"bench", "measure throughput and delivery latency under load", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
@@ -78,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func runEnv(ctx context.Context, e *env, args []string) error {
 	var list strings.Builder
 	for _, c := range commands() {
-		fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(&list, "  %-10s %s\n", c.name, c.summary)
 	}
 	if len(args) == 0 {
 		fmt.Fprintf(e.stderr, topUsage, list.String())

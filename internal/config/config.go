@@ -161,6 +161,8 @@ type Serve struct {
 	// error chunk. Env JOBSTREAM_OVERLOAD_WAIT. Defaults to 10s (0 = the
 	// default).
 	OverloadWait time.Duration
+	// Retention: the default policy and the pass interval.
+	Retention Retention
 
 	envErrs []error
 }
@@ -194,6 +196,7 @@ func Default() Serve {
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		MaxPendingRows:    worker.DefaultMaxPending,
 		OverloadWait:      worker.DefaultOverloadWait,
+		Retention:         DefaultRetention(),
 	}
 }
 
@@ -259,6 +262,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", d.MaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
 	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", d.MaxPendingRows), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
+	c.Retention.register(fs, getenv, d.Retention, true)
 	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", d.OverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
 }
 
@@ -322,6 +326,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.OverloadWait < 0 {
 		errs = append(errs, fmt.Errorf("--overload-wait must not be negative, got %s", c.OverloadWait))
+	}
+	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, o := range c.Origins() {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

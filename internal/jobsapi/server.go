@@ -1,7 +1,7 @@
 // Package jobsapi is jobstream's native API, /v1: jobs as JSON, their
 // chunks by long-poll (GET /v1/jobs/{id}/chunks) and by Server-Sent Events
-// (GET /v1/jobs/{id}/events), cancellation, transcripts and the engine
-// list. It holds only the handlers and their wire types; reads go through
+// (GET /v1/jobs/{id}/events), cancellation, transcripts, legal holds and the
+// engine list. It holds only the handlers and their wire types; reads go through
 // stream.Reader, writes through store.Store, and the shared HTTP pieces
 // (errors, JSON, auth, limits, drain) come from internal/httpapi. The
 // routes are in internal/server's routes.go.

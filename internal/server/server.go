@@ -26,6 +26,7 @@ import (
 	"github.com/jobstream/jobstream/internal/metrics"
 	"github.com/jobstream/jobstream/internal/notify"
 	"github.com/jobstream/jobstream/internal/pgsetup"
+	"github.com/jobstream/jobstream/internal/retention"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
 	"github.com/jobstream/jobstream/internal/worker"
@@ -90,6 +91,17 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	}
 	defer pool.Close()
 	st := store.New(pool)
+	// Chunk partitions for today and the days ahead exist before the first
+	// chunk is written; without them chunks still land (in the DEFAULT
+	// partition), so a failure here is only worth a warning.
+	ret := retention.New(st, retention.Config{
+		DefaultDays: cfg.Retention.DefaultDays,
+		Interval:    cfg.Retention.Interval,
+		Logger:      log,
+	})
+	if err := ret.EnsurePartitions(ctx); err != nil {
+		log.Warn("creating chunk partitions ahead failed; chunks go to the default partition meanwhile", "err", err)
+	}
 	m := metrics.New()
 	m.WatchPool("api", pool)
 
@@ -184,8 +196,11 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	// return instead of holding the process.
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
-	errc := make(chan error, 3)
-	running := 0
+	errc := make(chan error, 4)
+	running := 1
+	// Retention passes: every node tries, one at a time runs (an advisory
+	// lock), so any node can die without retention stopping.
+	go func() { errc <- ret.Run(runCtx) }()
 	if listener != nil {
 		running++
 		go func() { errc <- listener.Listen(runCtx) }()

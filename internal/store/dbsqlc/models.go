@@ -8,7 +8,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type Analyst struct {
+	Role      string
+	Tenant    string
+	CreatedAt time.Time
+}
 
 type ApiKey struct {
 	ID         uuid.UUID
@@ -18,6 +25,14 @@ type ApiKey struct {
 	SecretHash []byte
 	CreatedAt  time.Time
 	RevokedAt  *time.Time
+}
+
+type FinishReason struct {
+	Tenant       string
+	Engine       string
+	Status       string
+	FinishReason string
+	Jobs         int64
 }
 
 type Job struct {
@@ -68,6 +83,13 @@ type JobEvent struct {
 	DbRole     string
 }
 
+type JobHold struct {
+	JobID  uuid.UUID
+	Reason string
+	HeldBy string
+	HeldAt time.Time
+}
+
 type JobStat struct {
 	ID            uuid.UUID
 	Tenant        string
@@ -87,6 +109,19 @@ type JobStat struct {
 	ToolChunks    int64
 	InputTokens   int64
 	OutputTokens  int64
+}
+
+type JobTiming struct {
+	JobID        uuid.UUID
+	Tenant       string
+	Engine       string
+	Status       string
+	CreatedAt    time.Time
+	TtftMs       int64
+	GenerationMs int64
+	DurationMs   int64
+	OutputTokens int64
+	TokensPerS   pgtype.Numeric
 }
 
 type JobTranscript struct {
@@ -114,6 +149,12 @@ type Response struct {
 	DeletedAt *time.Time
 }
 
+type RetentionPolicy struct {
+	Tenant    string
+	KeepDays  int32
+	UpdatedAt time.Time
+}
+
 type Session struct {
 	ID         uuid.UUID
 	TokenHash  []byte
@@ -131,4 +172,21 @@ type StreamCursor struct {
 	PartialSeq int32
 	ErrorSent  bool
 	UpdatedAt  time.Time
+}
+
+type TokenUsageDaily struct {
+	Tenant       string
+	Engine       string
+	Day          pgtype.Date
+	Jobs         int64
+	InputTokens  interface{}
+	OutputTokens interface{}
+}
+
+type ToolUsage struct {
+	Tenant   string
+	Engine   string
+	Function interface{}
+	Calls    int64
+	Jobs     int64
 }

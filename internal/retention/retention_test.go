@@ -1,0 +1,407 @@
+package retention_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobstream/jobstream/internal/dbtest"
+	"github.com/jobstream/jobstream/internal/retention"
+	"github.com/jobstream/jobstream/internal/store"
+)
+
+type testBundle struct {
+	ctx  context.Context
+	pool *pgxpool.Pool
+	st   *store.Store
+}
+
+func setup(t *testing.T) testBundle {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dbtest.Isolated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return testBundle{ctx: context.Background(), pool: pool, st: store.New(pool)}
+}
+
+// idAt returns a UUIDv7 whose time is at.
+func idAt(t *testing.T, at time.Time) uuid.UUID {
+	t.Helper()
+	id, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms [8]byte
+	binary.BigEndian.PutUint64(ms[:], uint64(at.UnixMilli()))
+	copy(id[:6], ms[2:])
+	return id
+}
+
+// job inserts a job created at `at` with the given status and n chunks.
+func (b testBundle) job(t *testing.T, tenant string, at time.Time, status string, n int) uuid.UUID {
+	t.Helper()
+	id := idAt(t, at)
+	var finished, lease any
+	if store.Terminal(status) {
+		finished = at.Add(time.Second)
+	}
+	if status == store.StatusRunning {
+		lease = "w1"
+	}
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO jobs (id, tenant, engine, request, status, created_at, finished_at, lease_owner, lease_expires_at)
+		VALUES ($1, $2, 'sim', '{}', $3, $4, $5, $6, CASE WHEN $6::text IS NULL THEN NULL ELSE now() + interval '1 hour' END)`,
+		id, tenant, status, at, finished, lease)
+	if err != nil {
+		t.Fatalf("insert job: %v", err)
+	}
+	if err := dbtest.InsertChunks(b.ctx, b.pool, id, dbtest.ContentChunks(n)); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (b testBundle) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := b.pool.QueryRow(b.ctx, q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func (b testBundle) exists(t *testing.T, table string) bool {
+	t.Helper()
+	return b.count(t, `SELECT count(*) FROM pg_class WHERE relname = $1`, table) == 1
+}
+
+func (b testBundle) chunks(t *testing.T, id uuid.UUID) int {
+	return b.count(t, `SELECT count(*) FROM job_chunks WHERE job_id = $1`, id)
+}
+
+// retentionEvents counts the job's retention_deleted events, in either
+// shape of job_events (with an event column, or the older to_status one).
+func (b testBundle) retentionEvents(t *testing.T, id uuid.UUID) int {
+	return b.count(t, `SELECT count(*) FROM job_events e WHERE e.job_id = $1 AND to_jsonb(e) @> '{"actor":"retention","event":"retention_deleted"}'
+		OR e.job_id = $1 AND to_jsonb(e) @> '{"to_status":"retention_deleted"}'`, id)
+}
+
+func day(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func partName(t time.Time) string { return "job_chunks_p" + t.UTC().Format("20060102") }
+
+// TestPass: a pass with "now" far in the future drops the partitions whose
+// jobs have all expired, deletes the other expired jobs in batches, keeps
+// held, young, unfinished and keep-forever jobs with every chunk, and
+// records each removal in job_events, which keeps the removed jobs' events.
+func TestPass(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	today := day(time.Now())
+	// Three day partitions from today (the migration created them).
+	p0, p1, p2 := today.Add(2*time.Hour), today.Add(26*time.Hour), today.Add(50*time.Hour)
+	for _, d := range []time.Time{p0, p1, p2} {
+		if !b.exists(t, partName(d)) {
+			t.Fatalf("partition %s missing", partName(d))
+		}
+	}
+	if _, err := b.st.PolicySet(b.ctx, "forever", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.PolicySet(b.ctx, "long", 1000); err != nil {
+		t.Fatal(err)
+	}
+	a1 := b.job(t, "a", p0, store.StatusCompleted, 5)
+	a2 := b.job(t, "a", p0.Add(time.Hour), store.StatusFailed, 3)
+	b1 := b.job(t, "a", p1, store.StatusCompleted, 4)
+	held := b.job(t, "a", p1.Add(time.Hour), store.StatusCompleted, 6)
+	forever := b.job(t, "forever", p2, store.StatusCompleted, 2)
+	running := b.job(t, "a", p2.Add(time.Minute), store.StatusRunning, 2)
+	long := b.job(t, "long", p2.Add(2*time.Minute), store.StatusCancelled, 1)
+	// Two years ago: no partition, so the DEFAULT one.
+	old := b.job(t, "a", today.AddDate(-2, 0, 0), store.StatusCompleted, 7)
+	if n := b.count(t, `SELECT count(*) FROM job_chunks_default WHERE job_id = $1`, old); n != 7 {
+		t.Fatalf("old job's chunks in the default partition: %d, want 7", n)
+	}
+	if _, err := b.st.HoldSet(b.ctx, "", held, "litigation 42", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().AddDate(0, 0, 400)
+	opts := retention.Options{Now: now, DefaultDays: 30, BatchSize: 1}
+
+	// Dry run: the report names what would go; nothing goes.
+	dry := opts
+	dry.DryRun = true
+	rep, err := retention.Pass(b.ctx, b.st, dry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The later empty days are past "now" too: they go as well.
+	if got := nonEmpty(rep.Partitions); got != fmt.Sprintf("[{%s 2 8}]", partName(p0)) {
+		t.Errorf("dry run partitions with jobs = %s, want %s with 2 jobs and 8 chunks", got, partName(p0))
+	}
+	if got := jobIDs(rep.Jobs); got != fmt.Sprint([]uuid.UUID{old, b1}) {
+		t.Errorf("dry run jobs = %v, want %v", got, []uuid.UUID{old, b1})
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	if !strings.Contains(out.String(), "would drop partition "+partName(p0)) || !strings.Contains(out.String(), "would remove 4 jobs and 19 chunks") {
+		t.Errorf("dry run report:\n%s", out.String())
+	}
+	if n := b.count(t, `SELECT count(*) FROM job_chunks`); n != 30 {
+		t.Fatalf("dry run removed chunks: %d left, want 30", n)
+	}
+	if !b.exists(t, partName(p0)) || b.count(t, `SELECT count(*) FROM jobs WHERE jobstream_retention_recorded(id)`) != 0 {
+		t.Fatal("dry run dropped a partition or recorded a removal")
+	}
+
+	// The pass itself.
+	rep, err = retention.Pass(b.ctx, b.st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nonEmpty(rep.Partitions); got != fmt.Sprintf("[{%s 2 8}]", partName(p0)) || rep.PartitionRows != 2 {
+		t.Errorf("partitions with jobs = %s, partition rows %d; want %s and 2", got, rep.PartitionRows, partName(p0))
+	}
+	if got := jobIDs(rep.Jobs); got != fmt.Sprint([]uuid.UUID{old, b1}) {
+		t.Errorf("deleted jobs = %v, want %v", got, []uuid.UUID{old, b1})
+	}
+	if b.exists(t, partName(p0)) {
+		t.Error("partition of the expired day still exists")
+	}
+	if !b.exists(t, partName(p1)) || !b.exists(t, partName(p2)) {
+		t.Error("a partition with a job to keep was dropped")
+	}
+	for _, id := range []uuid.UUID{a1, a2, b1, old} {
+		if n := b.count(t, `SELECT count(*) FROM jobs WHERE id = $1`, id); n != 0 {
+			t.Errorf("expired job %s still there", id)
+		}
+		if n := b.chunks(t, id); n != 0 {
+			t.Errorf("expired job %s kept %d chunks", id, n)
+		}
+		if n := b.retentionEvents(t, id); n != 1 {
+			t.Errorf("expired job %s has %d retention events, want 1", id, n)
+		}
+		if n := b.count(t, `SELECT count(*) FROM job_events WHERE job_id = $1`, id); n < 2 {
+			t.Errorf("job %s lost its earlier events", id)
+		}
+	}
+	for id, n := range map[uuid.UUID]int{held: 6, forever: 2, running: 2, long: 1} {
+		if got := b.chunks(t, id); got != n {
+			t.Errorf("kept job %s has %d chunks, want %d", id, got, n)
+		}
+		if b.retentionEvents(t, id) != 0 {
+			t.Errorf("kept job %s has a retention event", id)
+		}
+	}
+
+	// Nothing more to do.
+	rep, err = retention.Pass(b.ctx, b.st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := rep.Totals(); jobs != 0 || rep.PartitionRows != 0 {
+		t.Errorf("second pass removed %d jobs, %d partition rows", jobs, rep.PartitionRows)
+	}
+
+	// Lifting the hold lets its day go whole.
+	if err := b.st.HoldClear(b.ctx, "", held); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = retention.Pass(b.ctx, b.st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nonEmpty(rep.Partitions); got != fmt.Sprintf("[{%s 1 6}]", partName(p1)) {
+		t.Errorf("after unhold: partitions %s, want %s with 1 job and 6 chunks", got, partName(p1))
+	}
+	if b.chunks(t, held) != 0 || b.retentionEvents(t, held) != 1 {
+		t.Error("unheld job not removed with its partition")
+	}
+	if n := b.count(t, `SELECT count(*) FROM job_chunks`); n != 5 {
+		t.Errorf("%d chunks left, want 5 (forever, running, long)", n)
+	}
+}
+
+func nonEmpty(ps []retention.Partition) string {
+	var out []retention.Partition
+	for _, p := range ps {
+		if p.Jobs > 0 {
+			out = append(out, p)
+		}
+	}
+	return fmt.Sprint(out)
+}
+
+func jobIDs(js []store.RetainedJob) string {
+	ids := make([]uuid.UUID, len(js))
+	for i, j := range js {
+		ids[i] = j.ID
+	}
+	return fmt.Sprint(ids)
+}
+
+// TestHoldRacesPartitionDrop: once a partition drop has recorded a job's
+// removal (its row goes in a later batch), the job can no longer be held.
+func TestHoldRacesPartitionDrop(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	at := day(time.Now()).Add(time.Hour)
+	id := b.job(t, "a", at, store.StatusCompleted, 2)
+	now := time.Now().AddDate(0, 0, 100)
+	jobs, ok, err := b.st.RetentionDropPartition(b.ctx, partName(at), now, 30)
+	if err != nil || !ok || jobs != 1 {
+		t.Fatalf("drop = %d, %v, %v; want 1 job dropped", jobs, ok, err)
+	}
+	if _, err := b.st.HoldSet(b.ctx, "", id, "", "cli"); !errors.Is(err, store.ErrRetained) {
+		t.Fatalf("hold after the drop: %v, want ErrRetained", err)
+	}
+	if _, err := b.st.HoldSet(b.ctx, "other", b.job(t, "a", at.AddDate(0, 0, 1), store.StatusCompleted, 0), "", "cli"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("hold of another tenant's job: %v, want ErrNotFound", err)
+	}
+}
+
+// TestHeldJobCannotBeDeleted: the hold's foreign key stops even a direct
+// DELETE of a held job.
+func TestHeldJobCannotBeDeleted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.job(t, "a", time.Now(), store.StatusCompleted, 1)
+	if _, err := b.st.HoldSet(b.ctx, "a", id, "audit", "api_key:x"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.pool.Exec(b.ctx, `SELECT set_config('jobstream.retention', 'on', false); DELETE FROM jobs WHERE id = '`+id.String()+`'`)
+	if err == nil || !strings.Contains(err.Error(), "job_holds") {
+		t.Fatalf("delete of a held job: %v, want a foreign key violation", err)
+	}
+}
+
+// TestServiceOneNodeAtATime: a node whose pass finds the lock taken skips it.
+func TestServiceOneNodeAtATime(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	release, ok, err := b.st.RetentionLead(b.ctx)
+	if err != nil || !ok {
+		t.Fatalf("lead: %v %v", ok, err)
+	}
+	svc := retention.New(b.st, retention.Config{DefaultDays: 1})
+	if _, ran, err := svc.RunOnce(b.ctx); err != nil || ran {
+		t.Fatalf("RunOnce while another node leads: ran %v, err %v", ran, err)
+	}
+	release()
+	if _, ran, err := svc.RunOnce(b.ctx); err != nil || !ran {
+		t.Fatalf("RunOnce after release: ran %v, err %v", ran, err)
+	}
+}
+
+// TestEnsurePartitions creates days ahead, skips days whose ids already sit
+// in the DEFAULT partition, and is idempotent.
+func TestEnsurePartitions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	far := day(time.Now()).AddDate(0, 0, 30)
+	b.job(t, "a", far.Add(time.Hour), store.StatusCompleted, 1) // lands in DEFAULT
+	names, err := b.st.PartitionsEnsure(b.ctx, far.AddDate(0, 0, -1), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{partName(far.AddDate(0, 0, -1)), partName(far.AddDate(0, 0, 1))}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("created %v, want %v", names, want)
+	}
+	if names, err = b.st.PartitionsEnsure(b.ctx, far.AddDate(0, 0, -1), 3); err != nil || len(names) != 0 {
+		t.Errorf("second ensure created %v (%v)", names, err)
+	}
+	// A new partition takes chunks of its day.
+	id := b.job(t, "a", far.AddDate(0, 0, 1).Add(time.Hour), store.StatusCompleted, 2)
+	if n := b.count(t, `SELECT count(*) FROM `+partName(far.AddDate(0, 0, 1))+` WHERE job_id = $1`, id); n != 2 {
+		t.Errorf("chunks in their day's partition: %d, want 2", n)
+	}
+}
+
+// TestBatchesPastAHold: a held job among the oldest expired ones does not
+// end the pass early: every unheld expired job goes in one pass.
+func TestBatchesPastAHold(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	old := day(time.Now()).AddDate(-1, 0, 0)
+	var ids []uuid.UUID
+	for i := range 5 {
+		ids = append(ids, b.job(t, "a", old.Add(time.Duration(i)*time.Minute), store.StatusCompleted, 1))
+	}
+	if _, err := b.st.HoldSet(b.ctx, "a", ids[0], "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := retention.Pass(b.ctx, b.st, retention.Options{Now: time.Now(), DefaultDays: 30, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := jobIDs(rep.Jobs), fmt.Sprint(ids[1:]); got != want {
+		t.Errorf("deleted %s, want %s", got, want)
+	}
+	if n := b.count(t, `SELECT count(*) FROM jobs`); n != 1 {
+		t.Errorf("%d jobs left, want the held one", n)
+	}
+}
+
+// TestPassAsServerRole: the server's own role (jobstream_app, which may
+// not delete chunks or jobs) runs a pass, creates partitions and places
+// holds through the functions granted to it.
+func TestPassAsServerRole(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if b.count(t, `SELECT count(*) FROM pg_roles WHERE rolname = 'jobstream_app' AND has_table_privilege('jobstream_app', 'job_chunks', 'INSERT')`) == 0 {
+		t.Skip("this schema has no server role (jobstream_app)")
+	}
+	old := day(time.Now()).AddDate(-1, 0, 0)
+	gone := b.job(t, "a", old, store.StatusCompleted, 3)
+	held := b.job(t, "a", old.Add(time.Minute), store.StatusCompleted, 2)
+
+	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE jobstream_app")
+		return err
+	}
+	app, err := pgxpool.NewWithConfig(b.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	st := store.New(app)
+	if _, err := app.Exec(b.ctx, `DELETE FROM job_chunks WHERE job_id = $1`, gone); err == nil {
+		t.Fatal("the server's role deleted chunks directly")
+	}
+	if _, err := st.HoldSet(b.ctx, "a", held, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PartitionsEnsure(b.ctx, time.Now().AddDate(0, 0, 20), 1); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, err := retention.New(st, retention.Config{DefaultDays: 30}).RunOnce(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jobIDs(rep.Jobs); got != fmt.Sprint([]uuid.UUID{gone}) {
+		t.Errorf("deleted %s, want %s", got, gone)
+	}
+	if b.chunks(t, held) != 2 || b.chunks(t, gone) != 0 {
+		t.Error("wrong chunks removed")
+	}
+}
