@@ -161,6 +161,11 @@ type Serve struct {
 	// error chunk. Env JOBSTREAM_OVERLOAD_WAIT. Defaults to 10s (0 = the
 	// default).
 	OverloadWait time.Duration
+	// AdmitBacklog is admission control: while more chunks than this wait
+	// for the writer's next commit, the node claims no new jobs (they stay
+	// queued). Env JOBSTREAM_ADMIT_BACKLOG. Defaults to 0: twice
+	// FlushMaxRows; negative: off.
+	AdmitBacklog int
 
 	envErrs []error
 }
@@ -260,6 +265,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
 	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", d.MaxPendingRows), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
 	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", d.OverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
+	fs.IntVar(&c.AdmitBacklog, "admit-backlog", c.envInt(getenv, "JOBSTREAM_ADMIT_BACKLOG", d.AdmitBacklog), "admission control: claim no new jobs while more chunks than this wait for the writer (0 = twice --flush-max-rows, negative = off) (env JOBSTREAM_ADMIT_BACKLOG)")
 }
 
 // Validate returns every problem with c, joined.

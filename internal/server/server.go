@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			Concurrency:   cfg.Concurrency,
 			LeaseTTL:      cfg.LeaseTTL,
 			ShutdownGrace: cfg.ShutdownGrace,
+			AdmitBacklog:  cfg.AdmitBacklog,
 			Writer:        writerCfg,
 			WriteMode:     cfg.WriteMode,
 			Logger:        log,
