@@ -15,26 +15,33 @@ import (
 // TestAdmissionControl: while the chunk writer's backlog is above
 // AdmitBacklog the worker claims no new job, so a submitted job stays
 // queued (it does not start and then fail as overloaded); once the backlog
-// drains, the job is claimed and completes. The backlog is real: the
-// writer's first commit is held, and rows appended meanwhile stay queued.
+// drains, the job is claimed and completes. The backlog is real: rows
+// queued in the writer, whose first commit is held.
 func TestAdmissionControl(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const admit = 10
-	var (
-		w                 *worker.Writer
-		inFlight, proceed chan struct{}
-	)
+	// Rows of a lease nobody holds, appended before the worker runs: the
+	// claim loop's first look already sees the backlog. One row per
+	// commit, and the first commit is held, so admit+1 rows stay queued.
+	ghost := store.Lease{JobID: uuid.Must(uuid.NewV7()), Attempt: 1}
+	var proceed chan struct{}
 	held := make(chan int, 1)
-	b := setupWorkerWith(t, worker.Config{AdmitBacklog: admit, PollInterval: time.Hour}, nil, func(wk *worker.Worker) {
+	var w *worker.Writer
+	b := setupWorkerWith(t, worker.Config{AdmitBacklog: admit, PollInterval: time.Hour, Writer: worker.WriterConfig{MaxBatch: 1}}, nil, func(wk *worker.Worker) {
 		w = wk.Writer().(*worker.Writer)
-		inFlight, proceed = holdFirstWrite(w)
+		_, proceed = holdFirstWrite(w)
 		worker.SetHeld(wk, func(n int) {
 			select {
 			case held <- n:
 			default:
 			}
 		})
+		for seq := range admit + 2 {
+			if err := w.Append(ctx, store.NewChunk{Lease: ghost, Seq: seq, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 	released := false
 	defer func() {
@@ -42,21 +49,6 @@ func TestAdmissionControl(t *testing.T) {
 			close(proceed)
 		}
 	}()
-
-	// Rows of a lease nobody holds: the first leaves the queue and is held
-	// in flight, the next admit+1 stay queued behind it.
-	ghost := store.Lease{JobID: uuid.Must(uuid.NewV7()), Attempt: 1}
-	appendRow := func(seq int) {
-		t.Helper()
-		if err := w.Append(ctx, store.NewChunk{Lease: ghost, Seq: seq, StreamType: "content", Data: []byte(`{"content":"x"}`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	appendRow(0)
-	<-inFlight
-	for i := 1; i <= admit+1; i++ {
-		appendRow(i)
-	}
 	if n := w.Pending(); n <= admit {
 		t.Fatalf("backlog %d, want above %d", n, admit)
 	}
