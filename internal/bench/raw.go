@@ -125,7 +125,7 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 func emptyTables(ctx context.Context, db interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }) error {
-	if _, err := db.Exec(ctx, "BEGIN; SET LOCAL jobstream.retention = 'on'; TRUNCATE jobs CASCADE; COMMIT"); err != nil {
+	if _, err := db.Exec(ctx, "BEGIN; SET LOCAL jobstream.retention = 'on'; TRUNCATE jobs, job_chunks CASCADE; COMMIT"); err != nil {
 		return fmt.Errorf("empty the bench database: %w", err)
 	}
 	return nil
