@@ -32,8 +32,14 @@ import (
 // heartbeat. Its figures are what this machine's PostgreSQL can do for the
 // load: jobstream's are reported as a ratio of them.
 
-// RawFlushWindow is the raw load's time between commits.
-const RawFlushWindow = 10 * time.Millisecond
+// RawFlushWindow is the raw load's time between commits, and RawMaxBatch
+// the most rows one commit takes (jobstream's default batch cap): a
+// backlog is written in batches of that size one after another, not in one
+// ever larger transaction.
+const (
+	RawFlushWindow = 10 * time.Millisecond
+	RawMaxBatch    = 4000
+)
 
 // rawChannel is the raw load's NOTIFY channel, apart from jobstream's so
 // that no server reacts to it.
@@ -313,21 +319,29 @@ func (r *rawRun) write(ctx context.Context, stop <-chan struct{}) {
 			}
 			return
 		case <-t.C:
-			r.flush(ctx)
+			for r.flush(ctx) && r.backlog() > 0 && ctx.Err() == nil {
+			}
 		}
 	}
 }
 
-// flush commits what is buffered; it reports whether rows were written.
+func (r *rawRun) backlog() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.buf)
+}
+
+// flush commits up to RawMaxBatch buffered rows; it reports whether rows
+// were written. Rows of a failed commit go back in front of the buffer.
 func (r *rawRun) flush(ctx context.Context) bool {
 	r.mu.Lock()
-	batch := r.buf
-	r.buf = nil
+	n := min(len(r.buf), RawMaxBatch)
+	batch := r.buf[:n:n]
+	r.buf = r.buf[n:]
 	r.mu.Unlock()
-	if len(batch) == 0 {
+	if n == 0 {
 		return false
 	}
-	n := len(batch)
 	ids, seqs, types, datas := make([]uuid.UUID, n), make([]int32, n), make([]string, n), make([]string, n)
 	var hashes [][]byte
 	if r.hashed {
@@ -364,7 +378,12 @@ func (r *rawRun) flush(ctx context.Context) bool {
 		return nil
 	})
 	if err != nil {
-		r.errorf("raw commit of %d rows: %v", n, err)
+		if ctx.Err() == nil {
+			r.errorf("raw commit of %d rows: %v", n, err)
+		}
+		r.mu.Lock()
+		r.buf = append(batch, r.buf...)
+		r.mu.Unlock()
 		return false
 	}
 	r.commits.Add(1)
