@@ -137,9 +137,27 @@ func emptyTables(ctx context.Context, db interface {
 	return nil
 }
 
-// rawInsert is jobstream's chunk INSERT for the schema at hand: data is
-// jsonb or json, and a hash column (the chunk hash chain), when there is
-// one, gets a SHA-256 chained per job as jobstream's writer computes it.
+// The raw load's batch statements: jobstream's chunk INSERT for each
+// schema it may meet (data jsonb or json; a hash column, the chunk hash
+// chain, or none).
+const (
+	rawInsertJSONB = `INSERT INTO job_chunks (job_id, seq, stream_type, data)
+SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[]) AS r(job_id, seq, stream_type, data)`
+	rawInsertJSON = `INSERT INTO job_chunks (job_id, seq, stream_type, data)
+SELECT r.job_id, r.seq, r.stream_type, r.data::json
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[]) AS r(job_id, seq, stream_type, data)`
+	rawInsertHashedJSONB = `INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT r.job_id, r.seq, r.stream_type, r.data::jsonb, r.hash
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bytea[]) AS r(job_id, seq, stream_type, data, hash)`
+	rawInsertHashedJSON = `INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
+SELECT r.job_id, r.seq, r.stream_type, r.data::json, r.hash
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bytea[]) AS r(job_id, seq, stream_type, data, hash)`
+)
+
+// rawInsert picks the batch statement for the schema at hand; hashed says
+// the rows need a hash, a SHA-256 chained per job as jobstream's writer
+// computes it.
 func rawInsert(ctx context.Context, pool *pgxpool.Pool) (string, bool, error) {
 	rows, err := pool.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'job_chunks' AND table_schema = current_schema()`)
 	if err != nil {
@@ -156,18 +174,36 @@ func rawInsert(ctx context.Context, pool *pgxpool.Pool) (string, bool, error) {
 	if err := rows.Err(); err != nil {
 		return "", false, err
 	}
-	dataType := cols["data"]
-	if dataType != "json" && dataType != "jsonb" {
-		return "", false, fmt.Errorf("job_chunks.data is %q: is the database migrated?", dataType)
+	_, hashed := cols["hash"]
+	switch {
+	case cols["data"] == "jsonb" && !hashed:
+		return rawInsertJSONB, false, nil
+	case cols["data"] == "json" && !hashed:
+		return rawInsertJSON, false, nil
+	case cols["data"] == "jsonb":
+		return rawInsertHashedJSONB, true, nil
+	case cols["data"] == "json":
+		return rawInsertHashedJSON, true, nil
 	}
-	if _, ok := cols["hash"]; ok {
-		return `INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
-SELECT r.job_id, r.seq, r.stream_type, r.data::` + dataType + `, r.hash
-FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::bytea[]) AS r(job_id, seq, stream_type, data, hash)`, true, nil
+	return "", false, fmt.Errorf("job_chunks.data is %q: is the database migrated?", cols["data"])
+}
+
+// execInsert runs the batch statement (one of the constants above).
+func (r *rawRun) execInsert(ctx context.Context, tx pgx.Tx, args []any) error {
+	var err error
+	switch r.insert {
+	case rawInsertJSONB:
+		_, err = tx.Exec(ctx, rawInsertJSONB, args...)
+	case rawInsertJSON:
+		_, err = tx.Exec(ctx, rawInsertJSON, args...)
+	case rawInsertHashedJSONB:
+		_, err = tx.Exec(ctx, rawInsertHashedJSONB, args...)
+	case rawInsertHashedJSON:
+		_, err = tx.Exec(ctx, rawInsertHashedJSON, args...)
+	default:
+		err = errors.New("no batch statement")
 	}
-	return `INSERT INTO job_chunks (job_id, seq, stream_type, data)
-SELECT r.job_id, r.seq, r.stream_type, r.data::` + dataType + `
-FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[]) AS r(job_id, seq, stream_type, data)`, false, nil
+	return err
 }
 
 func (r *rawRun) errorf(format string, args ...any) {
@@ -367,7 +403,7 @@ func (r *rawRun) flush(ctx context.Context) bool {
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := pgx.BeginFunc(qctx, r.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(qctx, r.insert, args...); err != nil {
+		if err := r.execInsert(qctx, tx, args); err != nil {
 			return err
 		}
 		for i := 0; i < len(woke); i += 200 {
