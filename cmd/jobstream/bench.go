@@ -22,7 +22,14 @@ measured apart from the load generator's) on the database jobstream_bench of
 DATABASE_URL's server (else the local server), whose tables are emptied
 first; or measured at --url. --write-mode batched,naive runs the same
 workload twice, with group commit and with a transaction per chunk, and
-prints the ratio. Lost, duplicated and reordered chunks must be 0.`
+prints the ratio. --compare raw then runs, in the same invocation and on the
+same database, a raw PostgreSQL group-commit load of the same shape (the same
+job_chunks rows, a commit every 10 ms with one NOTIFY, one LISTEN connection
+and one read statement per wake-up; no HTTP, no leases) and prints
+jobstream's delivered tokens/s and CPU per token as ratios of it. CPU per
+token is µs of CPU per delivered token, of the server and of every postgres
+process (of the bench process for the raw load, its load generator
+included). Lost, duplicated and reordered chunks must be 0.`
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "bench", "[flags]", benchAbout)
@@ -43,6 +50,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	serverArgs := fs.String("server-args", "", "extra 'serve' flags for the started server, space-separated (e.g. \"--flush-window 10ms\")")
 	inProcess := fs.Bool("in-process", false, "run the server in the bench's process (its CPU then includes the load generator)")
 	fs.StringVar(&c.Profile, "profile", "", "write a CPU profile of the started server, taken during the measurement, to this file")
+	compare := fs.String("compare", "", "also run this baseline in the same invocation and report the ratio: raw (PostgreSQL group commit, no HTTP)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	quiet := fs.Bool("quiet", false, "no progress messages on stderr")
 	pos, err := parse(e, fs, args)
@@ -51,6 +59,12 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usagef("bench takes no arguments, got %q", pos)
+	}
+	if *compare != "" && *compare != "raw" {
+		return usagef("--compare must be raw, got %q", *compare)
+	}
+	if *compare != "" && c.URL != "" {
+		return usagef("--compare raw needs a started server's database, not --url")
 	}
 	if c.Linger == 0 {
 		c.Linger = -1 // bench.Config's "none"; its zero means the default
@@ -97,6 +111,16 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		res, err := bench.Run(ctx, rc)
 		if err != nil {
 			return fmt.Errorf("bench (%s): %w", mode, err)
+		}
+		results = append(results, res)
+	}
+	if *compare == "raw" {
+		if c.Logf != nil {
+			c.Logf("raw group commit: %d streams x %g tokens/s, %s", c.Streams, c.Rate, c.Duration)
+		}
+		res, err := bench.RunRaw(ctx, c)
+		if err != nil {
+			return fmt.Errorf("bench (raw): %w", err)
 		}
 		results = append(results, res)
 	}

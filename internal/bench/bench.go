@@ -205,6 +205,11 @@ type Result struct {
 	BenchCPU float64 `json:"bench_cpu"`
 	// Load is the machine's 1-minute load average at the end.
 	Load float64 `json:"load_avg_1m"`
+	// ServerUSPerToken and PostgresUSPerToken are ServerCPU and
+	// PostgresCPU in µs of CPU per delivered token (-1: unknown). For the
+	// raw load, the server is the bench process (load generator included).
+	ServerUSPerToken   float64 `json:"server_us_per_token"`
+	PostgresUSPerToken float64 `json:"postgres_us_per_token"`
 
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
@@ -298,9 +303,9 @@ func (c *Config) start(ctx context.Context) (*target, *pgx.Conn, error) {
 	db, err := pgx.Connect(ctx, c.DatabaseURL)
 	if err == nil {
 		// Chunks are append-only except for retention's transactions
-		// (migrations/00005_append_only.sql): emptying the bench's own
-		// database is one. The audit trail is not emptied (it cannot be).
-		_, err = db.Exec(ctx, "BEGIN; SET LOCAL jobstream.retention = 'on'; TRUNCATE jobs CASCADE; COMMIT")
+		// (migrations/00005_append_only.sql): emptyTables is one. The
+		// audit trail is not emptied (it cannot be).
+		err = emptyTables(ctx, db)
 	}
 	if err != nil {
 		_ = t.stop()
@@ -666,7 +671,29 @@ func (r *run) result(ctx context.Context, a, b snapshot) (Result, error) {
 	}
 	res.PostgresCPU = cpuDelta(a.pg, b.pg) / secs
 	res.Load = loadAvg()
+	res.setCPUPerToken()
 	return res, nil
+}
+
+// setCPUPerToken derives the µs-per-token figures from the CPU ones.
+func (r *Result) setCPUPerToken() {
+	r.ServerUSPerToken, r.PostgresUSPerToken = -1, -1
+	if r.DeliveredTPS <= 0 {
+		return
+	}
+	if r.ServerCPU >= 0 {
+		r.ServerUSPerToken = r.ServerCPU * 1e6 / r.DeliveredTPS
+	}
+	r.PostgresUSPerToken = r.PostgresCPU * 1e6 / r.DeliveredTPS
+}
+
+// MachineUSPerToken is server + PostgreSQL CPU per delivered token, in µs
+// (-1: unknown).
+func (r Result) MachineUSPerToken() float64 {
+	if r.ServerUSPerToken < 0 || r.PostgresUSPerToken < 0 {
+		return -1
+	}
+	return r.ServerUSPerToken + r.PostgresUSPerToken
 }
 
 type storedChunks struct {

@@ -102,3 +102,53 @@ func smallServe() *config.Serve {
 	c.MaxConns = 4
 	return &c
 }
+
+// TestCompareRaw runs a tiny jobstream benchmark and the raw group-commit
+// load on the same database, as `bench --compare raw` does, and checks the
+// report: the raw load delivered every row it wrote, once and in order,
+// and both have CPU-per-token figures and ratios. Nothing about speed.
+func TestCompareRaw(t *testing.T) {
+	t.Parallel()
+	cfg := Config{
+		Streams:         3,
+		Readers:         1,
+		Rate:            200,
+		Tokens:          40,
+		Duration:        time.Second,
+		Warmup:          100 * time.Millisecond,
+		Ramp:            10 * time.Millisecond,
+		DatabaseURL:     benchDatabase(t),
+		InProcessConfig: smallServe(),
+		Logf:            t.Logf,
+	}
+	js, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := RunRaw(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !raw.OK() {
+		t.Fatalf("raw: lost %d, duplicated %d, reordered %d, failed %d: %v", raw.Lost, raw.Duplicated, raw.Reordered, raw.Failed, raw.Errors)
+	}
+	if raw.Jobs < cfg.Streams || raw.Samples == 0 || raw.CommitsPerS == 0 || raw.DeliveredTPS == 0 || raw.WrittenTPS == 0 {
+		t.Fatalf("raw measured nothing: %+v", raw)
+	}
+	if raw.ServerUSPerToken <= 0 || raw.PostgresUSPerToken < 0 || js.PostgresUSPerToken < 0 {
+		t.Fatalf("no CPU per token: raw %+v, jobstream %+v", raw, js)
+	}
+	rep := NewReport([]Result{js, raw})
+	if rep.DeliveredOverRaw <= 0 {
+		t.Fatalf("no delivered ratio: %+v", rep)
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{WriteModeRaw, "server CPU (µs/token)", "postgres CPU (µs/token)", "jobstream / raw delivered tokens/s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}

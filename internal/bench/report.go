@@ -17,6 +17,11 @@ type Report struct {
 	// BatchedOverNaive is written_tps(batched) / written_tps(naive), when
 	// both were run.
 	BatchedOverNaive float64 `json:"batched_over_naive,omitempty"`
+	// Against the raw group-commit load (--compare raw), when it was run:
+	// jobstream's (batched) delivered tokens/s over raw's, and its machine
+	// CPU (server + PostgreSQL) per delivered token over raw's.
+	DeliveredOverRaw   float64 `json:"delivered_over_raw,omitempty"`
+	CPUPerTokenOverRaw float64 `json:"cpu_per_token_over_raw,omitempty"`
 }
 
 // Machine describes where a run happened.
@@ -47,16 +52,28 @@ func ThisMachine() Machine {
 func NewReport(results []Result) Report {
 	r := Report{Machine: ThisMachine(), Results: results}
 	var batched, naive float64
-	for _, res := range results {
+	var js, raw *Result
+	for i, res := range results {
 		switch res.WriteMode {
 		case "batched":
 			batched = res.WrittenTPS
+			js = &results[i]
 		case "naive":
 			naive = res.WrittenTPS
+		case WriteModeRaw:
+			raw = &results[i]
 		}
 	}
 	if batched > 0 && naive > 0 {
 		r.BatchedOverNaive = batched / naive
+	}
+	if js != nil && raw != nil {
+		if raw.DeliveredTPS > 0 {
+			r.DeliveredOverRaw = js.DeliveredTPS / raw.DeliveredTPS
+		}
+		if a, b := js.MachineUSPerToken(), raw.MachineUSPerToken(); a >= 0 && b > 0 {
+			r.CPUPerTokenOverRaw = a / b
+		}
 	}
 	return r
 }
@@ -103,6 +120,8 @@ func (r Report) WriteTable(w io.Writer) error {
 	row("server CPU (cores)", func(x Result) string { return num(x.ServerCPU) })
 	row("postgres CPU (cores)", func(x Result) string { return num(x.PostgresCPU) })
 	row("bench CPU (cores)", func(x Result) string { return num(x.BenchCPU) })
+	row("server CPU (µs/token)", func(x Result) string { return num(x.ServerUSPerToken) })
+	row("postgres CPU (µs/token)", func(x Result) string { return num(x.PostgresUSPerToken) })
 	row("load avg (1m)", func(x Result) string { return num(x.Load) })
 	row("lost", func(x Result) string { return fmt.Sprint(x.Lost) })
 	row("duplicated", func(x Result) string { return fmt.Sprint(x.Duplicated) })
@@ -114,6 +133,12 @@ func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "\nmachine: %d CPUs, %d GiB, %s, %s\n", r.Machine.CPUs, r.Machine.MemoryGB, r.Machine.OS, r.Machine.Go)
 	if r.BatchedOverNaive > 0 {
 		fmt.Fprintf(w, "batched / naive written chunks/s: %.1fx\n", r.BatchedOverNaive)
+	}
+	if r.DeliveredOverRaw > 0 {
+		fmt.Fprintf(w, "jobstream / raw delivered tokens/s: %.2f\n", r.DeliveredOverRaw)
+	}
+	if r.CPUPerTokenOverRaw > 0 {
+		fmt.Fprintf(w, "jobstream / raw machine CPU per token (server + postgres): %.2fx\n", r.CPUPerTokenOverRaw)
 	}
 	for _, res := range r.Results {
 		for _, e := range res.Errors {

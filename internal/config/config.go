@@ -163,6 +163,11 @@ type Serve struct {
 	OverloadWait time.Duration
 	// Retention: the default policy and the pass interval.
 	Retention Retention
+	// AdmitBacklog is admission control: while more chunks than this wait
+	// for the writer's next commit, the node claims no new jobs (they stay
+	// queued). Env JOBSTREAM_ADMIT_BACKLOG. Defaults to 0: twice
+	// FlushMaxRows; negative: off.
+	AdmitBacklog int
 
 	envErrs []error
 }
@@ -264,6 +269,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", d.MaxPendingRows), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
 	c.Retention.register(fs, getenv, d.Retention, true)
 	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", d.OverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
+	fs.IntVar(&c.AdmitBacklog, "admit-backlog", c.envInt(getenv, "JOBSTREAM_ADMIT_BACKLOG", d.AdmitBacklog), "admission control: claim no new jobs while more chunks than this wait for the writer (0 = twice --flush-max-rows, negative = off) (env JOBSTREAM_ADMIT_BACKLOG)")
 }
 
 // Validate returns every problem with c, joined.

@@ -31,11 +31,22 @@ type Job struct {
 	StartedAt         *time.Time      `json:"started_at,omitempty"`
 	FinishedAt        *time.Time      `json:"finished_at,omitempty"`
 	CancelRequestedAt *time.Time      `json:"cancel_requested_at,omitempty"`
+	// QueuedSeconds is, for a queued job, how long it has waited since it
+	// was submitted: under load (admission control holds new jobs back
+	// while the chunk writer is behind), jobs wait queued rather than
+	// start and fail.
+	QueuedSeconds *float64 `json:"queued_seconds,omitempty"`
 }
 
 func toJob(j store.Job) Job {
+	var queued *float64
+	if j.Status == store.StatusQueued {
+		s := max(time.Since(j.CreatedAt).Seconds(), 0)
+		queued = &s
+	}
 	return Job{
-		ID: j.ID, Status: j.Status, Engine: j.Engine, RoomID: j.RoomID,
+		QueuedSeconds: queued,
+		ID:            j.ID, Status: j.Status, Engine: j.Engine, RoomID: j.RoomID,
 		FinishReason: j.FinishReason, Error: j.Error, Usage: j.Usage, Attempt: j.Attempt,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 		CancelRequestedAt: j.CancelRequestedAt,

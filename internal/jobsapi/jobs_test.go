@@ -579,3 +579,25 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestQueuedAge: GET /v1/jobs/{id} of a job still queued (no worker here,
+// as when admission control holds new jobs back) says how long it has
+// waited; a job that left the queue does not.
+func TestQueuedAge(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOptions{})
+	job := b.submit(t, jobsapi.CreateJobRequest{Engine: "sim", Command: "wait in line"})
+	res := b.get(t, "/v1/jobs/"+job.ID.String())
+	var got jobsapi.Job
+	res.json(t, &got)
+	if got.Status != store.StatusQueued || got.QueuedSeconds == nil || *got.QueuedSeconds < 0 {
+		t.Fatalf("GET queued job = %s", res.body)
+	}
+	if _, err := b.client.Cancel(context.Background(), job.ID); err != nil {
+		t.Fatal(err)
+	}
+	res = b.get(t, "/v1/jobs/"+job.ID.String())
+	if bytes.Contains(res.body, []byte(`"queued_seconds"`)) {
+		t.Errorf("a cancelled job has a queue age: %s", res.body)
+	}
+}

@@ -218,12 +218,17 @@ func (s *Server) semossStatusOf(ctx context.Context, tenant string, id uuid.UUID
 	if more {
 		return SemossInProgress
 	}
-	sync := false
-	if status == store.StatusCompleted {
-		pj, err := s.store.PixelJobGet(ctx, tenant, id)
-		sync = err == nil && pj.Sync
+	return semossStatusName(status, s.isSync(ctx, tenant, id, status))
+}
+
+// isSync reports whether a job in status was submitted by a synchronous
+// runPixel; it only matters (and is only looked up) once it completed.
+func (s *Server) isSync(ctx context.Context, tenant string, id uuid.UUID, status string) bool {
+	if status != store.StatusCompleted {
+		return false
 	}
-	return semossStatusName(status, sync)
+	pj, err := s.store.PixelJobGet(ctx, tenant, id)
+	return err == nil && pj.Sync
 }
 
 // sessionOf is the request's SEMOSS session, or an error telling the

@@ -70,24 +70,58 @@ func (s *Server) PixelJobStreaming(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	session, cur, ok := s.semossCursor(w, r, q, unknownJobStream)
-	if !ok {
+	session, err := sessionOf(q.principal)
+	if err != nil {
+		s.writeSemossError(w, r, err)
 		return
 	}
-	// Wait first, holding no connection, from where the session stands;
-	// then hand out the chunks and advance the cursor in one short
-	// transaction.
-	snap, err := s.read(ctx, stream.Params{Tenant: q.tenant, JobID: q.id, From: cur.Next, Limit: 1, Wait: q.wait})
+	// A session polling a job it has polled before (every poll but its
+	// first): one round trip hands out what is new, with the status.
+	page, err := s.store.CursorPoll(ctx, q.tenant, q.id, session, s.cfg.PageSize)
+	if !s.semossReadOK(w, r, err, unknownJobStream) {
+		return
+	}
+	if page.Found && (len(page.Chunks) > 0 || page.Terminal()) {
+		s.writeStreaming(w, page.Snapshot, page.Sync)
+		return
+	}
+	from := page.From
+	if !page.Found {
+		// The session's first poll of the job (or not the tenant's job).
+		cur, err := s.store.CursorGet(ctx, q.tenant, q.id, session)
+		if !s.semossReadOK(w, r, err, unknownJobStream) {
+			return
+		}
+		from = cur.Next
+	}
+	// Nothing new: wait, holding no connection, from where the session
+	// stands; then hand out the chunks and advance the cursor.
+	snap, err := s.read(ctx, stream.Params{Tenant: q.tenant, JobID: q.id, From: from, Limit: 1, Wait: q.wait})
+	sync := page.Sync
 	if err == nil && len(snap.Chunks) > 0 {
-		snap, err = s.store.CursorRead(ctx, q.tenant, q.id, session, s.cfg.PageSize)
+		if page.Found {
+			page, err = s.store.CursorPoll(ctx, q.tenant, q.id, session, s.cfg.PageSize)
+			snap, sync = page.Snapshot, page.Sync
+		} else {
+			snap, err = s.store.CursorRead(ctx, q.tenant, q.id, session, s.cfg.PageSize)
+			sync = s.isSync(ctx, q.tenant, q.id, snap.Status)
+		}
+	} else if err == nil && !page.Found {
+		sync = s.isSync(ctx, q.tenant, q.id, snap.Status)
 	}
 	if !s.semossReadOK(w, r, err, unknownJobStream) {
 		return
 	}
-	writeJSON(w, http.StatusOK, StreamingResponse{
-		Status:  s.semossStatusOf(ctx, q.tenant, q.id, snap.Status, snap.More),
-		Message: messagesOf(snap.Chunks),
-	})
+	s.writeStreaming(w, snap, sync)
+}
+
+// writeStreaming answers a pixelJobStreaming poll with snap.
+func (s *Server) writeStreaming(w http.ResponseWriter, snap store.Snapshot, sync bool) {
+	status := SemossInProgress
+	if !snap.More {
+		status = semossStatusName(snap.Status, sync)
+	}
+	writeJSON(w, http.StatusOK, StreamingResponse{Status: status, Message: messagesOf(snap.Chunks)})
 }
 
 // semossPollRequest is what the polling routes (pixelJobStreaming,

@@ -48,6 +48,9 @@ type Deps struct {
 	// listening on cfg.Addr; Run closes it. `serve` binds it before Run so
 	// that a port in use is reported before the database is touched.
 	Listener net.Listener
+	// APITracer, if set, traces the queries of the API's pool (not the
+	// workers'): tests count a request's database round trips with it.
+	APITracer pgx.QueryTracer
 }
 
 // Run serves until ctx is done, then shuts down gracefully.
@@ -85,7 +88,9 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	// Past the migrations, the server works as store.AppRole, which
 	// cannot change or delete stored chunks.
 	poolCfg.AfterConnect = store.AfterConnectApp
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	apiPoolCfg := poolCfg.Copy()
+	apiPoolCfg.ConnConfig.Tracer = d.APITracer
+	pool, err := pgxpool.NewWithConfig(ctx, apiPoolCfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -171,6 +176,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			Concurrency:   cfg.Concurrency,
 			LeaseTTL:      cfg.LeaseTTL,
 			ShutdownGrace: cfg.ShutdownGrace,
+			AdmitBacklog:  cfg.AdmitBacklog,
 			Writer:        writerCfg,
 			WriteMode:     cfg.WriteMode,
 			Logger:        log,

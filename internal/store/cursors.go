@@ -110,18 +110,9 @@ func (s *Store) lockCursor(ctx context.Context, tx pgx.Tx, tenant string, jobID,
 func (s *Store) CursorRead(ctx context.Context, tenant string, jobID, sessionID uuid.UUID, limit int) (Snapshot, error) {
 	// A session that has a cursor (every poll but its first): one
 	// statement.
-	adv, err := s.q.CursorAdvance(ctx, s.pool, dbsqlc.CursorAdvanceParams{
-		JobID: jobID, SessionID: sessionID, Tenant: tenant, Max: int64(limit) + 1, PageSize: int64(limit),
-	})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("cursor on job %s: %w", jobID, err)
-	}
-	if len(adv) > 0 {
-		rows := make([]dbsqlc.ChunkReadRow, len(adv))
-		for i, r := range adv {
-			rows[i] = dbsqlc.ChunkReadRow(r)
-		}
-		return snapshotOf(rows, limit), nil
+	page, err := s.CursorPoll(ctx, tenant, jobID, sessionID, limit)
+	if err != nil || page.Found {
+		return page.Snapshot, err
 	}
 	// No cursor yet, or not the tenant's job: create it in a transaction.
 	var snap Snapshot
@@ -140,6 +131,42 @@ func (s *Store) CursorRead(ctx context.Context, tenant string, jobID, sessionID 
 		return nil
 	})
 	return snap, err
+}
+
+// CursorPage is what CursorPoll found.
+type CursorPage struct {
+	Snapshot
+	// Found is false when the session has no cursor on the job yet, or
+	// the job is not the tenant's: then nothing was read.
+	Found bool
+	// From is where the cursor stood before the poll: where to wait from
+	// when nothing was new.
+	From int
+	// Sync is true for a job a synchronous runPixel submitted.
+	Sync bool
+}
+
+// CursorPoll is CursorRead for a session that already has a cursor on the
+// job, in ONE round trip (CursorAdvance): the chunks past the cursor (up to
+// limit, the cursor advanced past them), the job's status, where the
+// cursor stood and whether the job is synchronous. A SEMOSS poll that
+// finds data needs nothing else. Without a cursor it reads nothing and
+// returns Found false; CursorRead then creates one.
+func (s *Store) CursorPoll(ctx context.Context, tenant string, jobID, sessionID uuid.UUID, limit int) (CursorPage, error) {
+	adv, err := s.q.CursorAdvance(ctx, s.pool, dbsqlc.CursorAdvanceParams{
+		JobID: jobID, SessionID: sessionID, Tenant: tenant, Max: int64(limit) + 1, PageSize: int64(limit),
+	})
+	if err != nil {
+		return CursorPage{}, fmt.Errorf("cursor on job %s: %w", jobID, err)
+	}
+	if len(adv) == 0 {
+		return CursorPage{}, nil
+	}
+	rows := make([]dbsqlc.ChunkReadRow, len(adv))
+	for i, r := range adv {
+		rows[i] = dbsqlc.ChunkReadRow{Status: r.Status, FinishReason: r.FinishReason, Seq: r.Seq, StreamType: r.StreamType, Data: r.Data, CreatedAt: r.CreatedAt}
+	}
+	return CursorPage{Snapshot: snapshotOf(rows, limit), Found: true, From: int(adv[0].FromSeq), Sync: adv[0].Sync}, nil
 }
 
 // snapshotOf turns ChunkRead rows (read with max = limit+1) into a Snapshot.

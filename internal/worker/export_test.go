@@ -24,3 +24,7 @@ func SetAfterHeartbeat(w *Worker, f func(held []store.HeartbeatResult, err error
 // SetJobDone makes w call f once a job's attempt has ended and forgotten
 // its lease.
 func SetJobDone(w *Worker, f func(store.Lease)) { w.jobDone = f }
+
+// SetHeld makes w call f each time its claim loop holds new jobs back
+// because the writer's backlog is above AdmitBacklog. Set it before Run.
+func SetHeld(w *Worker, f func(backlog int)) { w.held = f }

@@ -32,8 +32,12 @@ type ChunkWriter interface {
 	Finish(ctx context.Context, last store.NewChunk, f store.Finish) error
 	// Release forgets a finished job's lease state.
 	Release(l store.Lease)
-	// Pending is the number of rows not committed yet.
+	// Pending is the number of rows not committed yet: the backlog that
+	// admission control compares with Config.AdmitBacklog.
 	Pending() int
+	// Committed returns a channel closed at the next commit (nil if the
+	// writer has no backlog to wait for).
+	Committed() <-chan struct{}
 	// Run runs the writer's background work until ctx is done, then
 	// flushes what is left for up to drainTimeout.
 	Run(ctx context.Context, drainTimeout time.Duration)
@@ -123,6 +127,10 @@ func (w *NaiveWriter) Release(l store.Lease) {
 	delete(w.lost, l)
 	w.mu.Unlock()
 }
+
+// Committed is nil: a NaiveWriter commits in the job's goroutine and
+// keeps no backlog.
+func (w *NaiveWriter) Committed() <-chan struct{} { return nil }
 
 // Pending is the number of commits in progress.
 func (w *NaiveWriter) Pending() int { return int(w.inFlight.Load()) }

@@ -65,6 +65,14 @@ type Config struct {
 	// a model (or simulator) that streams on past it is stopped, and the
 	// job completes with finish_reason "length". Defaults to 100,000.
 	MaxChunks int
+	// AdmitBacklog is admission control: while the chunk writer's backlog
+	// (rows buffered, not committed yet) is above it, this node claims no
+	// new jobs, so new work waits in the queue as queued instead of
+	// slowing every running job down (and, past the writer's MaxPending,
+	// failing them). Jobs already running are never stopped for it.
+	// Defaults to 2 x Writer.MaxBatch (two commits behind); negative: no
+	// admission control.
+	AdmitBacklog int
 	// Writer configures the chunk writer.
 	Writer WriterConfig
 	// WriteMode selects the chunk writer: WriteBatched (group commit) or
@@ -84,6 +92,9 @@ type Worker struct {
 	log     *slog.Logger
 
 	wake chan struct{}
+	// held, if set (tests), is called each time the claim loop holds new
+	// jobs back because the writer's backlog is above AdmitBacklog.
+	held func(backlog int)
 
 	mu sync.Mutex
 	// running is keyed by lease, not job id: after a lost lease this
@@ -129,6 +140,7 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	cfg.RescueInterval = min(cmpOr(cfg.RescueInterval, DefaultRescueInterval), max(cfg.LeaseTTL/2, 10*time.Millisecond))
 	cfg.ShutdownGrace = cmpOr(cfg.ShutdownGrace, DefaultShutdownGrace)
 	cfg.MaxChunks = max(cmpOr(cfg.MaxChunks, DefaultMaxChunks), 2)
+	cfg.AdmitBacklog = cmpOr(cfg.AdmitBacklog, 2*cmpOr(cfg.Writer.MaxBatch, DefaultMaxBatch))
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -264,6 +276,20 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 	for ctx.Err() == nil {
 		free := cap(slots) - len(slots)
 		got := 0
+		// The commit channel first, then the backlog: a commit between
+		// the two still wakes the loop.
+		var committed <-chan struct{}
+		if free > 0 && w.cfg.AdmitBacklog >= 0 {
+			committed = w.writer.Committed()
+			if n := w.writer.Pending(); n > w.cfg.AdmitBacklog {
+				free = 0
+				if w.held != nil {
+					w.held(n)
+				}
+			} else {
+				committed = nil
+			}
+		}
 		if free > 0 {
 			claims, err := w.store.Claim(ctx, w.cfg.Owner, free, w.cfg.LeaseTTL)
 			if err != nil && ctx.Err() == nil {
@@ -293,6 +319,7 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 		case <-ctx.Done():
 		case <-w.wake:
 		case <-freed:
+		case <-committed:
 		case <-t.C:
 		}
 		t.Stop()

@@ -21,8 +21,9 @@ const (
 )
 
 // ErrOverloaded is returned by Append when the writer has buffered
-// MaxPending rows for longer than OverloadWait (the database is down or
-// far too slow): the job fails rather than buffering without bound.
+// MaxPending rows and nothing committed for OverloadWait (the database is
+// unreachable): the job fails rather than buffering without bound. A
+// database that commits, however slowly, only slows the job down.
 var ErrOverloaded = errors.New("chunk writer overloaded: too many rows waiting for the database")
 
 // WriterConfig configures a Writer.
@@ -36,10 +37,10 @@ type WriterConfig struct {
 	// or unreachable. Defaults to 200,000.
 	MaxPending int
 	// OverloadWait is how long Append waits for room once MaxPending rows
-	// are buffered before it gives up with ErrOverloaded. Meanwhile the
-	// job's model stream is read no faster than the database commits
-	// (backpressure), so a database that is merely slow delays tokens
-	// instead of failing jobs. Defaults to 10 s.
+	// are buffered, with no commit meanwhile, before it gives up with
+	// ErrOverloaded. Meanwhile the job's model stream is read no faster
+	// than the database commits (backpressure), so a database that is
+	// merely slow delays tokens instead of failing jobs. Defaults to 10 s.
 	OverloadWait time.Duration
 	// OnFlush, if set, is called after every commit attempt (metrics).
 	OnFlush func(FlushStats)
@@ -88,6 +89,9 @@ type Writer struct {
 	// room, when not nil, is closed once rows leave the buffer; Appends
 	// waiting for room wait on it.
 	room chan struct{}
+	// lastCommit is when a batch last committed: Append fails a job as
+	// overloaded only when no commit happened for OverloadWait.
+	lastCommit time.Time
 	// Set only by tests: beforeWrite runs while a batch is in flight,
 	// waitStart when an Append starts waiting for room.
 	beforeWrite, waitStart func()
@@ -157,6 +161,18 @@ func (w *Writer) Append(ctx context.Context, c store.NewChunk) error {
 		select {
 		case <-room:
 		case <-timeout:
+			w.mu.Lock()
+			progressed := w.lastCommit.After(started)
+			w.mu.Unlock()
+			if progressed {
+				// The database commits, only slower than the models
+				// write: that is backpressure, never a reason to fail a
+				// running job. Wait on (admission control keeps new jobs
+				// queued meanwhile).
+				started = time.Now()
+				timeout = time.After(w.cfg.OverloadWait)
+				continue
+			}
 			w.waited(started, false)
 			return ErrOverloaded
 		case <-ctx.Done():
@@ -225,6 +241,18 @@ func (w *Writer) Release(l store.Lease) {
 	if w.flushing {
 		w.released[l] = true
 	}
+}
+
+// Committed returns a channel closed the next time rows leave the buffer
+// (a commit): what the claim loop waits for while admission control holds
+// new jobs back.
+func (w *Writer) Committed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.room == nil {
+		w.room = make(chan struct{})
+	}
+	return w.room
 }
 
 // Pending is the number of rows waiting to be committed.
@@ -399,6 +427,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	// The batch's slots are not reused (the queue moved past them) but
 	// stay in its array until the next growth: drop their data now.
 	clear(batch)
+	w.lastCommit = time.Now()
 	w.roomMade()
 	for l, ok := range held {
 		if !ok && !released[l] {

@@ -46,7 +46,10 @@ WHERE j.id = @job_id AND j.tenant = @tenant;
 -- the job's status and up to @max chunks from the cursor in the statement's
 -- one snapshot, and moves the cursor past the first @page_size of them.
 -- No rows: no cursor yet (CursorLock / CursorCreate make one), or not the
--- tenant's job.
+-- tenant's job. Every row also carries where the cursor stood (from_seq:
+-- where to wait from when nothing is new) and whether the job is a
+-- synchronous runPixel's (its completed status is named differently), so
+-- a poll that finds data makes this one round trip and no other.
 -- name: CursorAdvance :many
 WITH cur AS (
     SELECT c.job_id, c.session_id, c.next_seq
@@ -56,6 +59,8 @@ WITH cur AS (
     FOR UPDATE OF c
 ), page AS (
     SELECT j.status, j.finish_reason, j.created_at AS job_created_at,
+           cur.next_seq AS from_seq,
+           EXISTS (SELECT 1 FROM pixel_jobs p WHERE p.job_id = cur.job_id AND p.sync) AS sync,
            ch.seq, ch.stream_type, ch.data, ch.created_at
     FROM cur
     JOIN jobs j ON j.id = cur.job_id
@@ -80,7 +85,8 @@ SELECT status, finish_reason,
        coalesce(seq, -1)::integer AS seq,
        coalesce(stream_type, '')::text AS stream_type,
        coalesce(data, 'null'::json)::json AS data,
-       coalesce(created_at, job_created_at)::timestamptz AS created_at
+       coalesce(created_at, job_created_at)::timestamptz AS created_at,
+       from_seq, sync
 FROM page
 ORDER BY seq;
 
