@@ -141,7 +141,7 @@ const codeLockNotAvailable = "55P03"
 // heartbeatEach renews busy leases after heartbeatWait gave up on one of
 // them: first without waiting, every one whose lock has gone since, then
 // the rest one by one, each in its own transaction with its own bounded
-// wait, until ctx ends. It returns the leases renewed.
+// wait, while ctx leaves time for one. It returns the leases renewed.
 func (s *Store) heartbeatEach(ctx context.Context, owner string, ttl time.Duration, busy []Lease) map[Lease]bool {
 	renewed := map[Lease]bool{}
 	p := dbsqlc.JobHeartbeatParams{Owner: owner, LeaseSeconds: ttl.Seconds()}
@@ -159,7 +159,9 @@ func (s *Store) heartbeatEach(ctx context.Context, owner string, ttl time.Durati
 		if renewed[l] {
 			continue
 		}
-		if ctx.Err() != nil {
+		if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(d) < heartbeatLockWait {
+			// Stop before the deadline cuts a wait short: that would
+			// cancel the query and cost the pool its connection.
 			break
 		}
 		one, err := s.heartbeatWait(ctx, owner, ttl, []Lease{l})
