@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobstream/jobstream/internal/chain"
 	"github.com/jobstream/jobstream/internal/store/dbsqlc"
@@ -85,7 +86,8 @@ const heartbeatLockWait = 500 * time.Millisecond
 // lease missing from the result is lost. One statement renews every lease
 // whose row is not locked, without waiting (see JobHeartbeat); a second
 // renews the locked ones, waiting for their locks for at most
-// heartbeatLockWait. A lease still locked after that comes back with
+// heartbeatLockWait (and, when one lock outlasts that, renews the others
+// apart: heartbeatEach). A lease still locked after that comes back with
 // Renewed false, for the caller to retry soon.
 func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, leases []Lease) ([]HeartbeatResult, error) {
 	if len(leases) == 0 {
@@ -111,6 +113,15 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, 
 		return out, nil
 	}
 	renewed, err := s.heartbeatWait(ctx, owner, ttl, busy)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codeLockNotAvailable && len(busy) > 1 {
+		// One row's lock outlasted the wait and rolled back the renewal
+		// of every busy lease, most of them held only for a moment by
+		// a writer batch. Renew them apart, so that one row locked for
+		// long (an operator's open transaction) costs only its own
+		// renewal, beat after beat.
+		renewed, err = s.heartbeatEach(ctx, owner, ttl, busy), nil
+	}
 	if err != nil {
 		// The others are renewed; these stay unrenewed until the retry.
 		return out, nil
@@ -121,6 +132,44 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, 
 		}
 	}
 	return out, nil
+}
+
+// codeLockNotAvailable is PostgreSQL's lock_not_available SQLSTATE, which
+// a lock wait past lock_timeout fails with.
+const codeLockNotAvailable = "55P03"
+
+// heartbeatEach renews busy leases after heartbeatWait gave up on one of
+// them: first without waiting, every one whose lock has gone since, then
+// the rest one by one, each in its own transaction with its own bounded
+// wait, while ctx leaves time for one. It returns the leases renewed.
+func (s *Store) heartbeatEach(ctx context.Context, owner string, ttl time.Duration, busy []Lease) map[Lease]bool {
+	renewed := map[Lease]bool{}
+	p := dbsqlc.JobHeartbeatParams{Owner: owner, LeaseSeconds: ttl.Seconds()}
+	p.Ids, p.Attempts = lockOrder(busy)
+	rows, err := s.q.JobHeartbeat(ctx, s.pool, p)
+	if err != nil {
+		return renewed
+	}
+	for _, r := range rows {
+		if r.Renewed {
+			renewed[Lease{JobID: r.ID, Attempt: int(r.Attempt)}] = true
+		}
+	}
+	for _, l := range busy {
+		if renewed[l] {
+			continue
+		}
+		if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(d) < heartbeatLockWait {
+			// Stop before the deadline cuts a wait short: that would
+			// cancel the query and cost the pool its connection.
+			break
+		}
+		one, err := s.heartbeatWait(ctx, owner, ttl, []Lease{l})
+		if err == nil && one[l] {
+			renewed[l] = true
+		}
+	}
+	return renewed
 }
 
 // heartbeatWait renews leases whose rows were locked, waiting for the locks

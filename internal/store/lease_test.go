@@ -519,3 +519,88 @@ func TestHeartbeatWaitsOutABatch(t *testing.T) {
 		t.Fatalf("heartbeat = %+v, %v; want the lease renewed once the batch committed", r.res, r.err)
 	}
 }
+
+// TestHeartbeatStuckRowDoesNotStallBatchedOnes: one row locked for long
+// (an operator's open transaction) must not keep the heartbeat from
+// renewing the other leases whose rows were locked only for a moment (a
+// chunk writer batch holds them FOR SHARE; under load that is most of
+// them at any instant). Before the fix the wait pass renewed all busy
+// leases in one statement, and the stuck row's lock_timeout rolled back
+// the renewal of every one of them, beat after beat, until their leases
+// expired and the rescuer failed healthy streams.
+func TestHeartbeatStuckRowDoesNotStallBatchedOnes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testserver.Pool(t, testserver.Database(t), 4)
+	s := store.New(pool)
+	const owner = "w1"
+	stuck := testserver.RunningJob(t, pool, "t", owner)
+	batched := testserver.RunningJob(t, pool, "t", owner)
+	if _, err := pool.Exec(ctx, `UPDATE jobs SET lease_expires_at = now() WHERE id = ANY($1)`, []uuid.UUID{stuck.JobID, batched.JobID}); err != nil {
+		t.Fatal(err)
+	}
+
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, stuck.JobID); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Rollback(ctx)
+	if _, err := batch.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR SHARE`, batched.JobID); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		res []store.HeartbeatResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.Heartbeat(ctx, owner, time.Hour, []store.Lease{stuck, batched})
+		done <- result{res, err}
+	}()
+	// Once the heartbeat waits for a lock (both rows were busy at its
+	// first pass), the batch commits: only the stuck row stays locked.
+	for waiting := false; !waiting; {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, 'name: JobHeartbeatWait') > 0)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("heartbeat returned %+v, %v without waiting for a lock", r.res, r.err)
+		default:
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := testserver.Recv(t, done, "the heartbeat")
+	if r.err != nil {
+		t.Fatalf("heartbeat: %v", r.err)
+	}
+	got := map[store.Lease]store.HeartbeatResult{}
+	for _, h := range r.res {
+		got[h.Lease] = h
+	}
+	if h, ok := got[batched]; !ok || !h.Renewed {
+		t.Errorf("batched lease: %+v, want renewed once its batch committed", got)
+	}
+	if h, ok := got[stuck]; !ok || h.Renewed {
+		t.Errorf("stuck lease: %+v, want held but not renewed", got)
+	}
+	var live bool
+	if err := pool.QueryRow(ctx, `SELECT lease_expires_at > now() + interval '50 minutes' FROM jobs WHERE id = $1`, batched.JobID).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	if !live {
+		t.Error("the batched lease was not extended: the stuck row's lock timeout rolled its renewal back")
+	}
+}
