@@ -51,6 +51,7 @@ func (a *API) routes() chi.Router {
 		r.Post("/jobs/{id}/cancel", jobs.CancelJob)
 		r.Get("/jobs/{id}/transcript", jobs.GetTranscript)
 		r.Get("/jobs/{id}/verify", jobs.VerifyJob)
+		r.Get("/jobs/{id}/audit", jobs.GetAudit)
 		r.Post("/jobs/{id}/hold", jobs.HoldJob)
 		r.Delete("/jobs/{id}/hold", jobs.UnholdJob)
 		r.Get("/engines", jobs.ListEngines)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jobstream/jobstream/internal/store/dbsqlc"
 )
 
 // Record is everything stored about one job, read in one snapshot: what
@@ -71,17 +73,7 @@ func (s *Store) Record(ctx context.Context, id uuid.UUID) (Record, error) {
 		if err != nil {
 			return err
 		}
-		rec.Events = make([]Event, len(events))
-		for i, e := range events {
-			rec.Events[i] = Event{
-				ID: e.ID, Event: e.Event, Actor: e.Actor, FromStatus: e.FromStatus, ToStatus: e.ToStatus,
-				LeaseOwner: e.LeaseOwner, Reason: e.Reason, Detail: e.Detail, DBRole: e.DbRole, At: e.At,
-			}
-			if e.Attempt != nil {
-				n := int(*e.Attempt)
-				rec.Events[i].Attempt = &n
-			}
-		}
+		rec.Events = eventsFromRows(events)
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -106,4 +98,45 @@ func (s *Store) Records(ctx context.Context, f JobFilter, fn func(Record) error)
 		}
 		return fn(rec)
 	})
+}
+
+// Events returns a job's audit trail, oldest first, for the job's own
+// tenant only (another tenant's job is ErrNotFound, as everywhere).
+func (s *Store) Events(ctx context.Context, tenant string, id uuid.UUID) ([]Event, error) {
+	var out []Event
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := s.q.JobGet(ctx, tx, dbsqlc.JobGetParams{ID: id, Tenant: tenant}); errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		events, err := s.q.JobEventList(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out = eventsFromRows(events)
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %s events: %w", id, err)
+	}
+	return out, nil
+}
+
+func eventsFromRows(rows []dbsqlc.JobEventListRow) []Event {
+	out := make([]Event, len(rows))
+	for i, e := range rows {
+		out[i] = Event{
+			ID: e.ID, Event: e.Event, Actor: e.Actor, FromStatus: e.FromStatus, ToStatus: e.ToStatus,
+			LeaseOwner: e.LeaseOwner, Reason: e.Reason, Detail: e.Detail, DBRole: e.DbRole, At: e.At,
+		}
+		if e.Attempt != nil {
+			n := int(*e.Attempt)
+			out[i].Attempt = &n
+		}
+	}
+	return out
 }
