@@ -153,9 +153,13 @@ BEGIN
     -- The schema may not be public; analysts need to find the tables.
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO jobstream_analyst', current_schema());
     -- Default privileges of the server's role (00005) must not let it
-    -- change the analyst mapping.
+    -- change the analyst mapping. It may read it: the policies can
+    -- evaluate jobstream_analyst_tenant() for any role, the server's
+    -- included, which would otherwise fail its queries with "permission
+    -- denied for table analysts".
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobstream_app') THEN
         REVOKE ALL ON analysts FROM jobstream_app;
+        GRANT SELECT ON analysts TO jobstream_app;
     END IF;
 END
 $$;

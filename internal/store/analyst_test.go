@@ -210,3 +210,36 @@ func TestAnalystSeesOnlyItsTenant(t *testing.T) {
 		t.Errorf("second drop: %v, want ErrNotFound", err)
 	}
 }
+
+// TestServerRoleEvaluatesTenantPolicies: the row-level security policies
+// may evaluate the analyst-tenant lookup for any role; as the server's role
+// (jobstream_app) it must answer (NULL: not an analyst) rather than fail
+// the server's query with "permission denied for table analysts", which a
+// concurrent SEMOSS cursor poll hit. The server still cannot change the
+// mapping.
+func TestServerRoleEvaluatesTenantPolicies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		conn.Conn().Close(ctx) //nolint:errcheck // drop the session with its role
+		conn.Release()
+	}()
+	if _, err := conn.Exec(ctx, `SET ROLE jobstream_app`); err != nil {
+		t.Fatal(err)
+	}
+	var tenant *string
+	if err := conn.QueryRow(ctx, `SELECT jobstream_analyst_tenant()`).Scan(&tenant); err != nil {
+		t.Fatalf("jobstream_analyst_tenant() as jobstream_app: %v", err)
+	}
+	if tenant != nil {
+		t.Errorf("jobstream_analyst_tenant() as jobstream_app = %q, want NULL", *tenant)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO analysts (role, tenant) VALUES ('x', 'y')`); err == nil {
+		t.Error("jobstream_app can change the analyst mapping, want permission denied")
+	}
+}
