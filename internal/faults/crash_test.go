@@ -30,9 +30,11 @@ func TestWorkerKilled(t *testing.T) {
 	a := b.serve(ttl...)
 
 	streaming := b.submit(a, "streaming when killed", "sim_tokens", 100_000, "sim_tokens_per_second", 20)
-	// The model answers after 4 s: nothing is written before the kill.
-	silent := b.submit(a, "not answered yet", "sim_first_token_delay", 4, "sim_tokens", 10, "sim_tokens_per_second", 0)
-	lastTry := b.submit(a, "not answered, last attempt", "sim_first_token_delay", 4, "sim_tokens", 10, "sim_tokens_per_second", 0)
+	// The model answers after 15 s: nothing is written before the kill.
+	// (4 s was not always enough: on a loaded 2-core machine getting from
+	// here to the kill took 6 s, and the job completed on the dead node.)
+	silent := b.submit(a, "not answered yet", "sim_first_token_delay", 15, "sim_tokens", 10, "sim_tokens_per_second", 0)
+	lastTry := b.submit(a, "not answered, last attempt", "sim_first_token_delay", 15, "sim_tokens", 10, "sim_tokens_per_second", 0)
 	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET max_attempts = 1 WHERE id = $1`, lastTry.ID); err != nil {
 		t.Fatal(err)
 	}
