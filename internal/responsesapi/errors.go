@@ -92,9 +92,6 @@ func RefuseLimit(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	writeJSON(w, e.Status, map[string]*Error{"error": e})
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// truncate cuts input quoted in an error message, on a rune boundary (a
+// byte cut could leave invalid UTF-8 in the message).
+func truncate(s string, n int) string { return httpapi.Truncate(s, n) }
