@@ -260,14 +260,20 @@ func TestHistory(t *testing.T) {
 			t.Errorf("%s: the 'no jobs' note shown = %v with %d rows", what, empty, len(want))
 		}
 	}
+	// reload runs an action that loads a new list, having first marked
+	// the current one stale so that the next rows() waits for the new
+	// list rather than reading the old one.
+	reload := func(what string, action chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		eval[bool](p, `(document.getElementById('history-table').dataset.state = 'stale', true)`)
+		p.do(what, action)
+	}
 	apply := func(what string, set map[string]string) {
 		t.Helper()
 		for id, v := range set {
 			p.set(id, v)
 		}
-		// Make the next wait see the new list, not the old one.
-		eval[bool](p, `(document.getElementById('history-table').dataset.state = 'stale', true)`)
-		p.do(what, chromedp.Click(chromedp.ID("f-apply")))
+		reload(what, chromedp.Click(chromedp.ID("f-apply")))
 	}
 	rows("all", f, b, a)
 	apply("engine sim2", map[string]string{"f-engine": "sim2"})
@@ -286,14 +292,14 @@ func TestHistory(t *testing.T) {
 	p.shot("filtered")
 
 	// Paging, two at a time (a page size given in the URL).
-	p.do("page size 2", chromedp.Navigate(p.base+"/#/history?limit=2"))
+	reload("page size 2", chromedp.Navigate(p.base+"/#/history?limit=2"))
 	rows("page 1", f, b)
-	p.do("older", chromedp.Click(chromedp.ID("history-older")))
+	reload("older", chromedp.Click(chromedp.ID("history-older")))
 	rows("page 2", a)
 	if !eval[bool](p, `document.getElementById('history-older').disabled`) {
 		t.Error("Older is enabled on the last page")
 	}
-	p.do("newer", chromedp.Click(chromedp.ID("history-newer")))
+	reload("newer", chromedp.Click(chromedp.ID("history-newer")))
 	rows("page 1 again", f, b)
 
 	// Open b: it replays in full.

@@ -26,6 +26,7 @@ const state = {
   returnTo: '',
   flash: '', // a notice for the next page shown
   olderStack: [], // history: the `before` cursors of the pages we came from
+  historyGen: 0, // history: the latest list load; older answers are dropped
 };
 
 function transport() {
@@ -311,10 +312,15 @@ async function loadHistory(q) {
   if (!f.limit) api.set('limit', '25');
   const before = q.get('before');
   if (before) api.set('before', before);
+  // A later load (another click, another hash) supersedes this one: an
+  // answer that arrives after it must not overwrite the newer list.
+  const gen = ++state.historyGen;
   let list;
   try {
     list = await getJSON(`/v1/jobs?${api}`);
+    if (gen !== state.historyGen) return;
   } catch (e) {
+    if (gen !== state.historyGen) return;
     text($('history-error'), `Cannot list jobs: ${e.message}`);
     show($('history-error'), true);
     table.dataset.state = 'error';
