@@ -84,6 +84,11 @@ type Serve struct {
 	// turns coalescing off (a statement per woken reader). Env
 	// JOBSTREAM_READ_BATCH. Defaults to 500 (0 = the default).
 	ReadBatch int
+	// LocalReads serves readers of jobs running in this process from what
+	// its chunk writer just committed, without a read statement (with
+	// --role all). Env JOBSTREAM_LOCAL_READS. Defaults to true; off only
+	// to measure what it saves.
+	LocalReads bool
 	// PollOnly disables LISTEN/NOTIFY: readers and workers poll. Env
 	// JOBSTREAM_POLL_ONLY. Defaults to false.
 	PollOnly bool
@@ -190,6 +195,7 @@ func Default() Serve {
 		FlushMaxRows:      worker.DefaultMaxBatch,
 		WriteMode:         worker.WriteBatched,
 		ReadBatch:         stream.DefaultMaxBatch,
+		LocalReads:        true,
 		MaxConns:          DefaultMaxConns,
 		WorkerConns:       DefaultWorkerConns,
 		MaxWait:           httpapi.DefaultMaxWait,
@@ -248,6 +254,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.IntVar(&c.FlushMaxRows, "flush-max-rows", c.envInt(getenv, "JOBSTREAM_FLUSH_MAX_ROWS", d.FlushMaxRows), "most rows in one chunk writer transaction (env JOBSTREAM_FLUSH_MAX_ROWS)")
 	fs.StringVar(&c.WriteMode, "write-mode", env("JOBSTREAM_WRITE_MODE", d.WriteMode), "chunk writer: batched (group commit) or naive (a transaction per chunk, for benchmarks) (env JOBSTREAM_WRITE_MODE)")
 	fs.IntVar(&c.ReadBatch, "read-batch", c.envInt(getenv, "JOBSTREAM_READ_BATCH", d.ReadBatch), "most reads served by one coalesced read statement; 1 = no coalescing (env JOBSTREAM_READ_BATCH)")
+	fs.BoolVar(&c.LocalReads, "local-reads", c.envBool(getenv, "JOBSTREAM_LOCAL_READS", d.LocalReads), "serve readers of jobs running in this process from what its writer just committed, without a query; false only to measure it (env JOBSTREAM_LOCAL_READS)")
 	fs.BoolVar(&c.PollOnly, "poll-only", c.envBool(getenv, "JOBSTREAM_POLL_ONLY", d.PollOnly), "do not LISTEN; readers and workers poll (env JOBSTREAM_POLL_ONLY)")
 	fs.IntVar(&c.MaxConns, "max-conns", c.envInt(getenv, "JOBSTREAM_MAX_CONNS", d.MaxConns), "database pool size of the API (env JOBSTREAM_MAX_CONNS)")
 	fs.IntVar(&c.WorkerConns, "worker-conns", c.envInt(getenv, "JOBSTREAM_WORKER_CONNS", d.WorkerConns), "database pool size of the workers and chunk writer, apart from the API's (env JOBSTREAM_WORKER_CONNS)")

@@ -60,6 +60,7 @@ type Metrics struct {
 	ReadRows      prometheus.Counter
 	ReadSeconds   prometheus.Histogram
 	ReadsSkipped  prometheus.Counter
+	ReadsLocal    prometheus.Counter
 	LongPoll      *prometheus.HistogramVec // outcome=data|empty|terminal|error
 }
 
@@ -139,6 +140,10 @@ func New() *Metrics {
 			Namespace: Namespace, Subsystem: "reader", Name: "reads_skipped_total",
 			Help: "Reads answered without a query because nothing can have changed since the last one.",
 		}),
+		ReadsLocal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "reader", Name: "reads_local_total",
+			Help: "Reads answered from what this process's writer just committed, without a query.",
+		}),
 		LongPoll: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "reader", Name: "wait_seconds",
 			Help:    "Duration of waiting reads (long-poll requests and SSE waits), by outcome.",
@@ -152,7 +157,7 @@ func New() *Metrics {
 		m.ChunksWritten, m.Finishes, m.Commits, m.BatchRows, m.BatchJobs, m.CommitSeconds,
 		m.Notifies, m.LeasesLostRows, m.AppendWaits,
 		m.Notifications, m.Wakeups, m.ReadQueries, m.ReadPairs, m.ReadRows, m.ReadSeconds,
-		m.ReadsSkipped, m.LongPoll,
+		m.ReadsSkipped, m.ReadsLocal, m.LongPoll,
 	)
 	// Create the labelled series up front so they are visible at zero.
 	m.AppendWaits.WithLabelValues("room")

@@ -129,8 +129,15 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		listener.Handle(store.ChannelChunks, countingHub{hub: hub, m: m})
 		m.WatchFunc("reader", "waiters", "Reads waiting for a wake-up (long-polls and SSE streams between chunks).", func() float64 { return float64(hub.Waiting()) })
 	}
+	// Readers of jobs running in this process are served what its writer
+	// commits, without reading it back (stream.Feed).
+	var feed *stream.Feed
+	if hub != nil && cfg.Role == config.RoleAll && cfg.LocalReads {
+		feed = stream.NewFeed(hub, stream.FeedConfig{})
+	}
 	reader := stream.New(st, hub, stream.Config{
 		MaxBatch: cfg.ReadBatch,
+		Feed:     feed,
 		Hooks: stream.Hooks{
 			Query: func(reads, rows int, d time.Duration, err error) {
 				if err == nil {
@@ -138,7 +145,8 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 				}
 			},
 			Wait: func(d time.Duration, outcome string) { m.LongPoll.WithLabelValues(outcome).Observe(d.Seconds()) },
-			Skip: m.ReadsSkipped.Inc,
+			Skip:  m.ReadsSkipped.Inc,
+			Local: func(int) { m.ReadsLocal.Inc() },
 		},
 	})
 	writerCfg := worker.WriterConfig{
@@ -150,6 +158,9 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			m.ObserveFlush(f.Rows, f.Finishes, f.Fenced, f.Jobs-f.Fenced, f.Notifies, f.Duration, f.Err)
 		},
 		OnWait: m.ObserveAppendWait,
+	}
+	if feed != nil {
+		writerCfg.Feed = feed
 	}
 
 	var w *worker.Worker

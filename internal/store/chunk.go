@@ -25,6 +25,12 @@ type Chunk struct {
 	CreatedAt  time.Time       `json:"created_at"`
 }
 
+// Stored is the chunk as stored, and so as a read returns it, when it is
+// committed at at (the transaction's timestamp).
+func (c NewChunk) Stored(at time.Time) Chunk {
+	return Chunk{Seq: c.Seq, StreamType: c.StreamType, Data: pgJSON(c.Data), CreatedAt: at}
+}
+
 // Snapshot is a job's status and chunks read in one statement.
 type Snapshot struct {
 	Status       string
@@ -134,6 +140,14 @@ type Finish struct {
 // writes nothing twice (the plain insert meets a unique violation, and the
 // transaction runs again skipping the rows stored).
 func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish) (held map[Lease]bool, err error) {
+	held, _, err = s.WriteBatchAt(ctx, owner, chunks, finishes)
+	return held, err
+}
+
+// WriteBatchAt is WriteBatch that also returns the created_at of the rows
+// it stored: the transaction's timestamp. It is zero when some rows were
+// stored by an earlier, ambiguous commit (and so carry its timestamp).
+func (s *Store) WriteBatchAt(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish) (held map[Lease]bool, at time.Time, err error) {
 	leases := map[Lease]bool{}
 	for _, c := range chunks {
 		leases[c.Lease] = false
@@ -142,23 +156,24 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 		leases[f.Lease] = false
 	}
 	if len(leases) == 0 {
-		return leases, nil
+		return leases, time.Time{}, nil
 	}
 	ctx, cancel := s.hot(ctx)
 	defer cancel()
 	ids, attempts := lockOrder(slices.Collect(maps.Keys(leases)))
-	err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, false)
+	at, err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, false)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
 		// Some rows are stored already: this is the retry of a commit
 		// that landed although the caller saw an error. Run it again
 		// skipping them.
-		err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, true)
+		_, err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, true)
+		at = time.Time{}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("write batch: %w", err)
+		return nil, time.Time{}, fmt.Errorf("write batch: %w", err)
 	}
-	return leases, nil
+	return leases, at, nil
 }
 
 // codeUniqueViolation is PostgreSQL's unique_violation SQLSTATE.
@@ -166,15 +181,18 @@ const codeUniqueViolation = "23505"
 
 // writeBatch is WriteBatch's transaction; it sets leases[l] for every lease
 // the fence found held. idempotent skips chunks already stored.
-func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish, leases map[Lease]bool, ids []uuid.UUID, attempts []int32, idempotent bool) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		owned, err := s.q.JobLeaseHeld(ctx, tx, dbsqlc.JobLeaseHeldParams{Ids: ids, Attempts: attempts, Owner: owner})
+func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish, leases map[Lease]bool, ids []uuid.UUID, attempts []int32, idempotent bool) (at time.Time, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		fence, err := s.q.JobLeaseHeld(ctx, tx, dbsqlc.JobLeaseHeldParams{Ids: ids, Attempts: attempts, Owner: owner})
 		if err != nil {
 			return fmt.Errorf("fence: %w", err)
 		}
-		ownedSet := make(map[uuid.UUID]bool, len(owned))
-		for _, id := range owned {
-			ownedSet[id] = true
+		owned := make([]uuid.UUID, len(fence))
+		ownedSet := make(map[uuid.UUID]bool, len(fence))
+		for i, r := range fence {
+			owned[i] = r.ID
+			ownedSet[r.ID] = true
+			at = r.At
 		}
 		// JobLeaseHeld names jobs, not leases. A job row has one attempt,
 		// so when a batch carries two attempts of one job (this process
@@ -233,6 +251,7 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 		}
 		return s.notifyIDs(ctx, tx, ChannelChunks, owned)
 	})
+	return at, err
 }
 
 // chainHashes returns the chain hash of every chunk of a held lease: its

@@ -49,6 +49,9 @@ type Hooks struct {
 	// Skip is called when a read is spared because nothing can have
 	// changed since the previous one (see idleCache).
 	Skip func()
+	// Local is called when a read is answered from the Feed, with the
+	// chunks it returned.
+	Local func(rows int)
 }
 
 // Config configures a Reader.
@@ -65,6 +68,9 @@ type Config struct {
 	// the first read of a Read that follows a Read of the same job up to
 	// the same offset when nothing was committed since. For measurements.
 	NoIdleCache bool
+	// Feed, when set, answers reads of jobs running in this process from
+	// what its writer just committed (see Feed). It needs the hub.
+	Feed *Feed
 	// Hooks observe the reader.
 	Hooks Hooks
 }
@@ -77,6 +83,7 @@ type Reader struct {
 	hooks   Hooks
 	batch   *coalescer // nil when coalescing is off
 	idle    *idleCache // nil without a hub
+	feed    *Feed      // nil without a hub, or when not configured
 
 	// onWait, when set, is called each time a read goes to sleep waiting
 	// for a wake-up (a test signal).
@@ -105,6 +112,9 @@ func New(s *store.Store, hub *notify.Hub, cfg Config) *Reader {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
 	r := &Reader{store: s, hub: hub, recheck: cfg.Recheck, hooks: cfg.Hooks}
+	if hub != nil {
+		r.feed = cfg.Feed
+	}
 	if hub != nil && !cfg.NoIdleCache {
 		r.idle = newIdleCache(cfg.Recheck)
 	}
@@ -169,6 +179,9 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 		}
 	}
 	deadline := start.Add(p.Wait)
+	// recheck is set when the recheck timer, not a wake-up, ended the
+	// last wait: that read goes to PostgreSQL whatever the Feed holds.
+	recheck := false
 	for {
 		var snap store.Snapshot
 		if skip {
@@ -179,7 +192,7 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 			}
 		} else {
 			var err error
-			if snap, err = r.read(ctx, p); err != nil {
+			if snap, err = r.readVia(ctx, p, !recheck); err != nil {
 				return store.Snapshot{}, err
 			}
 		}
@@ -188,7 +201,7 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 				if err := sleepUntil(ctx, linger); err != nil {
 					return snap, nil
 				}
-				return r.read(ctx, p)
+				return r.readVia(ctx, p, true)
 			}
 		}
 		now := time.Now()
@@ -200,12 +213,14 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 			r.onWait()
 		}
 		t := time.NewTimer(d)
+		recheck = false
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return snap, ctx.Err()
 		case <-wake:
 		case <-t.C:
+			recheck = true
 		}
 		t.Stop()
 	}
@@ -230,6 +245,20 @@ func outcome(snap store.Snapshot, err error) string {
 	default:
 		return "empty"
 	}
+}
+
+// readVia answers p from the Feed when local is true and the Feed can,
+// else from PostgreSQL (read).
+func (r *Reader) readVia(ctx context.Context, p Params, local bool) (store.Snapshot, error) {
+	if local && r.feed != nil {
+		if snap, ok := r.feed.read(p); ok {
+			if r.hooks.Local != nil {
+				r.hooks.Local(len(snap.Chunks))
+			}
+			return snap, nil
+		}
+	}
+	return r.read(ctx, p)
 }
 
 // read runs one read: through the coalescer (one statement for every read

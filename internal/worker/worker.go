@@ -461,7 +461,17 @@ func (w *Worker) runJob(parent context.Context, c store.Claim) {
 		cancel(errCancelRequested)
 	}
 	w.mu.Unlock()
+	feed := w.cfg.Writer.Feed
+	if w.cfg.WriteMode == WriteNaive {
+		feed = nil // the naive writer publishes nothing
+	}
+	if feed != nil {
+		feed.Open(c.Lease, c.Tenant, c.NextSeq)
+	}
 	defer func() {
+		if feed != nil {
+			feed.Close(c.Lease)
+		}
 		w.mu.Lock()
 		delete(w.running, c.Lease)
 		w.mu.Unlock()

@@ -48,6 +48,24 @@ type WriterConfig struct {
 	// with how long it waited and whether it got room (false: it gave up
 	// with ErrOverloaded, or its context ended).
 	OnWait func(waited time.Duration, ok bool)
+	// Feed, if set, is handed every commit, so that readers in this
+	// process get the chunks without reading them back (stream.Feed). The
+	// worker opens and closes each job's entry around its run.
+	Feed Feed
+}
+
+// Feed receives what this process commits for the jobs it runs.
+// stream.Feed implements it.
+type Feed interface {
+	// Open starts a job's entry when the job is claimed; next is the seq
+	// of its first chunk.
+	Open(l store.Lease, tenant string, next int)
+	// Committed is one commit: the rows stored (of held leases only, in
+	// seq order within each job) at their created_at, and the leases the
+	// commit finished or found lost.
+	Committed(rows []store.NewChunk, closed []store.Lease, at time.Time)
+	// Close ends a job's entry when its run ends.
+	Close(l store.Lease)
 }
 
 // FlushStats describes one commit attempt.
@@ -337,6 +355,34 @@ func (w *Writer) drain(timeout time.Duration) {
 	w.mu.Unlock()
 }
 
+// publish hands a commit to the Feed: the batch's rows of held leases,
+// and as closed the leases finished or found lost. With no timestamp (some
+// rows came from an earlier, ambiguous commit) it publishes no row and
+// closes every lease of the batch: their readers read PostgreSQL.
+func (w *Writer) publish(batch []store.NewChunk, fins []*pendingFinish, held map[store.Lease]bool, at time.Time) {
+	var closed []store.Lease
+	for l, ok := range held {
+		if !ok || at.IsZero() {
+			closed = append(closed, l)
+		}
+	}
+	for _, pf := range fins {
+		if held[pf.finish.Lease] && !at.IsZero() {
+			closed = append(closed, pf.finish.Lease)
+		}
+	}
+	if at.IsZero() {
+		batch = nil
+	}
+	rows := make([]store.NewChunk, 0, len(batch))
+	for _, c := range batch {
+		if held[c.Lease] {
+			rows = append(rows, c)
+		}
+	}
+	w.cfg.Feed.Committed(rows, closed, at)
+}
+
 // flush commits one batch. more reports that rows were left for the next.
 func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	w.mu.Lock()
@@ -390,7 +436,10 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		w.beforeWrite()
 	}
 	start := time.Now()
-	held, err := w.store.WriteBatch(ctx, w.owner, rows, finishes)
+	held, at, err := w.store.WriteBatchAt(ctx, w.owner, rows, finishes)
+	if err == nil && w.cfg.Feed != nil {
+		w.publish(batch, fins, held, at)
+	}
 	if w.cfg.OnFlush != nil {
 		// Reported once the outcome is applied: after it, an Append for
 		// a fenced job already returns ErrLeaseLost.

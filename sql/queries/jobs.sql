@@ -133,7 +133,11 @@ RETURNING j.id, j.attempt;
 -- whatever the table's statistics say (a plain join was planned as a
 -- rescan of the id list per running job right after a bulk load: 93-138 ms
 -- per batch at 1,000 jobs against 2.4 ms).
-SELECT j.id
+--
+-- at is the transaction's timestamp, which is the created_at of every chunk
+-- the batch inserts: the writer hands the committed chunks, timestamps
+-- included, to readers in the same process (stream.Feed).
+SELECT j.id, now()::timestamptz AS at
 FROM unnest(@ids::uuid[], @attempts::integer[]) AS h(id, attempt)
 CROSS JOIN LATERAL (
     SELECT jobs.id FROM jobs

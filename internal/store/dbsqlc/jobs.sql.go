@@ -570,7 +570,7 @@ func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (
 }
 
 const jobLeaseHeld = `-- name: JobLeaseHeld :many
-SELECT j.id
+SELECT j.id, now()::timestamptz AS at
 FROM unnest($1::uuid[], $2::integer[]) AS h(id, attempt)
 CROSS JOIN LATERAL (
     SELECT jobs.id FROM jobs
@@ -587,6 +587,11 @@ type JobLeaseHeldParams struct {
 	Owner    string
 }
 
+type JobLeaseHeldRow struct {
+	ID uuid.UUID
+	At time.Time
+}
+
 // JobLeaseHeld reports which of the given (id, attempt) leases this process
 // holds, locking them FOR SHARE until the end of the transaction: a rescuer
 // or a re-claim (FOR UPDATE) blocks until the writer's batch commits, and a
@@ -597,19 +602,23 @@ type JobLeaseHeldParams struct {
 // whatever the table's statistics say (a plain join was planned as a
 // rescan of the id list per running job right after a bulk load: 93-138 ms
 // per batch at 1,000 jobs against 2.4 ms).
-func (q *Queries) JobLeaseHeld(ctx context.Context, db DBTX, arg JobLeaseHeldParams) ([]uuid.UUID, error) {
+//
+// at is the transaction's timestamp, which is the created_at of every chunk
+// the batch inserts: the writer hands the committed chunks, timestamps
+// included, to readers in the same process (stream.Feed).
+func (q *Queries) JobLeaseHeld(ctx context.Context, db DBTX, arg JobLeaseHeldParams) ([]JobLeaseHeldRow, error) {
 	rows, err := db.Query(ctx, jobLeaseHeld, arg.Ids, arg.Attempts, arg.Owner)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []uuid.UUID
+	var items []JobLeaseHeldRow
 	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
+		var i JobLeaseHeldRow
+		if err := rows.Scan(&i.ID, &i.At); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
