@@ -157,6 +157,9 @@ func (c *Config) defaults() error {
 	default:
 		errs = append(errs, fmt.Errorf("--mode must be sse, longpoll or semoss, got %q", c.Mode))
 	}
+	if c.Profile != "" && (c.URL != "" || c.Exe == "") {
+		errs = append(errs, errors.New("--profile needs a server the bench starts itself (not --url or --in-process)"))
+	}
 	if c.Warmup >= c.Duration {
 		errs = append(errs, fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", c.Warmup, c.Duration))
 	}
@@ -285,8 +288,21 @@ func (c *Config) start(ctx context.Context) (*target, *pgx.Conn, error) {
 	}
 	var t *target
 	if c.Exe != "" {
-		args := append(append(c.serveArgs(), "--pprof"), c.ServerArgs...)
-		t, err = startChild(ctx, c.Exe, c.DatabaseURL, args)
+		args := c.serveArgs()
+		pprofURL := ""
+		if c.Profile != "" {
+			// pprof is served apart from the API, on its own address.
+			addr, err := freeLoopbackAddr()
+			if err != nil {
+				return nil, nil, err
+			}
+			args = append(args, "--pprof", "--pprof-addr", addr)
+			pprofURL = "http://" + addr
+		}
+		t, err = startChild(ctx, c.Exe, c.DatabaseURL, append(args, c.ServerArgs...))
+		if t != nil {
+			t.pprofURL = pprofURL
+		}
 	} else {
 		sc := config.Default()
 		if c.InProcessConfig != nil {
@@ -551,7 +567,10 @@ func (r *run) cancelRunning(ctx context.Context) {
 }
 
 func (r *run) profile(ctx context.Context, secs int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.tgt.url+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
+	if r.tgt.pprofURL == "" {
+		return errors.New("--profile needs a server the bench starts itself (not --url or --in-process)")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.tgt.pprofURL+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
 	if err != nil {
 		return err
 	}
@@ -561,7 +580,7 @@ func (r *run) profile(ctx context.Context, secs int) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /debug/pprof/profile: %s (does the server run with --pprof?)", resp.Status)
+		return fmt.Errorf("GET /debug/pprof/profile: %s", resp.Status)
 	}
 	f, err := os.Create(r.cfg.Profile)
 	if err != nil {

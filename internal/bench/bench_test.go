@@ -152,3 +152,24 @@ func TestCompareRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileNeedsStartedServer: --profile is refused up front where no
+// profile can be taken (a server at --url, or one in the bench's process),
+// rather than silently writing none.
+func TestProfileNeedsStartedServer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg Config
+		ok  bool
+	}{
+		{Config{Profile: "p", Exe: "/bin/jobstream"}, true},
+		{Config{Profile: "p"}, false},
+		{Config{Profile: "p", Exe: "/bin/jobstream", URL: "http://127.0.0.1:8080"}, false},
+		{Config{}, true},
+	} {
+		err := tc.cfg.defaults()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "--profile")) {
+			t.Errorf("%+v: %v, want ok = %v", tc.cfg, err, tc.ok)
+		}
+	}
+}

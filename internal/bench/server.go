@@ -34,6 +34,19 @@ type target struct {
 	pid  int
 	stop func() error
 	log  *logTail
+	// pprofURL serves the server's /debug/pprof/ (a started child run
+	// for --profile); empty otherwise.
+	pprofURL string
+}
+
+// freeLoopbackAddr returns a loopback address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // startChild runs `exe serve --dev --addr 127.0.0.1:0 ...` and waits for its
