@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 					m.ObserveRead(reads, rows, d)
 				}
 			},
-			Wait: func(d time.Duration, outcome string) { m.LongPoll.WithLabelValues(outcome).Observe(d.Seconds()) },
+			Wait:  func(d time.Duration, outcome string) { m.LongPoll.WithLabelValues(outcome).Observe(d.Seconds()) },
 			Skip:  m.ReadsSkipped.Inc,
 			Local: func(int) { m.ReadsLocal.Inc() },
 		},
