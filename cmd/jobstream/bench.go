@@ -42,6 +42,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "how long to run (measured after --warmup)")
 	fs.DurationVar(&c.Warmup, "warmup", 0, "start of the run left out of the figures (default min(3s, duration/5))")
 	fs.DurationVar(&c.Ramp, "ramp", 0, "spread of the streams' starts (default 1s)")
+	fs.DurationVar(&c.Grace, "grace", 0, "how long jobs still running or queued after --duration may go on before they are cancelled (default 3s)")
 	fs.DurationVar(&c.Linger, "linger", bench.DefaultLinger, "long-poll min_wait (0: none)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", bench.DefaultPoll, "semoss pollers' interval")
 	fs.StringVar(&c.URL, "url", "", "measure this running server instead of starting one")

@@ -80,6 +80,10 @@ type Config struct {
 	Warmup time.Duration
 	// Ramp spreads the streams' starts. Defaults to 1 s.
 	Ramp time.Duration
+	// Grace is how long jobs still running (or queued) after Duration may
+	// go on before the bench cancels them. Defaults to 3 s; an overload
+	// run that must see every queued job complete gives it minutes.
+	Grace time.Duration
 	// Linger is the long-poll min_wait. Defaults to 100 ms. Negative: none.
 	Linger time.Duration
 	// PollInterval is the SEMOSS pollers' interval. Defaults to 300 ms.
@@ -135,6 +139,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Ramp == 0 {
 		c.Ramp = time.Second
+	}
+	if c.Grace == 0 {
+		c.Grace = 3 * time.Second
 	}
 	if c.Linger == 0 {
 		c.Linger = DefaultLinger
@@ -218,8 +225,17 @@ type Result struct {
 	Duplicated int `json:"duplicated"`
 	Reordered  int `json:"reordered"`
 	// Failed counts jobs that did not complete, and readers that gave up.
-	Failed int      `json:"failed"`
-	Errors []string `json:"errors,omitempty"`
+	Failed int `json:"failed"`
+	// Completed and Cancelled count the run's jobs by final status
+	// (cancelled: still going Grace after the end). QueuedMeanS and
+	// QueuedMaxS are how long jobs waited in the queue before a worker
+	// claimed them (admission control holds claims while the writer is
+	// behind). -1: unknown (no database access).
+	Completed   int      `json:"completed"`
+	Cancelled   int      `json:"cancelled"`
+	QueuedMeanS float64  `json:"queued_mean_s"`
+	QueuedMaxS  float64  `json:"queued_max_s"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 // OK reports whether every chunk was delivered exactly once, in order.
@@ -457,7 +473,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	// Jobs still running a little after the end are cancelled (a writer
 	// that cannot keep up would otherwise run for long after), and their
 	// readers follow them to their end.
-	grace := time.NewTimer(3 * time.Second)
+	grace := time.NewTimer(cfg.Grace)
 	waited := make(chan struct{})
 	go func() { wg.Wait(); close(waited) }()
 	select {
@@ -538,6 +554,24 @@ func (r *run) stream(ctx context.Context, winFrom, winTo int64) {
 	wg.Wait()
 }
 
+// jobOutcomes counts the run's jobs by final status and measures how long
+// they were queued.
+func (r *run) jobOutcomes(ctx context.Context, res *Result) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var mean, longest *float64
+	err := r.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'cancelled'),
+		avg(extract(epoch FROM started_at - created_at))::float8, max(extract(epoch FROM started_at - created_at))::float8
+		FROM jobs WHERE id = ANY($1)`, r.jobs).Scan(&res.Completed, &res.Cancelled, &mean, &longest)
+	if err != nil {
+		return fmt.Errorf("count job outcomes: %w", err)
+	}
+	if mean != nil && longest != nil {
+		res.QueuedMeanS, res.QueuedMaxS = *mean, *longest
+	}
+	return nil
+}
+
 // cancelRunning asks the server to cancel every job not finished yet.
 func (r *run) cancelRunning(ctx context.Context) {
 	r.mu.Lock()
@@ -598,7 +632,7 @@ func (r *run) result(ctx context.Context, a, b snapshot) (Result, error) {
 	res := Result{
 		Mode: cfg.Mode, WriteMode: cfg.WriteMode, Streams: cfg.Streams, Readers: cfg.Readers,
 		Rate: cfg.Rate, Tokens: cfg.Tokens, WantedTPS: float64(cfg.Streams) * cfg.Rate,
-		ServerCPU: -1,
+		ServerCPU: -1, QueuedMeanS: -1, QueuedMaxS: -1,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -630,6 +664,9 @@ func (r *run) result(ctx context.Context, a, b snapshot) (Result, error) {
 		cancel()
 		if err != nil {
 			return res, fmt.Errorf("count stored chunks: %w", err)
+		}
+		if err := r.jobOutcomes(ctx, &res); err != nil {
+			return res, err
 		}
 	}
 	// Readers without seqs (SEMOSS) are checked chunk by chunk against

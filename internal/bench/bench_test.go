@@ -73,6 +73,10 @@ func TestRunSmoke(t *testing.T) {
 			if res.Jobs < 2 || res.Samples == 0 || res.CommitsPerS == 0 || res.RequestsPerToken == 0 {
 				t.Fatalf("nothing measured: %+v", res)
 			}
+			if res.Completed+res.Cancelled != res.Jobs || res.Completed == 0 || res.QueuedMaxS < 0 || res.QueuedMeanS > res.QueuedMaxS {
+				t.Fatalf("job outcomes: %d jobs, %d completed, %d cancelled, queued mean %.3f max %.3f s",
+					res.Jobs, res.Completed, res.Cancelled, res.QueuedMeanS, res.QueuedMaxS)
+			}
 			var b strings.Builder
 			if err := NewReport([]Result{res}).WriteTable(&b); err != nil || !strings.Contains(b.String(), "latency p99 (ms)") {
 				t.Fatalf("table: %v\n%s", err, b.String())

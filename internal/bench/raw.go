@@ -572,6 +572,7 @@ func (r *rawRun) result(a, b rawSnap) (Result, error) {
 	res := Result{
 		Mode: ModeRaw, WriteMode: WriteModeRaw, Streams: cfg.Streams, Readers: cfg.Readers,
 		Rate: cfg.Rate, Tokens: cfg.Tokens, WantedTPS: float64(cfg.Streams) * cfg.Rate, BenchCPU: -1,
+		QueuedMeanS: -1, QueuedMaxS: -1, // no queue
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -127,6 +127,13 @@ func (r Report) WriteTable(w io.Writer) error {
 	row("duplicated", func(x Result) string { return fmt.Sprint(x.Duplicated) })
 	row("reordered", func(x Result) string { return fmt.Sprint(x.Reordered) })
 	row("failed", func(x Result) string { return fmt.Sprint(x.Failed) })
+	row("completed / cancelled", func(x Result) string { return fmt.Sprintf("%d / %d", x.Completed, x.Cancelled) })
+	row("queued mean / max (s)", func(x Result) string {
+		if x.QueuedMaxS < 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f / %.2f", x.QueuedMeanS, x.QueuedMaxS)
+	})
 	if err := tw.Flush(); err != nil {
 		return err
 	}
