@@ -440,7 +440,8 @@ func TestDevAnonymous(t *testing.T) {
 }
 
 // TestCSRF: with --csrf the console sends the session's CSRF token, so
-// the SEMOSS transport's cookie-authenticated POSTs are accepted.
+// the SEMOSS transport's cookie-authenticated POSTs, and its logout, are
+// accepted; without the token they are refused.
 func TestCSRF(t *testing.T) {
 	t.Parallel()
 	p, c := loggedIn(t, ownServer(t, "--csrf"))
@@ -463,7 +464,21 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("POST %s without the CSRF token: %d, want 403", path, st)
 		}
 	}
+	// So is a logout (a cross-site page's form could send that one): the
+	// session lives on.
+	if st := eval[int](p, `fetch('/Monolith/api/logout/all', {method: 'POST'}).then(r => r.status)`); st != 403 {
+		t.Errorf("logout without the CSRF token: %d, want 403", st)
+	}
+	if st := eval[int](p, `fetch('/v1/jobs').then(r => r.status)`); st != 200 {
+		t.Errorf("GET /v1/jobs after a refused logout: %d, want 200", st)
+	}
 	p.shot("")
+	// The console's own logout sends the token.
+	p.do("log out", chromedp.Click(chromedp.ID("logout")))
+	p.waitJS("the login form", `!document.getElementById('view-login').hidden && document.getElementById('notice').textContent === 'Logged out.'`)
+	if st := eval[int](p, `fetch('/v1/jobs').then(r => r.status)`); st != 401 {
+		t.Errorf("GET /v1/jobs after logout: %d, want 401", st)
+	}
 }
 
 // TestThinking: thinking deltas show in their own collapsible panel, open
