@@ -54,7 +54,8 @@
 // OPTIONS and TRACE) authenticated by the session cookie alone must carry
 // the header X-CSRF-Token, whose value GET /config/fetchCsrf returns, on
 // every surface: Authenticate refuses it otherwise (httpapi.ErrForbidden),
-// so no route can forget the check. The token is derived from the
+// so no authenticated route can forget the check; the SEMOSS logout, which
+// authenticates itself, calls CheckCSRF. The token is derived from the
 // session's secret token, so every node can check it without storing
 // anything. Requests with Basic credentials need none: a cross-site page
 // cannot make a browser attach them.
@@ -412,7 +413,8 @@ func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
 }
 
 // CheckCSRF implements httpapi.SessionAuthenticator. Authenticate already
-// applies it to every request it lets in by cookie.
+// applies it to every request it lets in by cookie; the SEMOSS logout,
+// which authenticates itself, calls it.
 func (a *Authenticator) CheckCSRF(r *http.Request) error {
 	if r.Header.Get("Authorization") != "" {
 		return nil

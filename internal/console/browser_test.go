@@ -39,6 +39,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -436,10 +437,14 @@ func (p *page) failShot() {
 	}
 }
 
-// open loads the console at fragment (e.g. "#/history").
+// open loads the console at fragment (e.g. "#/history") in a new
+// document and waits for it to start. On a tab that shows the console
+// already, a navigation to another fragment would stay in the same
+// document, which is ready already (and shows the old page): the tab goes
+// through about:blank first, so that the wait sees the new document.
 func (p *page) open(fragment string) {
 	p.t.Helper()
-	p.do("open the console", chromedp.Navigate(p.base+"/"+fragment))
+	p.do("open the console", chromedp.Navigate("about:blank"), chromedp.Navigate(p.base+"/"+fragment))
 	p.waitJS("the console to start", `document.body.dataset.ready === 'true' || !document.getElementById('notice').hidden`)
 }
 
@@ -464,14 +469,16 @@ func loggedIn(t *testing.T, s *jobstream) (*page, *client.Client) {
 }
 
 // submit fills the submit form and sends it; it returns the new job's id
-// once the job page shows it.
+// once the job page shows it (a new id: the job page keeps the last job's
+// id while other pages show).
 func (p *page) submit(prompt, params string) uuid.UUID {
 	p.t.Helper()
 	p.waitJS("the submit form", `!document.getElementById('view-submit').hidden && document.getElementById('engine').options.length > 0`)
+	prev := eval[string](p, `document.getElementById('view-job').dataset.job || ''`)
 	p.set("prompt", prompt)
 	p.set("params", params)
 	p.do("submit", chromedp.Click(chromedp.ID("submit")))
-	p.waitJS("the job page", `!document.getElementById('view-job').hidden && (document.getElementById('view-job').dataset.job || '').length === 36`)
+	p.waitJS("the new job's page", fmt.Sprintf(`!document.getElementById('view-job').hidden && (document.getElementById('view-job').dataset.job || '').length === 36 && document.getElementById('view-job').dataset.job !== %q`, prev))
 	id, err := uuid.Parse(eval[string](p, `document.getElementById('view-job').dataset.job`))
 	if err != nil {
 		p.t.Fatal(err)
@@ -496,6 +503,49 @@ func (p *page) observeContent() {
 		window.__observer.observe(el, { childList: true, characterData: true, subtree: true });
 		return true;
 	})()`)
+}
+
+// hold pauses the tab's requests whose URL matches pattern (Fetch's
+// wildcards: * is any run of characters) from now on, and delivers each
+// one on the channel as it is paused; release lets one go on. A test uses
+// it to make an answer arrive late, after a step of its choosing.
+func (p *page) hold(pattern string) <-chan *fetch.EventRequestPaused {
+	p.t.Helper()
+	held := make(chan *fetch.EventRequestPaused, 64)
+	if err := chromedp.Listen(p.ctx, func(ev any) {
+		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
+			select {
+			case held <- ev:
+			default: // more than a test holds; the test times out on what it misses
+			}
+		}
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(p.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}}); err != nil {
+		p.t.Fatalf("hold %s: %v", pattern, err)
+	}
+	return held
+}
+
+// nextHeld waits for the next request that hold paused.
+func (p *page) nextHeld(what string, held <-chan *fetch.EventRequestPaused) *fetch.EventRequestPaused {
+	p.t.Helper()
+	select {
+	case ev := <-held:
+		return ev
+	case <-p.ctx.Done():
+		p.t.Fatalf("waiting for %s to be sent: %v", what, p.ctx.Err())
+		return nil
+	}
+}
+
+// release lets a held request go on to the server.
+func (p *page) release(ev *fetch.EventRequestPaused) {
+	p.t.Helper()
+	if _, err := chromedp.Call(p.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID}); err != nil {
+		p.t.Fatalf("release %s: %v", ev.Request.URL, err)
+	}
 }
 
 // waitEnded waits until the job page has read the whole job.

@@ -21,6 +21,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -81,6 +82,8 @@ func serveFile(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string) 
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Set, not left to net/http, so that HEAD says it as GET does.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	if r.Method == http.MethodHead {
 		return
 	}

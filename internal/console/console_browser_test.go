@@ -11,9 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/client"
 	"github.com/jobstream/jobstream/internal/jobsapi"
 )
 
@@ -110,6 +113,13 @@ func TestToolCall(t *testing.T) {
 	p, c := loggedIn(t, sharedServer(t))
 	p.waitJS("the submit form", `!document.getElementById('view-submit').hidden`)
 	p.do("insert the example tool", chromedp.Click(chromedp.ID("tools-example")))
+	// The click's handler has run when the click returns (the browser
+	// acknowledges the input once it is handled), and a form value is no
+	// DOM mutation to wait for: check it once, so that a miss says so
+	// rather than failing later on a job without tools.
+	if !eval[bool](p, `document.getElementById('tools').value.includes('get_weather')`) {
+		t.Fatal("the example tool is not in the tools field after the click")
+	}
 	id := p.submit("What is the weather in Lisbon?", params(map[string]any{"sim_tokens_per_second": 30}))
 	p.waitJS("the tool call", `document.querySelector('#tool-calls .tool-name') && document.querySelector('#tool-calls .tool-name').textContent !== ''`)
 	p.waitEnded()
@@ -187,6 +197,9 @@ func TestReloadMidStream(t *testing.T) {
 			id := p.submit("Reload me", params(map[string]any{"sim_tokens": 120, "sim_tokens_per_second": 30}))
 			p.waitJS("text to arrive", `document.getElementById('content').textContent.length > 30`)
 			before := p.text("content")
+			// The page before the reload is ready and shows this job
+			// too: mark it, so that the wait below sees the new one.
+			eval[bool](p, `(document.body.dataset.ready = 'stale', true)`)
 			p.do("reload", chromedp.Reload())
 			p.waitJS("the job page", `document.body.dataset.ready === 'true' && document.getElementById('view-job').dataset.job === '`+id.String()+`'`)
 			if got := p.text("job-transport"); !strings.Contains(strings.ToLower(got), map[string]string{"sse": "sse", "longpoll": "long-poll", "semoss": "semoss"}[kind]) {
@@ -427,7 +440,8 @@ func TestDevAnonymous(t *testing.T) {
 }
 
 // TestCSRF: with --csrf the console sends the session's CSRF token, so
-// the SEMOSS transport's cookie-authenticated POSTs are accepted.
+// the SEMOSS transport's cookie-authenticated POSTs, and its logout, are
+// accepted; without the token they are refused.
 func TestCSRF(t *testing.T) {
 	t.Parallel()
 	p, c := loggedIn(t, ownServer(t, "--csrf"))
@@ -450,7 +464,21 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("POST %s without the CSRF token: %d, want 403", path, st)
 		}
 	}
+	// So is a logout (a cross-site page's form could send that one): the
+	// session lives on.
+	if st := eval[int](p, `fetch('/Monolith/api/logout/all', {method: 'POST'}).then(r => r.status)`); st != 403 {
+		t.Errorf("logout without the CSRF token: %d, want 403", st)
+	}
+	if st := eval[int](p, `fetch('/v1/jobs').then(r => r.status)`); st != 200 {
+		t.Errorf("GET /v1/jobs after a refused logout: %d, want 200", st)
+	}
 	p.shot("")
+	// The console's own logout sends the token.
+	p.do("log out", chromedp.Click(chromedp.ID("logout")))
+	p.waitJS("the login form", `!document.getElementById('view-login').hidden && document.getElementById('notice').textContent === 'Logged out.'`)
+	if st := eval[int](p, `fetch('/v1/jobs').then(r => r.status)`); st != 401 {
+		t.Errorf("GET /v1/jobs after logout: %d, want 401", st)
+	}
 }
 
 // TestThinking: thinking deltas show in their own collapsible panel, open
@@ -481,4 +509,103 @@ func TestThinking(t *testing.T) {
 	)
 	p.waitJS("the panel to close", `!document.getElementById('thinking-box').open`)
 	p.shot("")
+}
+
+// finishedJob submits a short job through the API and waits for its end.
+func finishedJob(t *testing.T, c *client.Client, command string) uuid.UUID {
+	t.Helper()
+	j, err := c.Submit(context.Background(), jobsapi.CreateJobRequest{Engine: "sim", Command: command,
+		Params: map[string]json.RawMessage{"sim_tokens": json.RawMessage("8"), "sim_tokens_per_second": json.RawMessage("0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, c, j.ID)
+	return j.ID
+}
+
+// TestLeftPageExtras: a job page left while its transcript is still on
+// its way (here, for a replay from an offset) does not mark the newer
+// page's extras loaded: leaving aborts the old page's reads, which settles
+// them at once, and the old page used to mark its extras loaded then, over
+// the newer page, whose transcript a test (or a reader) would then find
+// empty.
+func TestLeftPageExtras(t *testing.T) {
+	t.Parallel()
+	p, c := loggedIn(t, sharedServer(t))
+	id := finishedJob(t, c, "left page extras")
+	p.waitJS("the submit page", `!document.getElementById('view-submit').hidden`)
+	held := p.hold("*/v1/jobs/*/transcript")
+	p.do("open the job", chromedp.Navigate(p.base+"/#/job/"+id.String()))
+	p.waitJS("the job read", `document.getElementById('view-job').dataset.job === '`+id.String()+`' && document.getElementById('view-job').dataset.stream === 'ended'`)
+	p.nextHeld("the first page's transcript", held) // never released: leaving aborts it
+	p.set("replay-offset", "3")
+	p.do("replay from 3", chromedp.Click(chromedp.CSS("#replay-form button")))
+	p.waitJS("the replay read", `document.getElementById('view-job').dataset.from === '3' && document.getElementById('view-job').dataset.stream === 'ended'`)
+	replay := p.nextHeld("the replay's transcript", held)
+	if got := eval[string](p, `document.getElementById('view-job').dataset.extras || ''`); got != "" {
+		t.Errorf("the replay's extras are marked %q while its transcript is still on its way", got)
+	}
+	p.release(replay)
+	p.waitJS("the replay's extras", `document.getElementById('view-job').dataset.extras === 'loaded'`)
+	if shown, tr := p.text("transcript"), transcript(t, c, id); !strings.Contains(shown, tr.Content) {
+		t.Errorf("extras loaded, but the transcript panel shows %q, want the transcript %q", shown, tr.Content)
+	}
+}
+
+// TestStopAnswerAfterLeaving: Stop's answer arriving after the reader has
+// left for another job's page does not write over that page (the cancel
+// carries no signal of the page, so leaving does not abort it): neither a
+// failure (a "Stop failed" note, and Stop enabled on a finished job) nor a
+// status.
+func TestStopAnswerAfterLeaving(t *testing.T) {
+	t.Parallel()
+	p, c := loggedIn(t, sharedServer(t))
+	other := finishedJob(t, c, "the other job")
+	held := p.hold("*/v1/jobs/*/cancel")
+	id := p.submit("A long answer, to stop", params(map[string]any{"sim_tokens": 2000, "sim_tokens_per_second": 25}))
+	t.Cleanup(func() {
+		// The cancels below never reach the server.
+		if _, err := c.Cancel(context.Background(), id); err != nil {
+			t.Error(err)
+		}
+		waitDone(t, c, id)
+	})
+	stopThenLeave := func(what string, answer func(*fetch.EventRequestPaused) error) {
+		t.Helper()
+		p.waitJS("the long job's text", `document.getElementById('view-job').dataset.job === '`+id.String()+`' && document.getElementById('content').textContent.length > 0`)
+		// Stop, as its button does, keeping the promise, which settles
+		// once the page has handled the answer: the checks below need
+		// that moment. (The button's handler is this same function:
+		// TestCancel clicks it.)
+		eval[bool](p, `import('/console/job.js').then(m => (window.__stop = m.stopJob(), true))`)
+		cancel := p.nextHeld("the cancel", held)
+		p.do("open another job", chromedp.Navigate(p.base+"/#/job/"+other.String()))
+		p.waitJS("the other job read", `document.getElementById('view-job').dataset.job === '`+other.String()+`' && document.getElementById('view-job').dataset.stream === 'ended'`)
+		if err := answer(cancel); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		eval[bool](p, `window.__stop.then(() => true)`)
+		if st := p.text("job-status"); st != "completed" {
+			t.Errorf("%s: the other job's page shows status %q, want its own completed", what, st)
+		}
+		if !eval[bool](p, `document.getElementById('job-error').hidden`) {
+			t.Errorf("%s: the other job's page shows a note: %q", what, p.text("job-error"))
+		}
+		if !eval[bool](p, `document.getElementById('stop').disabled`) {
+			t.Errorf("%s: Stop is enabled on the other, finished job's page", what)
+		}
+	}
+	stopThenLeave("a cancel that fails", func(ev *fetch.EventRequestPaused) error {
+		_, err := chromedp.Call(p.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+		return err
+	})
+	p.do("back to the long job", chromedp.Navigate(p.base+"/#/job/"+id.String()))
+	stopThenLeave("a cancel answered 'cancelled'", func(ev *fetch.EventRequestPaused) error {
+		// The server's answer for a job it cancels at once (a queued
+		// one).
+		body, _ := json.Marshal(map[string]string{"id": id.String(), "status": "cancelled"})
+		_, err := chromedp.Call(p.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: http.StatusAccepted,
+			ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}, Body: body})
+		return err
+	})
 }

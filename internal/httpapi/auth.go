@@ -120,8 +120,10 @@ type SessionAuthenticator interface {
 	// CSRFToken returns the CSRF token of r's session (ErrUnauthenticated
 	// without one).
 	CSRFToken(r *http.Request) (string, error)
-	// CheckCSRF returns an error when r needs a CSRF token and lacks the
-	// right one.
+	// CheckCSRF returns an error (wrapping ErrForbidden) when r needs a
+	// CSRF token and lacks the right one. Authenticate applies it; a
+	// route outside Authenticate that acts on the session (the SEMOSS
+	// logout) calls it itself.
 	CheckCSRF(r *http.Request) error
 }
 

@@ -47,7 +47,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // WriteError writes err in the native error shape: an *APIError as
 // itself, an unreachable database as a 503 with Retry-After, anything else
-// as a 500 whose details go to log, not the client.
+// as a 500 whose details go to log, not the client. A request whose
+// context has ended (ClientGone) gets nothing, and its error is logged at
+// Debug only.
 func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	var ae *APIError
 	switch {
@@ -55,6 +57,9 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		if ae.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 		}
+	case ClientGone(r):
+		LogClientGone(log, r, err)
+		return
 	case Retryable(err):
 		// The database is restarting or unreachable: not the client's
 		// fault, and worth retrying.
@@ -69,6 +74,22 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	out := *ae
 	out.Message = Truncate(out.Message, 2*MaxMessage)
 	WriteJSON(w, out.Status, map[string]*APIError{"error": &out})
+}
+
+// ClientGone reports whether r's context has ended, so that whatever
+// failed in r failed for that: the client closed the connection (a
+// browser tab closed mid-request, a reader that stopped waiting), the
+// request's key was revoked (Authenticate then answers 401 itself), or the
+// server cut the request at shutdown. It is no fault of the server's, and
+// nobody is left to read an answer: the surfaces' error writers write
+// nothing then and log the error at Debug (LogClientGone), as the read
+// paths always have.
+func ClientGone(r *http.Request) bool { return r.Context().Err() != nil }
+
+// LogClientGone logs, at Debug, err of a request that ClientGone.
+func LogClientGone(log *slog.Logger, r *http.Request, err error) {
+	log.Debug("request ended before its answer", "method", r.Method, "path", r.URL.Path,
+		"cause", context.Cause(r.Context()), "err", err)
 }
 
 // Retryable reports whether a request failed because the database is

@@ -50,6 +50,8 @@ func notFound(id string) *Error {
 // *httpapi.APIError from the shared toolkit (authentication, limits, body
 // decoding) with its status and code; an unreachable database as a 503
 // with Retry-After; anything else as a 500 whose details go to log only.
+// A request whose context has ended (httpapi.ClientGone) gets nothing, and
+// its error is logged at Debug.
 // The route table passes it to the toolkit's middleware.
 func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	if log == nil {
@@ -73,6 +75,10 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 			typ = "server_error"
 		}
 		oe = newError(ae.Status, typ, "", code, "%s", ae.Message)
+	case httpapi.ClientGone(r):
+		// Nobody is left to answer, and it is not the server's fault.
+		httpapi.LogClientGone(log, r, err)
+		return
 	case store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded):
 		log.Warn("request failed: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "1")

@@ -194,3 +194,76 @@ func TestCSRF(t *testing.T) {
 		t.Fatalf("POST with Basic credentials: %d %s, want 200 (no token needed)", status, body)
 	}
 }
+
+// TestCSRFLogout: with CSRF protection on, a logout that rides on the
+// session cookie alone, as a cross-site page's form would, is refused with
+// 403 and the session lives on; the same logout with the session's token
+// (what the console sends) ends it, and one with Basic credentials needs
+// no token.
+func TestCSRFLogout(t *testing.T) {
+	t.Parallel()
+	db := testserver.Database(t)
+	st := store.New(testserver.Pool(t, db, 2))
+	a := auth.New(st, auth.Config{CSRF: true})
+	base := startInProcess(t, db, server.Deps{Engines: semossEngines(), Auth: a})
+	key, secret, err := auth.CreateKey(context.Background(), st, "csrf-logout", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := apiKey{Access: key.AccessKey, Secret: secret}
+
+	m := newMonolith(t, base, nil) // a browser: the cookie only
+	m.login(k)
+	loggedIn := func() (string, bool) {
+		t.Helper()
+		var cfg struct {
+			LoginDetails map[string]string `json:"loginDetails"`
+			Token        string            `json:"X-CSRF-Token"`
+		}
+		m.get("/config", &cfg)
+		return cfg.Token, cfg.LoginDetails["native"] != ""
+	}
+	token, in := loggedIn()
+	if !in || token == "" {
+		t.Fatalf("after login: logged in %v, token %q", in, token)
+	}
+	meta := url.Values{"expression": {"META | true"}}
+
+	for _, h := range [][]string{
+		{"Origin", "https://elsewhere.example", "Sec-Fetch-Site", "cross-site"},
+		{"X-CSRF-Token", "not-the-token"},
+	} {
+		status, _, body := m.call("/logout/all", url.Values{}, h...)
+		var e struct {
+			Type string `json:"errorType"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if status != http.StatusForbidden || e.Type != "CSRF" {
+			t.Errorf("logout by cookie with %v: %d %s, want 403 CSRF", h, status, body)
+		}
+		if _, in := loggedIn(); !in {
+			t.Fatalf("a refused logout (%v) ended the session", h)
+		}
+		if status, _, body := m.call("/engine/runPixel", meta, "X-CSRF-Token", token); status != http.StatusOK {
+			t.Fatalf("after a refused logout (%v), the session's POST: %d %s", h, status, body)
+		}
+	}
+
+	// With the token: logged out.
+	if status, _, body := m.call("/logout/all", url.Values{}, "X-CSRF-Token", token); status != http.StatusOK {
+		t.Fatalf("logout with the token: %d %s", status, body)
+	}
+	if _, in := loggedIn(); in {
+		t.Error("logout with the token left the session logged in")
+	}
+	if status, _, _ := m.call("/engine/runPixel", meta, "X-CSRF-Token", token); status != http.StatusUnauthorized {
+		t.Errorf("after logout, the session's POST: %d, want 401", status)
+	}
+
+	// Basic credentials (a cross-site page cannot attach them) need none.
+	b := newMonolith(t, base, &k)
+	b.login(k)
+	if status, _, body := b.call("/logout/all", url.Values{}); status != http.StatusOK {
+		t.Errorf("logout with Basic credentials: %d %s, want 200", status, body)
+	}
+}

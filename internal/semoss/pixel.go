@@ -162,7 +162,9 @@ func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel) Pi
 		for i, id := range px.StopIDs {
 			msg, err := s.stopJob(ctx, p.Tenant, id)
 			if err != nil {
-				s.log.Error("stop pixel job", "job", id, "err", err)
+				if ctx.Err() == nil {
+					s.log.Error("stop pixel job", "job", id, "err", err)
+				}
 				return PixelReturn{Output: "internal error", OperationType: opError}
 			}
 			msgs[i] = msg
@@ -195,13 +197,18 @@ func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel) Pi
 }
 
 // submitErrorEntry turns a submit failure into an ERROR entry: the
-// client's mistakes with their message, anything else logged.
+// client's mistakes with their message, anything else logged (at Debug
+// once the client is gone: httpapi.ClientGone).
 func (s *Server) submitErrorEntry(r *http.Request, err error) PixelReturn {
 	var ae *httpapi.APIError
 	if errors.As(err, &ae) && ae.Status < 500 {
 		return PixelReturn{Output: ae.Message, OperationType: opError}
 	}
-	s.log.Error("submit pixel job", "err", err)
+	if httpapi.ClientGone(r) {
+		httpapi.LogClientGone(s.log, r, err)
+	} else {
+		s.log.Error("submit pixel job", "err", err)
+	}
 	return PixelReturn{Output: "internal error", OperationType: opError}
 }
 

@@ -61,7 +61,8 @@ func semossErrorf(status int, typ, format string, args ...any) *semossError {
 
 // writeSemossError writes err in SEMOSS's error shape. Errors of the native
 // surface (from Submit) keep their status and code; anything else is a 500
-// whose details go to the log.
+// whose details go to the log, except that a request whose context has
+// ended (httpapi.ClientGone) gets nothing and is logged at Debug.
 func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		se *semossError
@@ -74,6 +75,10 @@ func (s *Server) writeSemossError(w http.ResponseWriter, r *http.Request, err er
 		if ae.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 		}
+	case httpapi.ClientGone(r):
+		// Nobody is left to answer, and it is not the server's fault.
+		httpapi.LogClientGone(s.log, r, err)
+		return
 	case retryable(err):
 		// The database is restarting, say: the client should retry.
 		s.log.Warn("request failed: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)

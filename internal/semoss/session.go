@@ -94,9 +94,21 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"success": "true", "username": l.Name})
 }
 
-// Logout serves /logout/all: ends the session.
+// Logout serves /logout/all: ends the session. The route authenticates
+// itself (outside Authenticate), so it applies the CSRF check Authenticate
+// gives every other route: with CSRF protection on, a POST that rides on
+// the session cookie alone must carry the session's X-CSRF-Token (403
+// otherwise, and the session lives on), or any page the browser visits
+// could end the session with a form.
 func (s *Server) Logout(w http.ResponseWriter, r *http.Request) {
 	if sa, ok := s.auth.(httpapi.SessionAuthenticator); ok {
+		if err := sa.CheckCSRF(r); err != nil {
+			if errors.Is(err, httpapi.ErrForbidden) {
+				err = semossErrorf(http.StatusForbidden, "CSRF", "%v", err)
+			}
+			s.writeSemossError(w, r, err)
+			return
+		}
 		if err := sa.Logout(w, r); err != nil {
 			s.writeSemossError(w, r, err)
 			return

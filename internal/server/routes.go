@@ -99,8 +99,12 @@ func (a *API) routes() chi.Router {
 		})
 	})
 
-	// The web console (internal/console): its page at / and its assets.
-	r.Method(http.MethodGet, "/", a.console)
-	r.Method(http.MethodGet, console.AssetPrefix+"*", a.console)
+	// The web console (internal/console): its page at / and its assets,
+	// GET and HEAD (which answers as GET does, without the body: chi
+	// would refuse a HEAD on a GET route with 405).
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		r.Method(m, "/", a.console)
+		r.Method(m, console.AssetPrefix+"*", a.console)
+	}
 	return r
 }

@@ -16,6 +16,14 @@ const VERIFY_PATH = id => `/v1/jobs/${id}/verify`;
 
 let current = null; // the page on screen: {id, abort: AbortController, ...}
 
+// live reports whether p is still the page on screen. Every answer that
+// arrives after an await checks it before it touches the view: a page the
+// reader has left (another job, a replay from an offset, history) must not
+// write a late answer over the newer page. Aborting p's reads is not
+// enough: an aborted read settles too, and requests without p's signal
+// (Stop's cancel) go on.
+function live(p) { return p === current; }
+
 // stop ends the page's reads (leaving the job alone).
 export function leaveJob() {
   if (current) current.ctl.abort();
@@ -94,10 +102,11 @@ async function run(p) {
   try {
     p.job = await getJSON(`/v1/jobs/${p.id}`, { signal: p.ctl.signal });
   } catch (e) {
-    if (e.name === 'AbortError') return;
+    if (e.name === 'AbortError' || !live(p)) return;
     fail(p, e);
     return;
   }
+  if (!live(p)) return;
   text($('job-engine'), p.job.engine);
   setStatus(p, p.job.status);
   read(p);
@@ -105,12 +114,15 @@ async function run(p) {
 
 async function read(p) {
   const ctl = p.ctl;
+  // A read that was aborted (the page left, or another transport took
+  // over) applies nothing more, whatever its transport still delivers.
+  const on = () => !ctl.signal.aborted && live(p);
   const sink = {
     next: () => p.next,
-    chunk: c => apply(p, c),
-    status: s => setStatus(p, s),
-    retry: e => note(p, `Reconnecting after: ${e.message}`),
-    connected: () => show($('job-error'), false),
+    chunk: c => on() && apply(p, c),
+    status: s => on() && setStatus(p, s),
+    retry: e => on() && note(p, `Reconnecting after: ${e.message}`),
+    connected: () => on() && show($('job-error'), false),
   };
   try {
     await follow(p.transport, p.id, sink, ctl.signal);
@@ -233,6 +245,7 @@ async function finish(p) {
   const signal = p.ctl.signal;
   try {
     const job = await getJSON(`/v1/jobs/${p.id}`, { signal });
+    if (!live(p)) return;
     p.job = job;
     setStatus(p, job.status);
     if (job.finish_reason) text($('job-finish'), job.finish_reason);
@@ -240,7 +253,7 @@ async function finish(p) {
     if (job.error && job.error.message) note(p, `The job failed: ${job.error.message}`);
     stats(p);
   } catch (e) {
-    if (e.name === 'AbortError') return;
+    if (e.name === 'AbortError' || !live(p)) return;
     note(p, e.message);
   }
   $('view-job').dataset.stream = 'ended';
@@ -250,11 +263,14 @@ async function finish(p) {
 
 async function loadExtras(p) {
   const signal = p.ctl.signal;
+  // Leaving the page aborts these reads, which settles them at once: the
+  // page left must not then mark the newer page's extras loaded.
   await Promise.allSettled([
-    getJSON(`/v1/jobs/${p.id}/transcript`, { signal }).then(t => renderTranscript(t)),
-    optional(VERIFY_PATH(p.id), { signal }).then(v => renderVerify(v)),
-    optional(EVENTS_PATH(p.id), { signal }).then(ev => renderEvents(ev)),
+    getJSON(`/v1/jobs/${p.id}/transcript`, { signal }).then(t => live(p) && renderTranscript(t)),
+    optional(VERIFY_PATH(p.id), { signal }).then(v => live(p) && renderVerify(v)),
+    optional(EVENTS_PATH(p.id), { signal }).then(ev => live(p) && renderEvents(ev)),
   ]);
+  if (!live(p)) return;
   $('view-job').dataset.extras = 'loaded';
 }
 
@@ -323,8 +339,13 @@ export async function stopJob() {
   $('stop').disabled = true;
   try {
     const job = await postJSON(`/v1/jobs/${p.id}/cancel`, {});
+    // The cancel carries no signal of the page: it goes on (the job is
+    // cancelled) after the reader left for another page, whose status
+    // its answer must not overwrite.
+    if (!live(p)) return;
     if (job && job.status) setStatus(p, job.status);
   } catch (e) {
+    if (!live(p)) return;
     if (e instanceof APIError && e.status === 409) return; // it had already finished
     note(p, `Stop failed: ${e.message}`);
     $('stop').disabled = isTerminal(p.status);
