@@ -292,7 +292,9 @@ func (s *Server) GetChunks(w http.ResponseWriter, r *http.Request) {
 		s.readError(w, r, err, id)
 		return
 	}
-	writeJSON(w, http.StatusOK, pageOf(snap, offset))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(appendPage(make([]byte, 0, 128+256*len(snap.Chunks)), pageOf(snap, offset)))
 }
 
 func pageOf(snap store.Snapshot, offset int) ChunkPage {

@@ -66,8 +66,11 @@ func (s *Server) StreamEvents(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.SSEKeepAlive + 30*time.Second))
 		buf := make([]byte, 0, 256*len(snap.Chunks)+64)
 		for _, c := range snap.Chunks {
-			data, _ := json.Marshal(c)
-			buf = append(buf, sseEvent(strconv.Itoa(c.Seq), "chunk", data)...)
+			buf = append(buf, "id: "...)
+			buf = strconv.AppendInt(buf, int64(c.Seq), 10)
+			buf = append(buf, "\nevent: chunk\ndata: "...)
+			buf = appendChunk(buf, c, true)
+			buf = append(buf, "\n\n"...)
 			p.From = c.Seq + 1
 		}
 		if snap.Terminal() && !snap.More {
