@@ -153,7 +153,7 @@ func (e *Engine) Stream(ctx context.Context, req engine.Request, emit engine.Emi
 	prompt, last := lastTurn(req.Messages)
 	seed := seedOf(req.Messages)
 	if len(tools) > 0 && last != "tool" {
-		return e.streamToolCall(ctx, p, seed, tools[0], prompt, emit)
+		return e.streamToolCall(ctx, &p, seed, tools[0], prompt, emit)
 	}
 
 	var text []string
@@ -174,9 +174,11 @@ func (e *Engine) Stream(ctx context.Context, req engine.Request, emit engine.Emi
 		if err := p.wait(ctx, i); err != nil {
 			return engine.Finish{}, err
 		}
-		c := engine.Content(text[i])
+		var c engine.Chunk
 		if s.timestamps {
 			c = engine.ContentAt(text[i], now())
+		} else {
+			c = engine.Content(text[i])
 		}
 		if err := emit(c); err != nil {
 			return engine.Finish{}, err
@@ -188,7 +190,7 @@ func (e *Engine) Stream(ctx context.Context, req engine.Request, emit engine.Emi
 	return engine.Finish{Reason: finish, Stream: engine.StreamContent}, nil
 }
 
-func (e *Engine) streamToolCall(ctx context.Context, p pacer, seed uint64, tool engine.Tool, prompt string, emit engine.Emit) (engine.Finish, error) {
+func (e *Engine) streamToolCall(ctx context.Context, p *pacer, seed uint64, tool engine.Tool, prompt string, emit engine.Emit) (engine.Finish, error) {
 	args := sampleArguments(tool.Function.Parameters, prompt)
 	chunks := []engine.Chunk{
 		engine.ToolID(0, fmt.Sprintf("call_%016x", seed)),
@@ -218,9 +220,12 @@ type pacer struct {
 	rate  float64
 	start time.Time
 	now   func() time.Time
+	// timer is reused from one token to the next (one allocation per
+	// stream, not per token).
+	timer *time.Timer
 }
 
-func (p pacer) wait(ctx context.Context, i int64) error {
+func (p *pacer) wait(ctx context.Context, i int64) error {
 	if p.rate == 0 {
 		return ctx.Err()
 	}
@@ -229,12 +234,16 @@ func (p pacer) wait(ctx context.Context, i int64) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d) // stopped or fired and drained (Go 1.23 timers)
+	}
 	select {
 	case <-ctx.Done():
+		p.timer.Stop()
 		return ctx.Err()
-	case <-t.C:
+	case <-p.timer.C:
 		return nil
 	}
 }
