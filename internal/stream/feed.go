@@ -12,9 +12,10 @@ import (
 
 // Defaults for Feed.
 const (
-	// DefaultFeedKeep is how many of a job's latest chunks a Feed keeps:
-	// a reader further behind reads PostgreSQL. At 50 tokens/s it is
-	// five seconds of output.
+	// DefaultFeedKeep is how many of a job's latest chunks a Feed keeps
+	// at least (at most twice as many, trimmed in steps): a reader
+	// further behind reads PostgreSQL. At 50 tokens/s it is five seconds
+	// of output.
 	DefaultFeedKeep = 256
 	// DefaultFeedTrust is how long after its last commit (or its claim)
 	// a Feed answers "nothing new" for a job without asking PostgreSQL.
@@ -35,7 +36,10 @@ const (
 // the last commit. It is trusted for that only for Trust after the job's
 // last commit: a job whose lease was lost without this process noticing
 // yet (another node's rescuer failed it) reads PostgreSQL again within
-// Trust. The terminal status is never answered from memory: a commit that
+// Trust: a waiting reader told "nothing new" sleeps no longer than the end
+// of the job's Trust before it reads PostgreSQL, even when the wake-up
+// another node's commit sent was spent on the Feed. The terminal status
+// is never answered from memory: a commit that
 // finishes a job closes its entry, and its readers read the final chunk
 // and status from PostgreSQL.
 type Feed struct {
@@ -112,9 +116,9 @@ func (f *Feed) Committed(rows []store.NewChunk, closed []store.Lease, at time.Ti
 	if len(rows) == 0 && len(closed) == 0 {
 		return
 	}
-	now := f.now()
 	woken := make([]uuid.UUID, 0, len(closed)+len(rows)/2)
 	f.mu.Lock()
+	now := f.now()
 	var last uuid.UUID // rows of one job often follow each other: wake it once
 	for _, c := range rows {
 		j := f.jobs[c.JobID]
@@ -152,23 +156,28 @@ func (f *Feed) Committed(rows []store.NewChunk, closed []store.Lease, at time.Ti
 
 // read answers p from memory when it can: the job runs here, for
 // p.Tenant, and p.From is within what is kept or just past it (then with
-// no chunks: nothing new). ok is false when PostgreSQL must be asked.
-func (f *Feed) read(p Params) (snap store.Snapshot, ok bool) {
+// no chunks: nothing new, and until is when that stops being trusted).
+// ok is false when PostgreSQL must be asked.
+func (f *Feed) read(p Params) (snap store.Snapshot, until time.Time, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := f.jobs[p.JobID]
-	if j == nil || j.tenant != p.Tenant || p.From < j.lo || p.From > j.hi() {
-		return store.Snapshot{}, false
+	if j == nil || j.tenant != p.Tenant || p.From < j.lo || p.From > j.hi() || p.Limit <= 0 {
+		return store.Snapshot{}, time.Time{}, false
 	}
-	if p.From == j.hi() && f.now().Sub(j.confirmed) > f.trust {
-		return store.Snapshot{}, false
+	if p.From == j.hi() {
+		until = j.confirmed.Add(f.trust)
+		if !f.now().Before(until) {
+			return store.Snapshot{}, time.Time{}, false
+		}
+		return store.Snapshot{Status: store.StatusRunning}, until, true
 	}
 	part := j.chunks[p.From-j.lo:]
 	more := false
-	if p.Limit > 0 && len(part) > p.Limit {
+	if len(part) > p.Limit {
 		part, more = part[:p.Limit], true
 	}
-	return store.Snapshot{Status: store.StatusRunning, Chunks: append([]store.Chunk(nil), part...), More: more}, true
+	return store.Snapshot{Status: store.StatusRunning, Chunks: append([]store.Chunk(nil), part...), More: more}, time.Time{}, true
 }
 
 // Len is the number of jobs the Feed keeps chunks of.

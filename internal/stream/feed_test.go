@@ -22,18 +22,20 @@ type feedBundle struct {
 	feed         *stream.Feed
 	local, query atomic.Int64
 	mu           sync.Mutex
-	now          time.Time
+	offset       time.Duration // the Feed's clock runs this far ahead
 }
 
-func setupFeed(t *testing.T, recheck time.Duration, keep int) *feedBundle {
+// setupFeed returns a Reader with a Feed that keeps keep chunks a job and
+// trusts "nothing new" for trust.
+func setupFeed(t *testing.T, recheck time.Duration, keep int, trust time.Duration) *feedBundle {
 	t.Helper()
 	pool := dbtest.Pool(t)
 	s := store.New(pool)
 	hub := notify.NewHub(store.ParseIDs)
 	testserver.StartListener(t, dbtest.URL(t), "", hub, nil)
-	b := &feedBundle{now: time.Now()}
-	b.feed = stream.NewFeed(hub, stream.FeedConfig{Keep: keep, Trust: time.Second})
-	b.feed.SetNow(func() time.Time { b.mu.Lock(); defer b.mu.Unlock(); return b.now })
+	b := &feedBundle{}
+	b.feed = stream.NewFeed(hub, stream.FeedConfig{Keep: keep, Trust: trust})
+	b.feed.SetNow(func() time.Time { b.mu.Lock(); defer b.mu.Unlock(); return time.Now().Add(b.offset) })
 	r := stream.New(s, hub, stream.Config{
 		Recheck: recheck,
 		Feed:    b.feed,
@@ -54,7 +56,7 @@ func setupFeed(t *testing.T, recheck time.Duration, keep int) *feedBundle {
 
 func (b *feedBundle) advance(d time.Duration) {
 	b.mu.Lock()
-	b.now = b.now.Add(d)
+	b.offset += d
 	b.mu.Unlock()
 }
 
@@ -106,7 +108,7 @@ func mustJSON(t *testing.T, v any) string {
 // tenant's reads, and the finished job go to PostgreSQL.
 func TestFeedAnswersAsPostgresDoes(t *testing.T) {
 	t.Parallel()
-	b := setupFeed(t, time.Hour, 2) // keeps 2 to 4 chunks: 3 to 6 of 0 to 6
+	b := setupFeed(t, time.Hour, 2, time.Hour) // keeps 2 to 4 chunks: 3 to 6 of 0 to 6
 	ctx := context.Background()
 	l := b.job(t)
 	b.feed.Open(l, b.tenant, 0)
@@ -169,7 +171,7 @@ func TestFeedAnswersAsPostgresDoes(t *testing.T) {
 // answered from memory, with no read statement at all.
 func TestFeedWakesWaiters(t *testing.T) {
 	t.Parallel()
-	b := setupFeed(t, time.Hour, 16)
+	b := setupFeed(t, time.Hour, 16, time.Hour)
 	l := b.job(t)
 	b.feed.Open(l, b.tenant, 0)
 	done := make(chan readResult, 1)
@@ -194,7 +196,7 @@ func TestFeedWakesWaiters(t *testing.T) {
 // (this node lost the lease without noticing yet) is found.
 func TestFeedTrustsOnlyRecentCommits(t *testing.T) {
 	t.Parallel()
-	b := setupFeed(t, 50*time.Millisecond, 16)
+	b := setupFeed(t, 50*time.Millisecond, 16, time.Hour)
 	ctx := context.Background()
 	l := b.job(t)
 	b.feed.Open(l, b.tenant, 0)
@@ -214,7 +216,7 @@ func TestFeedTrustsOnlyRecentCommits(t *testing.T) {
 		t.Fatalf("waiting read: %+v, %v; want chunk 1 found on the recheck", got, err)
 	}
 	// Past Trust, even a read that does not wait asks PostgreSQL.
-	b.advance(2 * time.Second)
+	b.advance(2 * time.Hour)
 	_, q0 := b.counts()
 	got, err = b.reader.Read(ctx, stream.Params{Tenant: b.tenant, JobID: l.JobID, From: 1, Limit: 10})
 	if err != nil || len(got.Chunks) != 1 {
@@ -231,7 +233,7 @@ func TestFeedTrustsOnlyRecentCommits(t *testing.T) {
 // newer one.
 func TestFeedForgetsGapsAndOtherAttempts(t *testing.T) {
 	t.Parallel()
-	b := setupFeed(t, time.Hour, 16)
+	b := setupFeed(t, time.Hour, 16, time.Hour)
 	l := b.job(t)
 	b.feed.Open(l, b.tenant, 0)
 	at := time.Now()
@@ -248,5 +250,35 @@ func TestFeedForgetsGapsAndOtherAttempts(t *testing.T) {
 	b.feed.Committed([]store.NewChunk{testserver.Content(l, 1, "gap")}, nil, at)
 	if n := b.feed.Len(); n != 0 {
 		t.Errorf("a gap left the entry: %d jobs kept", n)
+	}
+}
+
+// TestFeedForeignWakeWithinTrust: a chunk another writer stores (this
+// node lost the lease without knowing) wakes a reader the Feed then tells
+// "nothing new"; the reader still reads it from PostgreSQL once Trust
+// ends, not a recheck period (here an hour) later.
+func TestFeedForeignWakeWithinTrust(t *testing.T) {
+	t.Parallel()
+	b := setupFeed(t, time.Hour, 16, 2*time.Second)
+	l := b.job(t)
+	b.feed.Open(l, b.tenant, 0)
+	b.commit(t, []store.NewChunk{testserver.Content(l, 0, "ours")})
+	done := make(chan readResult, 1)
+	go func() {
+		start := time.Now()
+		snap, err := b.reader.Read(context.Background(), stream.Params{Tenant: b.tenant, JobID: l.JobID, From: 1, Limit: 10, Wait: time.Minute})
+		done <- readResult{snap: snap, err: err, elapsed: time.Since(start)}
+	}()
+	<-b.waiting
+	// Stored and notified behind the Feed's back.
+	b.write(t, []store.NewChunk{testserver.Content(l, 1, "theirs")})
+	r := <-done
+	if r.err != nil || len(r.snap.Chunks) != 1 || r.snap.Chunks[0].Seq != 1 {
+		t.Fatalf("read: %+v, %v; want chunk 1 once the Feed's trust ended", r.snap, r.err)
+	}
+	// Not at the wait's end (a minute), which is when a read would find
+	// it if only the recheck timer (an hour) ended waits.
+	if r.elapsed > 30*time.Second {
+		t.Errorf("found after %s: the wait outlasted the Feed's trust (2 s)", r.elapsed)
 	}
 }

@@ -184,6 +184,9 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 	recheck := false
 	for {
 		var snap store.Snapshot
+		// trustedUntil, when set, is when the Feed's "nothing new"
+		// stops being trusted: the wait ends then, as a recheck.
+		var trustedUntil time.Time
 		if skip {
 			// Nothing new since the last read (see idleCache): wait.
 			skip, snap = false, idle
@@ -192,7 +195,7 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 			}
 		} else {
 			var err error
-			if snap, err = r.readVia(ctx, p, !recheck); err != nil {
+			if snap, trustedUntil, err = r.readVia(ctx, p, !recheck); err != nil {
 				return store.Snapshot{}, err
 			}
 		}
@@ -201,7 +204,8 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 				if err := sleepUntil(ctx, linger); err != nil {
 					return snap, nil
 				}
-				return r.readVia(ctx, p, true)
+				snap, _, err := r.readVia(ctx, p, true)
+				return snap, err
 			}
 		}
 		now := time.Now()
@@ -209,6 +213,9 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 			return snap, nil
 		}
 		d := min(deadline.Sub(now), jitter(r.recheck))
+		if !trustedUntil.IsZero() {
+			d = min(d, max(trustedUntil.Sub(now), time.Millisecond))
+		}
 		if r.onWait != nil {
 			r.onWait()
 		}
@@ -248,17 +255,20 @@ func outcome(snap store.Snapshot, err error) string {
 }
 
 // readVia answers p from the Feed when local is true and the Feed can,
-// else from PostgreSQL (read).
-func (r *Reader) readVia(ctx context.Context, p Params, local bool) (store.Snapshot, error) {
+// else from PostgreSQL (read). until is set when the Feed answered
+// "nothing new": when that answer stops being trusted.
+func (r *Reader) readVia(ctx context.Context, p Params, local bool) (snap store.Snapshot, until time.Time, err error) {
 	if local && r.feed != nil {
-		if snap, ok := r.feed.read(p); ok {
+		var ok bool
+		if snap, until, ok = r.feed.read(p); ok {
 			if r.hooks.Local != nil {
 				r.hooks.Local(len(snap.Chunks))
 			}
-			return snap, nil
+			return snap, until, nil
 		}
 	}
-	return r.read(ctx, p)
+	snap, err = r.read(ctx, p)
+	return snap, time.Time{}, err
 }
 
 // read runs one read: through the coalescer (one statement for every read

@@ -32,6 +32,7 @@ const (
 	DefaultPollInterval   = time.Second
 	DefaultRescueInterval = 5 * time.Second
 	DefaultShutdownGrace  = 10 * time.Second
+	DefaultAdmitStep      = 16
 	// DefaultMaxChunks is Config.MaxChunks's default: above the longest
 	// outputs models give (a chunk is a token or a few), far below what
 	// would let one job fill the database.
@@ -73,6 +74,13 @@ type Config struct {
 	// Defaults to 2 x Writer.MaxBatch (two commits behind); negative: no
 	// admission control.
 	AdmitBacklog int
+	// AdmitStep caps the jobs claimed per commit while the backlog is
+	// above half of AdmitBacklog: a writer falling behind takes new jobs
+	// a few at a time, one step per commit, so that slots freed under
+	// overload are not filled all at once with more jobs than it can
+	// write (their tokens would then wait seconds in the backlog).
+	// Defaults to 16.
+	AdmitStep int
 	// Writer configures the chunk writer.
 	Writer WriterConfig
 	// WriteMode selects the chunk writer: WriteBatched (group commit) or
@@ -141,6 +149,7 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	cfg.ShutdownGrace = cmpOr(cfg.ShutdownGrace, DefaultShutdownGrace)
 	cfg.MaxChunks = max(cmpOr(cfg.MaxChunks, DefaultMaxChunks), 2)
 	cfg.AdmitBacklog = cmpOr(cfg.AdmitBacklog, 2*cmpOr(cfg.Writer.MaxBatch, DefaultMaxBatch))
+	cfg.AdmitStep = cmpOr(cfg.AdmitStep, DefaultAdmitStep)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -273,20 +282,44 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jobs *sync.WaitGroup) {
 	freed := make(chan struct{}, 1)
+	// stepWait, after a stepped claim (see AdmitStep), is the commit the
+	// next claim waits for: wake-ups (new jobs, freed slots) in between
+	// claim nothing.
+	var stepWait <-chan struct{}
 	for ctx.Err() == nil {
 		free := cap(slots) - len(slots)
 		got := 0
 		// The commit channel first, then the backlog: a commit between
 		// the two still wakes the loop.
 		var committed <-chan struct{}
+		stepped := false
+		if stepWait != nil {
+			select {
+			case <-stepWait:
+				stepWait = nil
+			default:
+				free, committed = 0, stepWait
+				if w.held != nil {
+					w.held(w.writer.Pending())
+				}
+			}
+		}
 		if free > 0 && w.cfg.AdmitBacklog >= 0 {
 			committed = w.writer.Committed()
-			if n := w.writer.Pending(); n > w.cfg.AdmitBacklog {
+			switch n := w.writer.Pending(); {
+			case n > w.cfg.AdmitBacklog:
 				free = 0
 				if w.held != nil {
 					w.held(n)
 				}
-			} else {
+			case n > w.cfg.AdmitBacklog/2 && free > w.cfg.AdmitStep:
+				// Behind, not past the bound: a few jobs, then wait
+				// for the next commit.
+				free, stepped = w.cfg.AdmitStep, true
+				if w.held != nil {
+					w.held(n)
+				}
+			default:
 				committed = nil
 			}
 		}
@@ -297,6 +330,9 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 				w.log.Warn("claim jobs", "err", err)
 			}
 			got = len(claims)
+			if stepped && got > 0 {
+				stepWait = committed
+			}
 			for _, c := range claims {
 				slots <- struct{}{}
 				jobs.Add(1)
@@ -311,7 +347,7 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 				}()
 			}
 		}
-		if got > 0 && got == free {
+		if got > 0 && got == free && !stepped {
 			continue // there may be more queued
 		}
 		t := time.NewTimer(w.cfg.PollInterval)
@@ -481,7 +517,7 @@ func (w *Worker) runJob(parent context.Context, c store.Claim) {
 		}
 	}()
 
-	j := &jobRun{w: w, claim: c, seq: c.NextSeq, tip: c.ChainTip}
+	j := &jobRun{w: w, claim: c, seq: c.NextSeq, tip: c.ChainTip, feed: feed}
 	finish, err := j.stream(ctx)
 	j.end(ctx, finish, err)
 }
@@ -495,6 +531,8 @@ type jobRun struct {
 	// database read.
 	tip   chain.Hash
 	usage json.RawMessage
+	// feed is the worker's Feed, nil without one.
+	feed Feed
 }
 
 // chunk is the next chunk of the job, with its chain hash.
@@ -584,6 +622,12 @@ func (j *jobRun) end(ctx context.Context, finish engine.Finish, err error) {
 // lease expires when the database is unreachable. On false (the lease is
 // gone) the caller fails the job, a write the fence turns into a no-op.
 func (j *jobRun) handBack(ctx context.Context) bool {
+	if j.feed != nil {
+		// Before the job is queued again: no reader may be told it is
+		// running once it is not (closing early only sends readers to
+		// PostgreSQL).
+		j.feed.Close(j.claim.Lease)
+	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := j.w.store.HandBack(hctx, j.w.cfg.Owner, j.claim.Lease)
