@@ -25,7 +25,6 @@ func SetAfterHeartbeat(w *Worker, f func(held []store.HeartbeatResult, err error
 // its lease.
 func SetJobDone(w *Worker, f func(store.Lease)) { w.jobDone = f }
 
-// SetHeld makes w call f each time its claim loop holds new jobs back:
-// the writer's backlog is above AdmitBacklog, or above half of it (a
-// stepped claim, or waiting for the commit after one). Set it before Run.
+// SetHeld makes w call f each time its claim loop holds new jobs back
+// because the writer's backlog is above AdmitBacklog. Set it before Run.
 func SetHeld(w *Worker, f func(backlog int)) { w.held = f }

@@ -32,7 +32,6 @@ const (
 	DefaultPollInterval   = time.Second
 	DefaultRescueInterval = 5 * time.Second
 	DefaultShutdownGrace  = 10 * time.Second
-	DefaultAdmitStep      = 16
 	// DefaultMaxChunks is Config.MaxChunks's default: above the longest
 	// outputs models give (a chunk is a token or a few), far below what
 	// would let one job fill the database.
@@ -74,13 +73,6 @@ type Config struct {
 	// Defaults to 2 x Writer.MaxBatch (two commits behind); negative: no
 	// admission control.
 	AdmitBacklog int
-	// AdmitStep caps the jobs claimed per commit while the backlog is
-	// above half of AdmitBacklog: a writer falling behind takes new jobs
-	// a few at a time, one step per commit, so that slots freed under
-	// overload are not filled all at once with more jobs than it can
-	// write (their tokens would then wait seconds in the backlog).
-	// Defaults to 16.
-	AdmitStep int
 	// Writer configures the chunk writer.
 	Writer WriterConfig
 	// WriteMode selects the chunk writer: WriteBatched (group commit) or
@@ -149,7 +141,6 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	cfg.ShutdownGrace = cmpOr(cfg.ShutdownGrace, DefaultShutdownGrace)
 	cfg.MaxChunks = max(cmpOr(cfg.MaxChunks, DefaultMaxChunks), 2)
 	cfg.AdmitBacklog = cmpOr(cfg.AdmitBacklog, 2*cmpOr(cfg.Writer.MaxBatch, DefaultMaxBatch))
-	cfg.AdmitStep = cmpOr(cfg.AdmitStep, DefaultAdmitStep)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -282,44 +273,20 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jobs *sync.WaitGroup) {
 	freed := make(chan struct{}, 1)
-	// stepWait, after a stepped claim (see AdmitStep), is the commit the
-	// next claim waits for: wake-ups (new jobs, freed slots) in between
-	// claim nothing.
-	var stepWait <-chan struct{}
 	for ctx.Err() == nil {
 		free := cap(slots) - len(slots)
 		got := 0
 		// The commit channel first, then the backlog: a commit between
 		// the two still wakes the loop.
 		var committed <-chan struct{}
-		stepped := false
-		if stepWait != nil {
-			select {
-			case <-stepWait:
-				stepWait = nil
-			default:
-				free, committed = 0, stepWait
-				if w.held != nil {
-					w.held(w.writer.Pending())
-				}
-			}
-		}
 		if free > 0 && w.cfg.AdmitBacklog >= 0 {
 			committed = w.writer.Committed()
-			switch n := w.writer.Pending(); {
-			case n > w.cfg.AdmitBacklog:
+			if n := w.writer.Pending(); n > w.cfg.AdmitBacklog {
 				free = 0
 				if w.held != nil {
 					w.held(n)
 				}
-			case n > w.cfg.AdmitBacklog/2 && free > w.cfg.AdmitStep:
-				// Behind, not past the bound: a few jobs, then wait
-				// for the next commit.
-				free, stepped = w.cfg.AdmitStep, true
-				if w.held != nil {
-					w.held(n)
-				}
-			default:
+			} else {
 				committed = nil
 			}
 		}
@@ -330,9 +297,6 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 				w.log.Warn("claim jobs", "err", err)
 			}
 			got = len(claims)
-			if stepped && got > 0 {
-				stepWait = committed
-			}
 			for _, c := range claims {
 				slots <- struct{}{}
 				jobs.Add(1)
@@ -347,7 +311,7 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 				}()
 			}
 		}
-		if got > 0 && got == free && !stepped {
+		if got > 0 && got == free {
 			continue // there may be more queued
 		}
 		t := time.NewTimer(w.cfg.PollInterval)
