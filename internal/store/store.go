@@ -343,27 +343,29 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Job, error) {
 
 // notifyIDs sends ids on channel in as few NOTIFYs as fit the payload limit.
 func (s *Store) notifyIDs(ctx context.Context, tx pgx.Tx, channel string, ids []uuid.UUID) error {
-	var b strings.Builder
-	flush := func() error {
-		if b.Len() == 0 {
-			return nil
-		}
-		err := s.q.Notify(ctx, tx, dbsqlc.NotifyParams{Channel: channel, Payload: b.String()})
-		b.Reset()
-		return err
-	}
+	var (
+		b        strings.Builder
+		payloads []string
+	)
 	for _, id := range ids {
 		if b.Len()+37 > maxNotifyPayload {
-			if err := flush(); err != nil {
-				return err
-			}
+			payloads = append(payloads, b.String())
+			b.Reset()
 		}
 		if b.Len() > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(id.String())
 	}
-	return flush()
+	if b.Len() > 0 {
+		payloads = append(payloads, b.String())
+	}
+	if len(payloads) == 0 {
+		return nil
+	}
+	// One statement, however many payloads: each is a round trip saved
+	// in the writer's transaction.
+	return s.q.NotifyMany(ctx, tx, dbsqlc.NotifyManyParams{Channel: channel, Payloads: payloads})
 }
 
 // ParseIDs parses a ChannelChunks payload. Malformed ids are skipped.

@@ -781,6 +781,23 @@ func (q *Queries) Notify(ctx context.Context, db DBTX, arg NotifyParams) error {
 	return err
 }
 
+const notifyMany = `-- name: NotifyMany :exec
+SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p
+`
+
+type NotifyManyParams struct {
+	Channel  string
+	Payloads []string
+}
+
+// NotifyMany sends one NOTIFY per payload in one statement: a writer's
+// commit for 1,000 jobs carries five payloads, and a statement each was
+// four round trips more per commit.
+func (q *Queries) NotifyMany(ctx context.Context, db DBTX, arg NotifyManyParams) error {
+	_, err := db.Exec(ctx, notifyMany, arg.Channel, arg.Payloads)
+	return err
+}
+
 const setLockTimeout = `-- name: SetLockTimeout :exec
 SELECT set_config('lock_timeout', $1::text, true)
 `
