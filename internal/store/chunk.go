@@ -221,16 +221,13 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 			ins.Datas = append(ins.Datas, string(pgJSON(c.Data)))
 			ins.Hashes = append(ins.Hashes, hashes[i])
 		}
+		// The rest of the transaction in one round trip: insert,
+		// finishes and NOTIFYs queued on one batch (then COMMIT).
+		var b pgx.Batch
+		var what []string
 		if len(ins.JobIds) > 0 {
-			insert := s.q.ChunkInsertMany
-			if idempotent {
-				insert = func(ctx context.Context, db dbsqlc.DBTX, p dbsqlc.ChunkInsertManyParams) (int64, error) {
-					return s.q.ChunkInsertManyIdempotent(ctx, db, dbsqlc.ChunkInsertManyIdempotentParams(p))
-				}
-			}
-			if _, err := insert(ctx, tx, ins); err != nil {
-				return fmt.Errorf("insert chunks: %w", err)
-			}
+			dbsqlc.QueueChunkInsertMany(&b, ins, idempotent)
+			what = append(what, "insert chunks")
 		}
 		fin := dbsqlc.JobFinishManyParams{Owner: owner}
 		for _, f := range finishes {
@@ -245,11 +242,24 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 			fin.Usages = append(fin.Usages, jsonOrNull(f.Usage))
 		}
 		if len(fin.Ids) > 0 {
-			if _, err := s.q.JobFinishMany(ctx, tx, fin); err != nil {
-				return fmt.Errorf("finish jobs: %w", err)
+			dbsqlc.QueueJobFinishMany(&b, fin)
+			what = append(what, "finish jobs")
+		}
+		if payloads := notifyPayloads(owned); len(payloads) > 0 {
+			dbsqlc.QueueNotifyMany(&b, dbsqlc.NotifyManyParams{Channel: ChannelChunks, Payloads: payloads})
+			what = append(what, "notify")
+		}
+		if len(what) == 0 {
+			return nil
+		}
+		br := tx.SendBatch(ctx, &b)
+		for _, w := range what {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("%s: %w", w, err)
 			}
 		}
-		return s.notifyIDs(ctx, tx, ChannelChunks, owned)
+		return br.Close()
 	})
 	return at, err
 }

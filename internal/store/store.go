@@ -343,6 +343,18 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Job, error) {
 
 // notifyIDs sends ids on channel in as few NOTIFYs as fit the payload limit.
 func (s *Store) notifyIDs(ctx context.Context, tx pgx.Tx, channel string, ids []uuid.UUID) error {
+	payloads := notifyPayloads(ids)
+	if len(payloads) == 0 {
+		return nil
+	}
+	// One statement, however many payloads: each is a round trip saved
+	// in the writer's transaction.
+	return s.q.NotifyMany(ctx, tx, dbsqlc.NotifyManyParams{Channel: channel, Payloads: payloads})
+}
+
+// notifyPayloads splits ids into comma-separated payloads that each fit a
+// NOTIFY.
+func notifyPayloads(ids []uuid.UUID) []string {
 	var (
 		b        strings.Builder
 		payloads []string
@@ -360,12 +372,7 @@ func (s *Store) notifyIDs(ctx context.Context, tx pgx.Tx, channel string, ids []
 	if b.Len() > 0 {
 		payloads = append(payloads, b.String())
 	}
-	if len(payloads) == 0 {
-		return nil
-	}
-	// One statement, however many payloads: each is a round trip saved
-	// in the writer's transaction.
-	return s.q.NotifyMany(ctx, tx, dbsqlc.NotifyManyParams{Channel: channel, Payloads: payloads})
+	return payloads
 }
 
 // ParseIDs parses a ChannelChunks payload. Malformed ids are skipped.
