@@ -38,7 +38,8 @@ generate:
 ## another, each a `jobstream bench` table appended to BENCH_OUT with the
 ## date, commit and machine first (~15 minutes at 20 s each). The headline
 ## rows (1,000 and 300 streams x 50 tokens/s against the raw PostgreSQL
-## group-commit load, --compare raw) run BENCH_RUNS times, for their spread.
+## group-commit load, --compare raw) run BENCH_RUNS times, for their spread;
+## the last row is a minute at twice what the writer can commit.
 ## Run it on an otherwise idle machine.
 BENCH_OUT ?= bench.out
 BENCH_FLAGS ?= --duration 20s
@@ -66,6 +67,10 @@ bench: build
 		echo "== jobstream bench $$args $(BENCH_FLAGS)" | tee -a $(BENCH_OUT); \
 		./bin/jobstream bench $$args $(BENCH_FLAGS) --quiet | tee -a $(BENCH_OUT) || exit 1; \
 	done
+	@# Overload: twice what the writer commits, for a minute, 5 s jobs.
+	@args="--mode sse --streams 2000 --rate 50 --tokens 250 --duration 60s --grace 180s"; \
+	echo "== jobstream bench $$args" | tee -a $(BENCH_OUT); \
+	./bin/jobstream bench $$args --quiet | tee -a $(BENCH_OUT)
 
 lint:
 	$(GO) vet ./...
