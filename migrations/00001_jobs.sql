@@ -89,7 +89,7 @@ CREATE TRIGGER jobs_audit AFTER INSERT OR UPDATE OF status ON jobs
     FOR EACH ROW EXECUTE FUNCTION jobs_audit();
 
 -- The transcript of a job up to (not including) seq upto: the assembly rule
--- of stream-format.md in SQL, shared by the API and by analytics.
+-- of the README's chunk format in SQL, shared by the API and by analytics.
 -- +goose StatementBegin
 CREATE FUNCTION job_transcript(p_job_id uuid, p_upto integer DEFAULT 2147483647)
 RETURNS TABLE (content text, thinking text, tool_calls jsonb)

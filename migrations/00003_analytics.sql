@@ -33,7 +33,7 @@ LEFT JOIN LATERAL (
     WHERE job_id = j.id
 ) c ON true;
 
--- The assembled output of every job (stream-format.md's assembly rule, the
+-- The assembled output of every job (the README's chunk-format assembly rule, the
 -- same SQL function the API's /transcript uses).
 CREATE VIEW job_transcripts AS
 SELECT j.id AS job_id, j.tenant, j.engine, j.status, j.finish_reason,

@@ -121,7 +121,7 @@ WHERE status IN ('completed', 'failed', 'cancelled')
 GROUP BY 1, 2, 3, 4;
 
 -- Tool calls by function name: the chunk that opens a call names its
--- function (stream-format.md).
+-- function (the README's chunk format).
 CREATE VIEW tool_usage WITH (security_invoker = true) AS
 SELECT j.tenant, j.engine, c.data->'function'->>'name' AS function,
        count(*) AS calls, count(DISTINCT c.job_id) AS jobs

@@ -37,7 +37,7 @@ LEFT JOIN LATERAL (
     WHERE job_id = j.id
 ) c ON true;
 
--- The assembled output of every job (stream-format.md's assembly rule, the
+-- The assembled output of every job (the README's chunk-format assembly rule, the
 -- same SQL function the API's /transcript uses).
 CREATE OR REPLACE VIEW job_transcripts WITH (security_invoker = true) AS
 SELECT j.id AS job_id, j.tenant, j.engine, j.status, j.finish_reason,
@@ -74,7 +74,7 @@ WHERE status IN ('completed', 'failed', 'cancelled')
 GROUP BY 1, 2, 3, 4;
 
 -- Tool calls by function name: the chunk that opens a call names its
--- function (stream-format.md).
+-- function (the README's chunk format).
 CREATE OR REPLACE VIEW tool_usage WITH (security_invoker = true) AS
 SELECT j.tenant, j.engine, c.data->'function'->>'name' AS function,
        count(*) AS calls, count(DISTINCT c.job_id) AS jobs

@@ -1,6 +1,7 @@
 // Package respevent derives the OpenAI Responses API's streaming events, and
-// the Response object, from a job's stored chunks (stream-format: content,
-// thinking, tool deltas, usage, finish_reason).
+// the Response object, from a job's stored chunks (the chunk format of
+// internal/engine and the README: content, thinking, tool deltas, usage,
+// finish_reason).
 //
 // The derivation is a pure function of the chunks: nothing else is stored
 // per event, and an event's sequence_number is its position in the derived
