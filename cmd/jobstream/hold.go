@@ -84,7 +84,7 @@ func cmdUnhold(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	if err := st.HoldClear(ctx, "", id); errors.Is(err, store.ErrNotFound) {
+	if err := st.HoldClear(ctx, "", id, "cli"); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("job %s is not held", id)
 	} else if err != nil {
 		return err

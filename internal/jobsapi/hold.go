@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/store"
 )
 
@@ -49,11 +50,7 @@ func (s *Server) HoldJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principalFrom(r.Context())
-	by := "tenant:" + p.Tenant
-	if p.KeyID != nil {
-		by = "api_key:" + p.KeyID.String()
-	}
-	h, err := s.store.HoldSet(r.Context(), p.Tenant, id, req.Reason, by)
+	h, err := s.store.HoldSet(r.Context(), p.Tenant, id, req.Reason, holdActor(p))
 	switch {
 	case errors.Is(err, store.ErrRetained):
 		s.writeError(w, r, errorf(http.StatusConflict, "job_retained", "job %s is being removed by retention and can no longer be held", id))
@@ -79,9 +76,13 @@ func (s *Server) UnholdJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, storeError(err, id))
 		return
 	}
-	if err := s.store.HoldClear(r.Context(), tenant, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.store.HoldClear(r.Context(), tenant, id, holdActor(principalFrom(r.Context()))); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, Hold{JobID: id, Held: false})
 }
+
+// holdActor names who places or lifts a hold in the audit trail: the API
+// key, or the tenant of an anonymous dev-mode request.
+func holdActor(p httpapi.Principal) string { return store.KeyActor(p.KeyID, p.Tenant) }

@@ -1,6 +1,7 @@
 package jobsapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,5 +55,29 @@ func TestHold(t *testing.T) {
 	}
 	if res = b.do(t, http.MethodDelete, path, "", nil); res.status != http.StatusOK {
 		t.Errorf("second unhold = %d, want 200", res.status)
+	}
+
+	// The audit trail has each hold placed and the one lifted, with the
+	// key (or dev tenant) that did it; the refused requests, and lifting
+	// a hold that was not there, left nothing.
+	res = b.get(t, "/v1/jobs/"+job.ID.String()+"/audit")
+	var audit jobsapi.AuditResponse
+	res.json(t, &audit)
+	var got []string
+	for _, e := range audit.Events {
+		if !strings.HasPrefix(e.Event, "hold_") {
+			continue
+		}
+		reason := ""
+		if e.Reason != nil {
+			reason = *e.Reason
+		}
+		if !strings.HasPrefix(e.Actor, "api_key:") && !strings.HasPrefix(e.Actor, "tenant:") {
+			t.Errorf("%s by %q, want the key or the dev tenant", e.Event, e.Actor)
+		}
+		got = append(got, e.Event+"("+reason+")")
+	}
+	if want := "[hold_placed(case 7) hold_placed(case 7) hold_lifted()]"; fmt.Sprint(got) != want {
+		t.Errorf("hold events %v, want %s", got, want)
 	}
 }

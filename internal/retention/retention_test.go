@@ -219,7 +219,7 @@ func TestPass(t *testing.T) {
 	}
 
 	// Lifting the hold lets its day go whole.
-	if err := b.st.HoldClear(b.ctx, "", held); err != nil {
+	if err := b.st.HoldClear(b.ctx, "", held, "cli"); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = retention.Pass(b.ctx, b.st, opts)

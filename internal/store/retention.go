@@ -200,8 +200,9 @@ type Hold struct {
 
 // HoldSet places a hold on a job of tenant (any tenant when tenant is
 // empty, for the CLI). Holding a held job keeps it held (and updates a
-// non-empty reason). ErrNotFound: no such job for the tenant;
-// ErrRetained: retention is already removing it.
+// non-empty reason). Every call is recorded in the audit trail (event
+// hold_placed, actor heldBy, the hold's reason). ErrNotFound: no such job
+// for the tenant; ErrRetained: retention is already removing it.
 func (s *Store) HoldSet(ctx context.Context, tenant string, id uuid.UUID, reason, heldBy string) (Hold, error) {
 	var h Hold
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -219,7 +220,7 @@ func (s *Store) HoldSet(ctx context.Context, tenant string, id uuid.UUID, reason
 			return err
 		}
 		h = Hold{JobID: r.JobID, Reason: r.Reason, HeldBy: r.HeldBy, HeldAt: r.HeldAt}
-		return nil
+		return s.q.JobEventHold(ctx, tx, dbsqlc.JobEventHoldParams{ID: &id, Event: ptr("hold_placed"), Actor: &heldBy, Reason: strPtr(r.Reason)})
 	})
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetained) {
 		return Hold{}, err
@@ -230,15 +231,25 @@ func (s *Store) HoldSet(ctx context.Context, tenant string, id uuid.UUID, reason
 	return h, nil
 }
 
-// HoldClear lifts the hold on a job of tenant (any tenant when empty).
+// HoldClear lifts the hold on a job of tenant (any tenant when empty), as
+// by (an actor name, recorded in the audit trail with event hold_lifted).
 // ErrNotFound: the job is not held (or not the tenant's).
-func (s *Store) HoldClear(ctx context.Context, tenant string, id uuid.UUID) error {
-	n, err := s.q.HoldDelete(ctx, s.pool, dbsqlc.HoldDeleteParams{ID: id, Tenant: strPtr(tenant)})
+func (s *Store) HoldClear(ctx context.Context, tenant string, id uuid.UUID, by string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n, err := s.q.HoldDelete(ctx, tx, dbsqlc.HoldDeleteParams{ID: id, Tenant: strPtr(tenant)})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return s.q.JobEventHold(ctx, tx, dbsqlc.JobEventHoldParams{ID: &id, Event: ptr("hold_lifted"), Actor: &by})
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("unhold job %s: %w", id, err)
-	}
-	if n == 0 {
-		return ErrNotFound
 	}
 	return nil
 }

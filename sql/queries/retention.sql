@@ -95,3 +95,12 @@ SELECT h.job_id, j.tenant, h.reason, h.held_by, h.held_at
 FROM job_holds h JOIN jobs j ON j.id = h.job_id
 WHERE (sqlc.narg('tenant')::text IS NULL OR j.tenant = sqlc.narg('tenant'))
 ORDER BY h.job_id;
+
+-- JobEventHold records a legal hold placed (event hold_placed, with its
+-- reason) or lifted (hold_lifted) in the job's audit trail, in the same
+-- transaction as the change to job_holds.
+-- name: JobEventHold :exec
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, @event::text, status, attempt, lease_owner, @actor::text, sqlc.narg('reason')::text
+FROM jobs
+WHERE id = @id;

@@ -126,6 +126,33 @@ func (q *Queries) HoldLockJob(ctx context.Context, db DBTX, arg HoldLockJobParam
 	return id, err
 }
 
+const jobEventHold = `-- name: JobEventHold :exec
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, $1::text, status, attempt, lease_owner, $2::text, $3::text
+FROM jobs
+WHERE id = $4
+`
+
+type JobEventHoldParams struct {
+	Event  *string
+	Actor  *string
+	Reason *string
+	ID     *uuid.UUID
+}
+
+// JobEventHold records a legal hold placed (event hold_placed, with its
+// reason) or lifted (hold_lifted) in the job's audit trail, in the same
+// transaction as the change to job_holds.
+func (q *Queries) JobEventHold(ctx context.Context, db DBTX, arg JobEventHoldParams) error {
+	_, err := db.Exec(ctx, jobEventHold,
+		arg.Event,
+		arg.Actor,
+		arg.Reason,
+		arg.ID,
+	)
+	return err
+}
+
 const partitionsEnsure = `-- name: PartitionsEnsure :many
 
 SELECT p::text AS name FROM jobstream_chunk_partitions_ensure($1::date, $2::integer) AS p
