@@ -18,6 +18,11 @@ calls pretty-printed, and how the job ended. A spinner shows on stderr until the
 first token when stderr is a terminal. --json prints the raw chunks instead, one
 JSON object per line.
 
+Control characters in what the model or server sent, except newline and tab,
+are shown escaped so that they cannot rewrite the terminal: C0 controls and DEL
+as \xNN (ESC as \x1b, CR as \x0d, BEL as \x07), C1 controls as \u00NN (\u009b),
+bytes of invalid UTF-8 as \xNN. --json prints the chunks as the server sent them.
+
 Ctrl-C cancels the job (a second later) and shows how it ended; a second Ctrl-C
 exits at once and, within that second, leaves the job running: 'jobstream tail
 JOB_ID' follows it again.
@@ -101,7 +106,7 @@ func cmdAsk(ctx context.Context, e *env, args []string) error {
 			case <-cancelAt:
 				go func() {
 					if _, err := c.Cancel(followCtx, job.ID); err != nil && followCtx.Err() == nil {
-						fmt.Fprintf(e.stderr, "cancel: %v\n", err)
+						fmt.Fprintln(e.stderr, "cancel:", visible(err.Error())) // the server's words
 					}
 				}()
 			case <-followCtx.Done():

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/creack/pty"
 	"github.com/google/uuid"
@@ -438,4 +440,201 @@ func TestAskCtrlC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawControls lists the control characters in out that reached the
+// terminal raw (as the escapes visible would have written instead), once
+// jobstream's own sequences in own are taken out.
+func rawControls(out string, own ...string) []string {
+	for _, s := range own {
+		out = strings.ReplaceAll(out, s, "")
+	}
+	var raw []string
+	for i := 0; i < len(out); {
+		r, n := utf8.DecodeRuneInString(out[i:])
+		if r == utf8.RuneError && n == 1 || r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f {
+			raw = append(raw, fmt.Sprintf("%q at %d", out[i:i+n], i))
+		}
+		i += n
+	}
+	return raw
+}
+
+// TestAskTerminalEscapes: the sim restates the prompt, so a prompt with a
+// window-title OSC, BEL, a clear-screen CSI and a C1 CSI comes back as model
+// output; ask shows them escaped and keeps its own spinner.
+func TestAskTerminalEscapes(t *testing.T) {
+	t.Parallel()
+	url := serve(t)
+	prompt := "\x1b]0;pwned\x07hi \x1b[2J\u009b31mred"
+	env := map[string]string{"JOBSTREAM_URL": url, "TERM": "xterm"}
+	params := []string{"--param", "sim_first_token_delay=0.3", "--param", "sim_tokens=10", "--param", "sim_tokens_per_second=0"}
+
+	term := newTerminal(t)
+	err := runOn(t, term, env, append([]string{"ask", prompt}, params...)...)
+	out := term.output()
+	if err != nil {
+		t.Fatalf("ask: %v\n%q", err, out)
+	}
+	const want = `You asked: \x1b]0;pwned\x07hi \x1b[2J\u009b31mred — here is a simulated answer.` + "\n"
+	erase := strings.LastIndex(out, "\r\x1b[K")
+	if erase < 0 || !strings.Contains(out[erase:], want) {
+		t.Errorf("ask on a terminal:\n%q\nwant the spinner erased, then\n%q", out, want)
+	}
+	// The spinner's frames and its erasure are jobstream's own: all of
+	// them come before the erasure.
+	if erase >= 0 {
+		if raw := rawControls(out[erase:], "\r\x1b[K"); len(raw) > 0 {
+			t.Errorf("raw control characters after the spinner: %v\n%q", raw, out)
+		}
+	}
+
+	// --json leaves the chunks alone: their text is the prompt's bytes.
+	res := runCmd(t, env, append([]string{"ask", prompt, "--json"}, params...)...)
+	if res.err != nil {
+		t.Fatalf("ask --json: %v\n%s", res.err, res.stderr)
+	}
+	var text strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n") {
+		var c store.Chunk
+		var d struct{ Content string }
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		_ = json.Unmarshal(c.Data, &d)
+		text.WriteString(d.Content)
+	}
+	if got, w := text.String(), "You asked: "+prompt+" — here is a simulated answer."; got != w {
+		t.Errorf("ask --json text = %q, want %q", got, w)
+	}
+}
+
+// escapesJob stores a failed job of the dev tenant whose thinking, text,
+// tool calls, finish reason and error carry terminal escapes, in the
+// database of a served URL.
+func escapesJob(t *testing.T, dbURL string) uuid.UUID {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l := testserver.RunningJob(t, pool, httpapi.DevTenant, "cli-test")
+	chunk := func(seq int, typ string, data any) store.NewChunk {
+		b, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.NewChunk{Lease: l, Seq: seq, StreamType: typ, Data: b}
+	}
+	type fn struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments,omitempty"`
+	}
+	type tool struct {
+		Index    int    `json:"index"`
+		ID       string `json:"id,omitempty"`
+		Function fn     `json:"function"`
+	}
+	chunks := []store.NewChunk{
+		chunk(0, "thinking", map[string]string{"thinking": "plan\x1b]0;pwned\x07 "}),
+		chunk(1, "thinking", map[string]string{"thinking": "\x1b[2J\u009b31m"}),
+		chunk(2, "content", map[string]string{"content": "Safe\rEVIL\b\b \x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\ \x1b]52;c;cHduZWQ=\x07\x7f\u0085end\tok\n"}),
+		chunk(3, "tool", tool{Index: 0, ID: "call_\x1b[31m1", Function: fn{Name: "get\u009dweather"}}),
+		chunk(4, "tool", tool{Index: 0, Function: fn{Arguments: "{\"city\":\"Par\u009bis\"}"}}),
+		chunk(5, "tool", tool{Index: 1, ID: "call_2", Function: fn{Name: "f", Arguments: "not json\x1b[1A"}}),
+		chunk(6, "tool", map[string]string{"finish_reason": "tool_calls"}),
+	}
+	fin := store.Finish{Lease: l, Status: store.StatusFailed, FinishReason: "error\x1b]0;x\x07",
+		Error: json.RawMessage(`{"code":"upstream","message":"provider said \u001b]0;x\u0007 and ` + "\u009b2J\x7f" + `"}`),
+		Usage: json.RawMessage(`{"output_tokens":7}`)}
+	if _, err := store.New(pool).WriteBatch(t.Context(), "cli-test", chunks, []store.Finish{fin}); err != nil {
+		t.Fatal(err)
+	}
+	return l.JobID
+}
+
+// TestTailEscapes: escape sequences, CR, BS, BEL, DEL, NUL and C1 controls
+// in a job's thinking, text, tool calls, finish reason and error are shown
+// escaped, on a terminal (where only the thinking's dim styles are raw) and
+// on a pipe; --json prints them as the server sent them.
+func TestTailEscapes(t *testing.T) {
+	t.Parallel()
+	url, dbURL := serveOn(t, testserver.Database(t), "--dev")
+	id := escapesJob(t, dbURL).String()
+	const (
+		thinking = `plan\x1b]0;pwned\x07 \x1b[2J\u009b31m`
+		text     = `Safe\x0dEVIL\x08\x08 \x1b]8;;http://evil/\x1b\link\x1b]8;;\x1b\ \x1b]52;c;cHduZWQ=\x07\x7f\u0085end` + "\tok\n"
+		tools    = `tool call get\u009dweather (call_\x1b[31m1):` + "\n" +
+			"  {\n    \"city\": \"Par\\u009bis\"\n  }\n" +
+			"tool call f (call_2):\n" +
+			`  not json\x1b[1A` + "\n"
+		summary = `(?m)^\[failed: error\\x1b\]0;x\\x07, 7 tokens in \S+, first token after \S+\]\n` +
+			`error: \{"code":"upstream","message":"provider said \\u001b\]0;x\\u0007 and \\u009b2J\\x7f"\}\n`
+	)
+
+	t.Run("Terminal", func(t *testing.T) {
+		t.Parallel()
+		term := newTerminal(t)
+		err := runOn(t, term, map[string]string{"JOBSTREAM_URL": url, "TERM": "xterm"}, "tail", id)
+		out := term.output()
+		if !errors.Is(err, errSilent) {
+			t.Errorf("tail of a failed job = %v, want errSilent", err)
+		}
+		if want := styleDim + thinking + styleUndim + "\n\n" + text + tools; !strings.HasPrefix(out, want) {
+			t.Errorf("tail on a terminal:\n%q\nwant it to start with\n%q", out, want)
+		}
+		if !regexp.MustCompile(summary).MatchString(out) {
+			t.Errorf("tail on a terminal:\n%q\nwant the summary and error matching %s", out, summary)
+		}
+		if raw := rawControls(out, styleDim, styleUndim); len(raw) > 0 {
+			t.Errorf("raw control characters on the terminal: %v\n%q", raw, out)
+		}
+		if n, m := strings.Count(out, styleDim), strings.Count(out, styleUndim); n != 1 || m != 1 {
+			t.Errorf("%d dims and %d undims, want the thinking's one each:\n%q", n, m, out)
+		}
+	})
+
+	t.Run("Pipe", func(t *testing.T) {
+		t.Parallel()
+		res := runCmd(t, map[string]string{"JOBSTREAM_URL": url}, "tail", id)
+		if want := "(thinking) " + thinking + "\n\n" + text + tools; res.stdout != want {
+			t.Errorf("tail to a pipe = %q\nwant %q", res.stdout, want)
+		}
+		if !regexp.MustCompile(`^` + summary + `$`).MatchString(res.stderr) {
+			t.Errorf("tail's stderr = %q, want it to match %s", res.stderr, summary)
+		}
+		if raw := rawControls(res.stdout + res.stderr); len(raw) > 0 {
+			t.Errorf("raw control characters on a pipe: %v", raw)
+		}
+	})
+
+	t.Run("JSON", func(t *testing.T) {
+		t.Parallel()
+		res := runCmd(t, map[string]string{"JOBSTREAM_URL": url}, "tail", id, "--json")
+		lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+		if !errors.Is(res.err, errSilent) || len(lines) != 7 {
+			t.Fatalf("tail --json: %v\n%s", res.err, res.stdout)
+		}
+		var got strings.Builder
+		for i, line := range lines {
+			var c store.Chunk
+			var d struct{ Content, Thinking string }
+			if err := json.Unmarshal([]byte(line), &c); err != nil || c.Seq != i {
+				t.Fatalf("line %d = %q, want chunk %d", i, line, i)
+			}
+			_ = json.Unmarshal(c.Data, &d)
+			got.WriteString(d.Thinking + d.Content)
+		}
+		want := "plan\x1b]0;pwned\x07 \x1b[2J\u009b31m" + "Safe\rEVIL\b\b \x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\ \x1b]52;c;cHduZWQ=\x07\x7f\u0085end\tok\n"
+		if got.String() != want {
+			t.Errorf("tail --json text = %q, want %q", got.String(), want)
+		}
+		// JSON's own escapes for C0, the rest as raw bytes: as sent.
+		for _, s := range []string{`\u001b]0;pwned\u0007`, "\u009b31m", "\x7f", "\u0085end"} {
+			if !strings.Contains(res.stdout, s) {
+				t.Errorf("tail --json has no %q:\n%s", s, res.stdout)
+			}
+		}
+	})
 }

@@ -45,8 +45,24 @@ func checkKey(c *client.Client) error {
 	return nil
 }
 
-// explain turns a client error into a message that says what to do.
+// explain turns a client error into a message that says what to do. The
+// message quotes the server (and through it a provider or model), so its
+// control characters are shown escaped (visible).
 func explain(ctx context.Context, c *client.Client, err error) error {
+	if err == nil {
+		return nil
+	}
+	return untrustedError{explainRaw(ctx, c, err)}
+}
+
+// untrustedError is an error whose text may quote the server, a provider or
+// a model: Error shows its control characters escaped (visible).
+type untrustedError struct{ err error }
+
+func (u untrustedError) Error() string { return visible(u.err.Error()) }
+func (u untrustedError) Unwrap() error { return u.err }
+
+func explainRaw(ctx context.Context, c *client.Client, err error) error {
 	var apiErr *client.Error
 	var opErr *net.OpError
 	switch {
@@ -76,8 +92,9 @@ func explain(ctx context.Context, c *client.Client, err error) error {
 }
 
 // output prints a job's chunks as they arrive: text, thinking (dimmed on a
-// terminal), tool calls pretty-printed once their turn ends; or, raw, each
-// chunk as one JSON line.
+// terminal), tool calls pretty-printed once their turn ends, all with their
+// control characters shown escaped (visible); or, raw, each chunk as one
+// JSON line, exactly as the server sent it.
 type output struct {
 	w        io.Writer
 	raw      bool
@@ -88,6 +105,12 @@ type output struct {
 	firstAt  time.Time // created_at of chunk 0, when seen
 }
 
+// text writes untrusted text (the model's, the server's) with its control
+// characters shown escaped (visible). Every path that prints such text in
+// the readable mode goes through it.
+func (o *output) text(s string) error { return o.write(visible(s)) }
+
+// write writes jobstream's own text, its styles included, as is.
 func (o *output) write(s string) error {
 	if s == "" {
 		return nil
@@ -123,7 +146,7 @@ func (o *output) chunk(ch store.Chunk) error {
 		if err := o.endThinking(); err != nil {
 			return err
 		}
-		return o.write(d.Content)
+		return o.text(d.Content)
 	case "thinking":
 		if !o.thinking {
 			o.thinking = true
@@ -135,7 +158,7 @@ func (o *output) chunk(ch store.Chunk) error {
 				return err
 			}
 		}
-		return o.write(d.Thinking)
+		return o.text(d.Thinking)
 	case "tool":
 		o.tools.add(ch.Data)
 	}
@@ -165,7 +188,7 @@ func (o *output) endTurn() error {
 		}
 	}
 	for _, call := range o.tools.calls() {
-		if err := o.write(call.pretty()); err != nil {
+		if err := o.text(call.pretty()); err != nil {
 			return err
 		}
 	}
@@ -203,13 +226,15 @@ func followWith(ctx context.Context, e *env, c *client.Client, id uuid.UUID, off
 	}
 	job, err := c.Get(ctx, id)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "[%s: %s]\n", end.Status, end.FinishReason)
+		fmt.Fprintln(e.stderr, visible(fmt.Sprintf("[%s: %s]", end.Status, end.FinishReason)))
 		return err
 	}
-	fmt.Fprintln(e.stderr, summary(job, o.firstAt))
+	// The job's record is the server's (its error often a provider's): on
+	// stderr, even with --json, it is for people.
+	fmt.Fprintln(e.stderr, visible(summary(job, o.firstAt)))
 	if job.Status != store.StatusCompleted {
 		if len(job.Error) > 0 {
-			fmt.Fprintf(e.stderr, "error: %s\n", job.Error)
+			fmt.Fprintln(e.stderr, visible("error: "+string(job.Error)))
 		}
 		return errSilent
 	}

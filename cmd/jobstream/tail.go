@@ -11,7 +11,9 @@ const tailAbout = `Follow any job's output from --offset to the job's end, over 
 after dropped connections: the text as it arrives (thinking dimmed on a
 terminal), tool calls pretty-printed, then how the job ended, from the job's own
 record. A finished job is printed at once. --json prints the raw chunks, one
-JSON object per line. The server and key are as for 'ask'.`
+JSON object per line. Control characters in the text are shown escaped, as for
+'ask' (ESC as \x1b, C1 controls as \u00NN); --json prints the chunks as the
+server sent them. The server and key are as for 'ask'.`
 
 func cmdTail(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "tail", "JOB_ID [flags]", tailAbout)

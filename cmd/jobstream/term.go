@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 )
@@ -27,6 +29,64 @@ const (
 	styleDim   = "\x1b[2m"
 	styleUndim = "\x1b[22m"
 )
+
+// visible returns untrusted text (the model's, a provider's, the server's)
+// safe to print on a terminal: newline and tab are kept; every other C0
+// control (U+0000-U+001F) and DEL is shown as \xNN (ESC as \x1b, CR as
+// \x0d, BEL as \x07), every C1 control (U+0080-U+009F) as \u00NN (CSI as
+// \u009b), and every byte of invalid UTF-8 as \xNN, so that no escape
+// sequence, carriage return or backspace in it can move the cursor, clear
+// the screen, retitle the window, write the clipboard or hide what came
+// before it. Backslashes are left alone: text quoting \x1b reads as it
+// would anyway. jobstream's own styles are written apart, never through
+// visible.
+func visible(s string) string {
+	i := 0
+	for i < len(s) {
+		if c := s[i]; c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if needsEscape(r, n) {
+			break
+		}
+		i += n
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	b.WriteString(s[:i])
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1: // a byte of invalid UTF-8
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case needsEscape(r, n) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r, n):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// needsEscape reports whether the rune r, n bytes long, is one visible
+// escapes.
+func needsEscape(r rune, n int) bool {
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
+		return true
+	}
+	return r == utf8.RuneError && n == 1
+}
 
 // spinner shows that something is happening on a terminal until stopped.
 type spinner struct {
