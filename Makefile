@@ -30,7 +30,7 @@ build:
 ## a PostgreSQL it can migrate a scratch database in).
 SQLC_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobstream_sqlc
 generate:
-	psql "$(dir $(SQLC_DATABASE_URL))postgres" -qc 'DROP DATABASE IF EXISTS jobstream_sqlc' -c 'CREATE DATABASE jobstream_sqlc'
+	psql "$(dir $(SQLC_DATABASE_URL))postgres" -qc 'DROP DATABASE IF EXISTS $(notdir $(SQLC_DATABASE_URL))' -c 'CREATE DATABASE $(notdir $(SQLC_DATABASE_URL))'
 	$(GO) run github.com/pressly/goose/v3/cmd/goose@v3.29.0 -dir migrations postgres "$(SQLC_DATABASE_URL)" up
 	cd sql && SQLC_DATABASE_URL="$(SQLC_DATABASE_URL)" $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.27.0 generate
 

@@ -9,10 +9,17 @@
 --
 -- The chain, for each job (all text as UTF-8, || is concatenation):
 --
---   h(-1) = sha256(the job id's 16 bytes)
+--   h(-1) = the job's seed:
+--           chain_version 2: sha256(the job id's 16 bytes || sha256(request
+--                            as stored) || tenant || 0x00 || engine)
+--           chain_version 1 (jobs stored before migration 00040):
+--                            sha256(the job id's 16 bytes)
 --   h(n)  = sha256(h(n-1) || seq as decimal text || 0x00 || stream_type
 --                  || 0x00 || data as stored)
 --
+-- The seed is recomputed from the job's columns, never taken from
+-- jobs.chain_seed; a stored seed that differs means the request, tenant or
+-- engine was changed after submission.
 -- Each chunk stores h(seq) in job_chunks.hash; a finished job stores its
 -- chunk_count and final_hash = h(chunk_count - 1) in jobs. A job verifies
 -- when its chunks are seq 0, 1, 2, ... with no gap, each stored hash equals
@@ -32,14 +39,24 @@ DECLARE
     broken boolean := false;
 BEGIN
     ok := false;
-    SELECT id, status IN ('completed', 'failed', 'cancelled') AS terminal, chunk_count, final_hash
+    SELECT id, status IN ('completed', 'failed', 'cancelled') AS terminal, chunk_count, final_hash,
+           chain_seed,
+           CASE chain_version
+               WHEN 1 THEN sha256(uuid_send(id))
+               WHEN 2 THEN sha256(uuid_send(id) || sha256(convert_to(request::text, 'UTF8'))
+                                  || convert_to(tenant, 'UTF8') || '\x00'::bytea || convert_to(engine, 'UTF8'))
+           END AS seed
     INTO j FROM jobs WHERE id = p_job_id;
     IF NOT FOUND THEN
         chunks := 0;
         reason := 'no such job';
         RETURN;
     END IF;
-    tip := sha256(uuid_send(p_job_id));
+    tip := j.seed;
+    IF j.chain_seed IS DISTINCT FROM j.seed THEN
+        broken := true;
+        reason := 'the job''s request, tenant or engine changed after it was submitted (its chain seed does not match)';
+    END IF;
     FOR c IN SELECT seq, stream_type, data::text AS data, hash
              FROM job_chunks WHERE job_id = p_job_id ORDER BY seq
     LOOP

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"os/user"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -73,9 +76,24 @@ func connect(ctx context.Context, e *env, dataDir string) (*pgxpool.Pool, error)
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.MaxConns = 4
+	// Changes a command makes are recorded with the person who ran it
+	// (admin_events and job_events name it as the actor; the database
+	// adds its own role).
+	cfg.ConnConfig.RuntimeParams["jobstream.actor"] = cliActor(e)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return pool, nil
+}
+
+// cliActor names the person running a command in the audit trail: "cli:"
+// and the OS user at the host.
+func cliActor(e *env) string {
+	name := e.getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return "cli:" + cmp.Or(name, "unknown") + "@" + cmp.Or(host, "unknown")
 }

@@ -9,21 +9,27 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jobstream/jobstream/internal/config"
 	"github.com/jobstream/jobstream/internal/retention"
 	"github.com/jobstream/jobstream/internal/store"
 )
 
 const retentionAbout = `Retention removes finished jobs, their chunks and their job rows once
 they are older than their tenant's policy; the audit trail (job_events)
-keeps a retention_deleted event for each, forever. Held jobs
+keeps a retention_deleted event for each, forever, naming who ran the pass,
+the rule and time it judged by, and the removed job's seal. Held jobs
 ('jobstream hold') stay whatever the policy.
 
-  retention run [--dry-run] [--now T] [--retention-days N]   run one pass and print what it removed
-  retention set --tenant T --days N                           keep tenant T's finished jobs N days (0 = forever)
-  retention clear --tenant T                                  tenant T gets the server default again
-  retention list                                              print the tenants' policies
+  retention run [--dry-run [--now T]]        run one pass and print what it removed
+  retention set --tenant T --days N          keep tenant T's finished jobs N days (0 = forever)
+  retention set --default --days N           keep the jobs of tenants without a policy N days (0 = forever)
+  retention set --minimum --days N           no policy may keep jobs fewer than N days (0 = no minimum)
+  retention clear --tenant T                 tenant T gets the server default again
+  retention list                             print the server-wide rule and the tenants' policies
 
+The default and the minimum are kept in the database, so every node and
+every pass applies the same rule. A deleting pass judges by the database's
+clock; --now (any time) is for --dry-run only. Changing the rule needs the
+database owner's credentials, and every change is recorded (admin_events).
 'serve' runs a pass every --retention-interval on one node at a time. A
 pass drops whole days of chunks (partitions) where nothing in them must
 stay, and deletes the other expired jobs in batches. The database is found
@@ -61,12 +67,10 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func cmdRetentionRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "retention run", "[--dry-run] [--now T] [--retention-days N]",
+	fs := newFlags(e, "retention run", "[--dry-run [--now T]]",
 		"Run one retention pass now and print what it removed (or, with --dry-run, what it would remove).")
 	dryRun := fs.Bool("dry-run", false, "remove nothing; print what a pass would remove")
-	nowFlag := fs.String("now", "", "judge ages as at this time (RFC 3339 or a date), e.g. to preview a future pass; default now")
-	var cfg config.Retention
-	cfg.Flags(fs, e.getenv, false)
+	nowFlag := fs.String("now", "", "with --dry-run: judge ages as at this time (RFC 3339 or a date), e.g. to preview a future pass; default the database's clock")
 	dataDir := dataDirFlag(e, fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -75,10 +79,10 @@ func cmdRetentionRun(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("retention run takes no arguments, got %q", pos)
 	}
-	if err := cfg.Validate(); err != nil {
-		return usagef("%v", err)
-	}
 	var now time.Time
+	if *nowFlag != "" && !*dryRun {
+		return usagef("--now is for --dry-run only: a pass that deletes judges by the database's clock")
+	}
 	if *nowFlag != "" {
 		if now, err = parseTime(*nowFlag); err != nil {
 			return usagef("--now: %v", err)
@@ -99,7 +103,7 @@ func cmdRetentionRun(ctx context.Context, e *env, args []string) error {
 		}
 		defer release()
 	}
-	rep, err := retention.Pass(ctx, st, retention.Options{Now: now, DefaultDays: cfg.DefaultDays, DryRun: *dryRun})
+	rep, err := retention.Pass(ctx, st, retention.Options{Now: now, RanBy: cliActor(e), DryRun: *dryRun})
 	rep.Print(e.stdout)
 	return err
 }
@@ -109,23 +113,51 @@ func tenantFlag(fs *flag.FlagSet) *string {
 }
 
 func cmdRetentionSet(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "retention set", "--tenant T --days N", "Keep tenant T's finished jobs N days after their creation (0 = forever), whatever the server default.")
+	fs := newFlags(e, "retention set", "--tenant T|--default|--minimum --days N",
+		"Keep tenant T's finished jobs N days after their creation (0 = forever), whatever the server default;\n"+
+			"or set the server-wide default (--default) or minimum (--minimum).")
 	tenant := tenantFlag(fs)
-	days := fs.Int("days", -1, "days to keep; 0 = forever (required)")
+	asDefault := fs.Bool("default", false, "set the server-wide default for tenants without a policy")
+	asMinimum := fs.Bool("minimum", false, "set the server-wide minimum no policy may go below")
+	days := fs.Int64("days", -1, fmt.Sprintf("days to keep, 0 to %d; 0 = forever (no minimum with --minimum) (required)", store.MaxRetentionDays))
 	dataDir := dataDirFlag(e, fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return helpOK(err)
 	}
-	if len(pos) > 0 || strings.TrimSpace(*tenant) == "" || *days < 0 {
-		return usagef("retention set needs --tenant T and --days N (N >= 0), e.g. jobstream retention set --tenant acme --days 30")
+	targets := 0
+	for _, b := range []bool{strings.TrimSpace(*tenant) != "", *asDefault, *asMinimum} {
+		if b {
+			targets++
+		}
 	}
+	if len(pos) > 0 || targets != 1 || *days < 0 {
+		return usagef("retention set needs one of --tenant T, --default or --minimum, and --days N (N >= 0), e.g. jobstream retention set --tenant acme --days 30")
+	}
+	if *days > store.MaxRetentionDays {
+		return usagef("--days %d is out of range: at most %d (about 273 years); 0 keeps forever", *days, store.MaxRetentionDays)
+	}
+	n := int(*days)
 	st, closeDB, err := keyStore(ctx, e, *dataDir)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	p, err := st.PolicySet(ctx, strings.TrimSpace(*tenant), *days)
+	if *asDefault || *asMinimum {
+		var def, minimum *int
+		if *asDefault {
+			def = &n
+		} else {
+			minimum = &n
+		}
+		s, err := st.RetentionSettingsSet(ctx, def, minimum)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "server default: %s; minimum: %s\n", keepText(s.DefaultDays), minimumText(s.MinDays))
+		return nil
+	}
+	p, err := st.PolicySet(ctx, strings.TrimSpace(*tenant), n)
 	if err != nil {
 		return err
 	}
@@ -134,7 +166,7 @@ func cmdRetentionSet(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdRetentionClear(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "retention clear", "--tenant T", "Remove tenant T's policy: its jobs get the server default (--retention-days) again.")
+	fs := newFlags(e, "retention clear", "--tenant T", "Remove tenant T's policy: its jobs get the server default ('retention set --default') again.")
 	tenant := tenantFlag(fs)
 	dataDir := dataDirFlag(e, fs)
 	pos, err := parse(e, fs, args)
@@ -173,10 +205,15 @@ func cmdRetentionList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeDB()
+	s, err := st.RetentionSettingsGet(ctx)
+	if err != nil {
+		return err
+	}
 	ps, err := st.PolicyList(ctx)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(e.stdout, "server default: %s; minimum: %s\n", keepText(s.DefaultDays), minimumText(s.MinDays))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tKEEP\tUPDATED")
 	for _, p := range ps {
@@ -188,6 +225,13 @@ func cmdRetentionList(ctx context.Context, e *env, args []string) error {
 func keepText(days int) string {
 	if days == 0 {
 		return "forever"
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
+func minimumText(days int) string {
+	if days == 0 {
+		return "none"
 	}
 	return fmt.Sprintf("%d days", days)
 }

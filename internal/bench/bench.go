@@ -334,9 +334,8 @@ func (c *Config) start(ctx context.Context) (*target, *pgx.Conn, error) {
 	}
 	db, err := pgx.Connect(ctx, c.DatabaseURL)
 	if err == nil {
-		// Chunks are append-only except for retention's transactions
-		// (migrations/00005_append_only.sql): emptyTables is one. The
-		// audit trail is not emptied (it cannot be).
+		// The bench's own database is emptied by its owner (emptyTables).
+		// The audit trail is not emptied (it cannot be).
 		err = emptyTables(ctx, db)
 	}
 	if err != nil {

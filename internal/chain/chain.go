@@ -1,8 +1,16 @@
 // Package chain defines jobstream's tamper-evident record: a SHA-256 hash
 // chain over each job's chunks, and its verification.
 //
-//	h(-1) = sha256(job id, 16 bytes)
+//	h(-1) = the job's seed:
+//	        version 2: sha256(job id, 16 bytes || sha256(request text) || tenant || 0x00 || engine)
+//	        version 1 (jobs stored before migration 00040): sha256(job id, 16 bytes)
 //	h(n)  = sha256(h(n-1) || decimal seq || 0x00 || stream_type || 0x00 || data)
+//
+// The request text is jobs.request exactly as stored (a json column, which
+// keeps the text the server submitted), so the seed binds the chain to what
+// the job was asked, by which tenant, of which engine: a request edited
+// later breaks the chain at its first link, or the seal of a job without
+// chunks.
 //
 // data is the chunk's JSON text exactly as stored (job_chunks.data is a json
 // column, which keeps its input verbatim), all text UTF-8. Text never holds
@@ -32,8 +40,36 @@ type Hash [Size]byte
 // String is the hash in lowercase hex.
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
-// Seed is h(-1), the chain of a job with no chunks.
+// Seed is the version 1 seed: h(-1) of a job stored before migration 00040.
 func Seed(jobID uuid.UUID) Hash { return sha256.Sum256(jobID[:]) }
+
+// SeedV2 is the version 2 seed, which every job submitted since migration
+// 00040 has (the database computes it when the job is inserted, in
+// job_chain_seed_v2). request is the request's stored text.
+func SeedV2(jobID uuid.UUID, tenant, engine string, request []byte) Hash {
+	rh := sha256.Sum256(request)
+	d := sha256.New()
+	d.Write(jobID[:])
+	d.Write(rh[:])
+	d.Write([]byte(tenant))
+	d.Write([]byte{0})
+	d.Write([]byte(engine))
+	var h Hash
+	d.Sum(h[:0])
+	return h
+}
+
+// SeedOf is the seed of a job of the given chain version, or an error for a
+// version this build does not know.
+func SeedOf(version int, jobID uuid.UUID, tenant, engine string, request []byte) (Hash, error) {
+	switch version {
+	case 1:
+		return Seed(jobID), nil
+	case 2:
+		return SeedV2(jobID, tenant, engine, request), nil
+	}
+	return Hash{}, fmt.Errorf("job %s: unknown chain version %d", jobID, version)
+}
 
 // Next is h(seq), the hash of a chunk whose predecessor's hash is prev.
 // data must be the exact text that is stored.
@@ -53,8 +89,14 @@ func Next(prev Hash, seq int, streamType string, data []byte) Hash {
 
 // Job is what verification needs from a job row.
 type Job struct {
-	ID       uuid.UUID
-	Terminal bool
+	ID uuid.UUID
+	// Seed is the seed recomputed from the job's id, tenant, engine and
+	// request (SeedOf), never the one stored with it.
+	Seed Hash
+	// StoredSeed is jobs.chain_seed, the seed the database computed at
+	// submission, which the writer chained from. Nil skips the comparison.
+	StoredSeed []byte
+	Terminal   bool
 	// ChunkCount and FinalHash are recorded when the job ends; nil before.
 	ChunkCount *int
 	FinalHash  []byte
@@ -88,6 +130,7 @@ const (
 	ReasonIntactRunning = "intact up to the last committed chunk (the job has not finished)"
 	ReasonNoFinalHash   = "the job ended without a recorded final hash"
 	ReasonFinalHash     = "the final hash does not match the chain"
+	ReasonSeed          = "the job's request, tenant or engine changed after it was submitted (its chain seed does not match)"
 )
 
 func reasonMissing(seq int) string  { return fmt.Sprintf("chunk %d is missing", seq) }
@@ -111,7 +154,12 @@ type Verifier struct {
 
 // NewVerifier starts verifying job.
 func NewVerifier(job Job) *Verifier {
-	return &Verifier{job: job, tip: Seed(job.ID)}
+	v := &Verifier{job: job, tip: job.Seed}
+	if job.StoredSeed != nil && !bytes.Equal(job.StoredSeed, job.Seed[:]) {
+		v.broken = true
+		v.res.Reason = ReasonSeed
+	}
+	return v
 }
 
 // Add checks the next stored chunk (chunks must come in seq order).

@@ -118,15 +118,20 @@ func TestServe(t *testing.T) {
 
 func TestRetention(t *testing.T) {
 	t.Parallel()
-	c, err := parse(t, map[string]string{"JOBSTREAM_RETENTION_DAYS": "30"})
+	c, err := parse(t, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Retention.DefaultDays != 30 || c.Retention.Interval != time.Hour {
-		t.Errorf("retention = %+v, want 30 days every 1h", c.Retention)
+	if c.Retention.Interval != time.Hour {
+		t.Errorf("retention = %+v, want a pass every 1h", c.Retention)
 	}
-	if _, err := parse(t, nil, "--retention-days", "-1"); err == nil || !strings.Contains(err.Error(), "--retention-days") {
-		t.Errorf("negative days: %v", err)
+	// The default moved into the database: the old variable is an error
+	// that says where, not silently ignored.
+	if _, err := parse(t, map[string]string{"JOBSTREAM_RETENTION_DAYS": "30"}); err == nil || !strings.Contains(err.Error(), "retention set --default") {
+		t.Errorf("JOBSTREAM_RETENTION_DAYS: %v", err)
+	}
+	if _, err := parse(t, nil, "--retention-days", "30"); err == nil {
+		t.Error("--retention-days is accepted; the default lives in the database now")
 	}
 	if _, err := parse(t, map[string]string{"JOBSTREAM_RETENTION_INTERVAL": "soon"}); err == nil || !strings.Contains(err.Error(), "JOBSTREAM_RETENTION_INTERVAL") {
 		t.Errorf("bad interval: %v", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jobstream/jobstream/internal/retention"
@@ -12,10 +11,6 @@ import (
 
 // Retention configures retention, for `serve` and `retention run`.
 type Retention struct {
-	// DefaultDays is how many days the finished jobs of a tenant without a
-	// policy of its own are kept (jobstream retention set); 0 keeps them
-	// forever. Env JOBSTREAM_RETENTION_DAYS. Defaults to 0.
-	DefaultDays int
 	// Interval is the time between serve's retention passes (one node at a
 	// time runs them); 0 means the default, negative disables them. Env
 	// JOBSTREAM_RETENTION_INTERVAL. Defaults to 1h.
@@ -36,15 +31,11 @@ func (c *Retention) Flags(fs *flag.FlagSet, getenv func(string) string, withInte
 }
 
 func (c *Retention) register(fs *flag.FlagSet, getenv func(string) string, d Retention, withInterval bool) {
-	days := d.DefaultDays
-	if v := getenv("JOBSTREAM_RETENTION_DAYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			c.envErrs = append(c.envErrs, fmt.Errorf("JOBSTREAM_RETENTION_DAYS must be an integer, got %q", v))
-		}
-		days = n
+	// The default moved into the database (retention_settings), where no
+	// caller can pass another: say so rather than ignore it.
+	if getenv("JOBSTREAM_RETENTION_DAYS") != "" {
+		c.envErrs = append(c.envErrs, errors.New("JOBSTREAM_RETENTION_DAYS is no longer read: the server-wide default is kept in the database; set it with 'jobstream retention set --default --days N'"))
 	}
-	fs.IntVar(&c.DefaultDays, "retention-days", days, "days finished jobs of tenants without a policy of their own are kept; 0 = forever (env JOBSTREAM_RETENTION_DAYS)")
 	if !withInterval {
 		return
 	}
@@ -62,9 +53,6 @@ func (c *Retention) register(fs *flag.FlagSet, getenv func(string) string, d Ret
 // Validate returns every problem with c, joined.
 func (c *Retention) Validate() error {
 	errs := append([]error(nil), c.envErrs...)
-	if c.DefaultDays < 0 {
-		errs = append(errs, fmt.Errorf("--retention-days must not be negative, got %d", c.DefaultDays))
-	}
 	if c.Interval > 0 && c.Interval < time.Minute {
 		errs = append(errs, fmt.Errorf("--retention-interval must be at least 1m (or negative: none), got %s", c.Interval))
 	}

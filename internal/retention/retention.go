@@ -12,15 +12,18 @@
 // removes its chunks; the events are never deleted.
 //
 // A job expires when it is finished, is not on legal hold, and is older
-// than its tenant's keep_days (retention_policies), else the server
-// default (Config.DefaultDays); 0 days keeps forever. The SQL lives in
-// migrations/00008_retention.sql.
+// than its tenant's keep_days (retention_policies), else the server-wide
+// default (retention_settings), never below the server-wide minimum; 0
+// days keeps forever. The database judges all of it, by its own clock: the
+// caller passes only who runs the pass, recorded in every event. The SQL
+// lives in migrations/00008_retention.sql and 00040_integrity.sql.
 package retention
 
 import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,13 +48,20 @@ const (
 	opTimeout = 2 * time.Minute
 )
 
+// ErrFutureNow: a deleting pass was asked to judge at a time of the
+// caller's choosing.
+var ErrFutureNow = errors.New("a deleting pass judges by the database's clock: a chosen time is for dry runs only")
+
 // Options configure one pass.
 type Options struct {
-	// Now is the time the pass judges ages against. Defaults to time.Now().
+	// Now is the time a dry run judges ages against (any time: a dry run
+	// may look ahead). A deleting pass always judges by the database's
+	// clock and refuses a Now (ErrFutureNow). Defaults to the database's
+	// clock.
 	Now time.Time
-	// DefaultDays is the policy of tenants without one; 0 keeps their jobs
-	// forever. Defaults to 0.
-	DefaultDays int
+	// RanBy is who runs the pass, recorded in each retention_deleted
+	// event: the OS user and host for the CLI, the node for serve.
+	RanBy string
 	// DryRun reports what the pass would remove and removes nothing.
 	DryRun bool
 	// BatchSize caps the jobs of one deleting transaction. Defaults to
@@ -68,9 +78,9 @@ type Partition struct {
 
 // Report says what a pass removed, or would remove in a dry run.
 type Report struct {
-	Now         time.Time
-	DefaultDays int
-	DryRun      bool
+	Now      time.Time
+	Settings store.RetentionSettings
+	DryRun   bool
 	// Partitions dropped whole.
 	Partitions []Partition
 	// Jobs deleted one by one, with their chunks.
@@ -102,10 +112,14 @@ func (r Report) Print(w io.Writer) {
 		verb, part, del = "would remove", "would drop partition", "would delete job"
 	}
 	policy := "forever"
-	if r.DefaultDays > 0 {
-		policy = fmt.Sprintf("%d days", r.DefaultDays)
+	if r.Settings.DefaultDays > 0 {
+		policy = fmt.Sprintf("%d days", r.Settings.DefaultDays)
 	}
-	fmt.Fprintf(w, "retention at %s (default policy: keep %s)\n", r.Now.UTC().Format(time.RFC3339), policy)
+	minimum := ""
+	if r.Settings.MinDays > 0 {
+		minimum = fmt.Sprintf(", minimum %d days", r.Settings.MinDays)
+	}
+	fmt.Fprintf(w, "retention at %s (default policy: keep %s%s)\n", r.Now.UTC().Format(time.RFC3339), policy, minimum)
 	for _, p := range r.Partitions {
 		fmt.Fprintf(w, "%s %s: %d jobs, %d chunks\n", part, p.Name, p.Jobs, p.Chunks)
 	}
@@ -122,15 +136,25 @@ func (r Report) Print(w io.Writer) {
 // Pass runs one retention pass. It is safe to run concurrently with the
 // server; serve makes sure only one node runs it at a time (Service).
 func Pass(ctx context.Context, st *store.Store, o Options) (Report, error) {
-	if o.Now.IsZero() {
-		o.Now = time.Now()
+	if !o.DryRun && !o.Now.IsZero() {
+		return Report{}, ErrFutureNow
 	}
 	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
-	rep := Report{Now: o.Now, DefaultDays: o.DefaultDays, DryRun: o.DryRun}
+	o.RanBy = cmp.Or(o.RanBy, "unknown")
+	rep := Report{Now: o.Now, DryRun: o.DryRun}
 
 	opCtx, cancel := context.WithTimeout(ctx, opTimeout)
-	plan, err := st.RetentionPlan(opCtx, o.Now, o.DefaultDays)
-	cancel()
+	defer cancel()
+	var err error
+	if rep.Settings, err = st.RetentionSettingsGet(opCtx); err != nil {
+		return rep, err
+	}
+	if rep.Now.IsZero() {
+		if rep.Now, err = st.RetentionClock(opCtx); err != nil {
+			return rep, err
+		}
+	}
+	plan, err := st.RetentionPlan(opCtx, rep.Now)
 	if err != nil {
 		return rep, err
 	}
@@ -144,7 +168,7 @@ func Pass(ctx context.Context, st *store.Store, o Options) (Report, error) {
 		chunks, err := st.RangeChunks(opCtx, p.Lo, p.Hi)
 		if err == nil && !o.DryRun {
 			var ok bool
-			p.Jobs, ok, err = st.RetentionDropPartition(opCtx, p.Name, o.Now, o.DefaultDays)
+			p.Jobs, ok, err = st.RetentionDropPartition(opCtx, p.Name, o.RanBy)
 			if err == nil && !ok {
 				cancel()
 				continue // a hold or its lock got in the way; next pass
@@ -159,11 +183,11 @@ func Pass(ctx context.Context, st *store.Store, o Options) (Report, error) {
 	}
 
 	if o.DryRun {
-		return rep, dryRunJobs(ctx, st, o, dropped, &rep)
+		return rep, dryRunJobs(ctx, st, rep.Now, o.BatchSize, dropped, &rep)
 	}
 	for {
 		opCtx, cancel := context.WithTimeout(ctx, opTimeout)
-		batch, err := st.RetentionDeleteBatch(opCtx, o.Now, o.DefaultDays, o.BatchSize)
+		batch, err := st.RetentionDeleteBatch(opCtx, o.BatchSize, o.RanBy)
 		cancel()
 		if err != nil {
 			return rep, err
@@ -183,7 +207,7 @@ func Pass(ctx context.Context, st *store.Store, o Options) (Report, error) {
 
 // dryRunJobs lists the expired jobs outside the partitions a pass would
 // drop: those it would delete one by one.
-func dryRunJobs(ctx context.Context, st *store.Store, o Options, dropped []store.PartitionPlan, rep *Report) error {
+func dryRunJobs(ctx context.Context, st *store.Store, now time.Time, batchSize int, dropped []store.PartitionPlan, rep *Report) error {
 	// uuids compare bytewise, in Go as in PostgreSQL.
 	inDropped := func(id uuid.UUID) bool {
 		for _, p := range dropped {
@@ -196,7 +220,7 @@ func dryRunJobs(ctx context.Context, st *store.Store, o Options, dropped []store
 	after := uuid.Nil
 	for {
 		opCtx, cancel := context.WithTimeout(ctx, opTimeout)
-		page, err := st.RetentionExpired(opCtx, o.Now, o.DefaultDays, after, o.BatchSize)
+		page, err := st.RetentionExpired(opCtx, now, after, batchSize)
 		cancel()
 		if err != nil {
 			return err
@@ -206,7 +230,7 @@ func dryRunJobs(ctx context.Context, st *store.Store, o Options, dropped []store
 				rep.Jobs = append(rep.Jobs, j)
 			}
 		}
-		if len(page) < o.BatchSize {
+		if len(page) < batchSize {
 			return nil
 		}
 		after = page[len(page)-1].ID
@@ -215,9 +239,9 @@ func dryRunJobs(ctx context.Context, st *store.Store, o Options, dropped []store
 
 // Config configures a Service.
 type Config struct {
-	// DefaultDays is the policy of tenants without one; 0 keeps their jobs
-	// forever. Defaults to 0.
-	DefaultDays int
+	// RanBy names this node in the events of its passes. Defaults to
+	// "serve".
+	RanBy string
 	// Interval is the time between passes; negative disables them (the
 	// partitions are still created at start). Defaults to DefaultInterval.
 	Interval time.Duration
@@ -303,7 +327,7 @@ func (s *Service) RunOnce(ctx context.Context) (rep Report, ran bool, err error)
 	if err := s.EnsurePartitions(ctx); err != nil {
 		return Report{}, true, err
 	}
-	rep, err = Pass(ctx, s.st, Options{DefaultDays: s.cfg.DefaultDays, BatchSize: s.cfg.BatchSize})
+	rep, err = Pass(ctx, s.st, Options{RanBy: cmp.Or(s.cfg.RanBy, "serve"), BatchSize: s.cfg.BatchSize})
 	if err == nil {
 		if jobs, chunks := rep.Totals(); jobs > 0 || rep.PartitionRows > 0 {
 			s.log.Info("retention pass", "partitions", len(rep.Partitions), "jobs", jobs, "chunks", chunks)

@@ -72,6 +72,36 @@ func (b testBundle) job(t *testing.T, tenant string, at time.Time, status string
 	return id
 }
 
+// partition creates the day partition of job_chunks for d's UTC day, as
+// the owner: the server makes partitions only from yesterday on, and these
+// tests need days long past.
+func (b testBundle) partition(t *testing.T, d time.Time) {
+	t.Helper()
+	d = day(d)
+	_, err := b.pool.Exec(b.ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF job_chunks FOR VALUES FROM ('%s') TO ('%s');
+		SELECT jobstream_revoke_all('%[1]s')`, partName(d), idFloor(d), idFloor(d.AddDate(0, 0, 1))))
+	if err != nil {
+		t.Fatalf("create partition %s: %v", partName(d), err)
+	}
+}
+
+// idFloor is the smallest UUIDv7 of the millisecond at.
+func idFloor(at time.Time) uuid.UUID {
+	var id uuid.UUID
+	var ms [8]byte
+	binary.BigEndian.PutUint64(ms[:], uint64(at.UnixMilli()))
+	copy(id[:6], ms[2:])
+	return id
+}
+
+// defaultDays sets the server-wide default policy.
+func (b testBundle) defaultDays(t *testing.T, days int) {
+	t.Helper()
+	if _, err := b.st.RetentionSettingsSet(b.ctx, &days, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (b testBundle) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
 	var n int
@@ -104,21 +134,21 @@ func day(t time.Time) time.Time {
 
 func partName(t time.Time) string { return "job_chunks_p" + t.UTC().Format("20060102") }
 
-// TestPass: a pass with "now" far in the future drops the partitions whose
-// jobs have all expired, deletes the other expired jobs in batches, keeps
-// held, young, unfinished and keep-forever jobs with every chunk, and
-// records each removal in job_events, which keeps the removed jobs' events.
+// TestPass: a pass drops the partitions whose jobs have all expired by the
+// database's clock, deletes the other expired jobs in batches, keeps held,
+// young, unfinished and keep-forever jobs with every chunk, and records
+// each removal in job_events (who ran the pass, the rule and time it
+// judged by, the job's seal), which keeps the removed jobs' events.
 func TestPass(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	today := day(time.Now())
-	// Three day partitions from today (the migration created them).
-	p0, p1, p2 := today.Add(2*time.Hour), today.Add(26*time.Hour), today.Add(50*time.Hour)
+	base := day(time.Now()).AddDate(0, 0, -400)
+	// Three day partitions of 400 days ago.
+	p0, p1, p2 := base.Add(2*time.Hour), base.Add(26*time.Hour), base.Add(50*time.Hour)
 	for _, d := range []time.Time{p0, p1, p2} {
-		if !b.exists(t, partName(d)) {
-			t.Fatalf("partition %s missing", partName(d))
-		}
+		b.partition(t, d)
 	}
+	b.defaultDays(t, 30)
 	if _, err := b.st.PolicySet(b.ctx, "forever", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -132,16 +162,15 @@ func TestPass(t *testing.T) {
 	forever := b.job(t, "forever", p2, store.StatusCompleted, 2)
 	running := b.job(t, "a", p2.Add(time.Minute), store.StatusRunning, 2)
 	long := b.job(t, "long", p2.Add(2*time.Minute), store.StatusCancelled, 1)
-	// Two years ago: no partition, so the DEFAULT one.
-	old := b.job(t, "a", today.AddDate(-2, 0, 0), store.StatusCompleted, 7)
+	// Three years ago: no partition, so the DEFAULT one.
+	old := b.job(t, "a", base.AddDate(-2, 0, 0), store.StatusCompleted, 7)
 	if n := b.count(t, `SELECT count(*) FROM job_chunks_default WHERE job_id = $1`, old); n != 7 {
 		t.Fatalf("old job's chunks in the default partition: %d, want 7", n)
 	}
 	if _, err := b.st.HoldSet(b.ctx, "", held, "litigation 42", "cli"); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().AddDate(0, 0, 400)
-	opts := retention.Options{Now: now, DefaultDays: 30, BatchSize: 1}
+	opts := retention.Options{RanBy: "cli:tester@host", BatchSize: 1}
 
 	// Dry run: the report names what would go; nothing goes.
 	dry := opts
@@ -150,7 +179,6 @@ func TestPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The later empty days are past "now" too: they go as well.
 	if got := nonEmpty(rep.Partitions); got != fmt.Sprintf("[{%s 2 8}]", partName(p0)) {
 		t.Errorf("dry run partitions with jobs = %s, want %s with 2 jobs and 8 chunks", got, partName(p0))
 	}
@@ -209,6 +237,24 @@ func TestPass(t *testing.T) {
 		}
 	}
 
+	// Each event says who ran the pass, by which rule and at what time,
+	// and the seal of what went.
+	var ev struct {
+		RanBy, Policy, FinalHash string
+		KeepDays, ChunkCount     int
+		JudgedAt                 time.Time
+	}
+	if err := b.pool.QueryRow(b.ctx, `SELECT detail->>'ran_by', detail->>'policy', detail->>'final_hash',
+			(detail->>'keep_days')::int, (detail->>'chunk_count')::int, (detail->>'judged_at')::timestamptz
+		FROM job_events WHERE job_id = $1 AND event = 'retention_deleted'`, b1).Scan(
+		&ev.RanBy, &ev.Policy, &ev.FinalHash, &ev.KeepDays, &ev.ChunkCount, &ev.JudgedAt); err != nil {
+		t.Fatal(err)
+	}
+	if ev.RanBy != "cli:tester@host" || ev.Policy != "default" || ev.KeepDays != 30 || ev.ChunkCount != 4 ||
+		len(ev.FinalHash) != 64 || time.Since(ev.JudgedAt) > time.Hour || time.Since(ev.JudgedAt) < 0 {
+		t.Errorf("retention event of %s: %+v", b1, ev)
+	}
+
 	// Nothing more to do.
 	rep, err = retention.Pass(b.ctx, b.st, opts)
 	if err != nil {
@@ -260,10 +306,11 @@ func jobIDs(js []store.RetainedJob) string {
 func TestHoldRacesPartitionDrop(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	at := day(time.Now()).Add(time.Hour)
+	at := day(time.Now()).AddDate(0, 0, -100).Add(time.Hour)
+	b.partition(t, at)
+	b.defaultDays(t, 30)
 	id := b.job(t, "a", at, store.StatusCompleted, 2)
-	now := time.Now().AddDate(0, 0, 100)
-	jobs, ok, err := b.st.RetentionDropPartition(b.ctx, partName(at), now, 30)
+	jobs, ok, err := b.st.RetentionDropPartition(b.ctx, partName(at), "test")
 	if err != nil || !ok || jobs != 1 {
 		t.Fatalf("drop = %d, %v, %v; want 1 job dropped", jobs, ok, err)
 	}
@@ -276,7 +323,7 @@ func TestHoldRacesPartitionDrop(t *testing.T) {
 }
 
 // TestHeldJobCannotBeDeleted: the hold's foreign key stops even a direct
-// DELETE of a held job.
+// DELETE of a held job by retention's own role.
 func TestHeldJobCannotBeDeleted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -284,7 +331,7 @@ func TestHeldJobCannotBeDeleted(t *testing.T) {
 	if _, err := b.st.HoldSet(b.ctx, "a", id, "audit", "api_key:x"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := b.pool.Exec(b.ctx, `SELECT set_config('jobstream.retention', 'on', false); DELETE FROM jobs WHERE id = '`+id.String()+`'`)
+	_, err := b.pool.Exec(b.ctx, `BEGIN; SET LOCAL ROLE jobstream_retention; DELETE FROM jobs WHERE id = '`+id.String()+`'; COMMIT`)
 	if err == nil || !strings.Contains(err.Error(), "job_holds") {
 		t.Fatalf("delete of a held job: %v, want a foreign key violation", err)
 	}
@@ -298,7 +345,8 @@ func TestServiceOneNodeAtATime(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("lead: %v %v", ok, err)
 	}
-	svc := retention.New(b.st, retention.Config{DefaultDays: 1})
+	b.defaultDays(t, 1)
+	svc := retention.New(b.st, retention.Config{})
 	if _, ran, err := svc.RunOnce(b.ctx); err != nil || ran {
 		t.Fatalf("RunOnce while another node leads: ran %v, err %v", ran, err)
 	}
@@ -346,7 +394,8 @@ func TestBatchesPastAHold(t *testing.T) {
 	if _, err := b.st.HoldSet(b.ctx, "a", ids[0], "", "test"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := retention.Pass(b.ctx, b.st, retention.Options{Now: time.Now(), DefaultDays: 30, BatchSize: 2})
+	b.defaultDays(t, 30)
+	rep, err := retention.Pass(b.ctx, b.st, retention.Options{RanBy: "test", BatchSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +443,8 @@ func TestPassAsServerRole(t *testing.T) {
 	if _, err := st.PartitionsEnsure(b.ctx, time.Now().AddDate(0, 0, 20), 1); err != nil {
 		t.Fatal(err)
 	}
-	rep, _, err := retention.New(st, retention.Config{DefaultDays: 30}).RunOnce(b.ctx)
+	b.defaultDays(t, 30)
+	rep, _, err := retention.New(st, retention.Config{}).RunOnce(b.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
 	"time"
 
@@ -99,10 +100,11 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	// Chunk partitions for today and the days ahead exist before the first
 	// chunk is written; without them chunks still land (in the DEFAULT
 	// partition), so a failure here is only worth a warning.
+	host, _ := os.Hostname()
 	ret := retention.New(st, retention.Config{
-		DefaultDays: cfg.Retention.DefaultDays,
-		Interval:    cfg.Retention.Interval,
-		Logger:      log,
+		RanBy:    "serve@" + cmp.Or(host, "unknown"),
+		Interval: cfg.Retention.Interval,
+		Logger:   log,
 	})
 	if err := ret.EnsurePartitions(ctx); err != nil {
 		log.Warn("creating chunk partitions ahead failed; chunks go to the default partition meanwhile", "err", err)

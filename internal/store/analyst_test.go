@@ -143,7 +143,7 @@ func TestAnalystSeesOnlyItsTenant(t *testing.T) {
 			t.Errorf("analysts cannot read %s (they can read %v)", want, names)
 		}
 	}
-	for _, bad := range []string{"api_keys", "sessions", "goose_db_version"} {
+	for _, bad := range []string{"api_keys", "sessions", "goose_db_version", "admin_events", "retention_settings"} {
 		if slices.Contains(names, bad) {
 			t.Errorf("analysts can read %s", bad)
 		}

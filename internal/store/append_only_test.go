@@ -124,8 +124,10 @@ func TestAppRoleIsAppendOnly(t *testing.T) {
 
 // TestOwnerTriggersKeepChunksAppendOnly: connected as the owner (here a
 // superuser), an UPDATE of a chunk is always rejected, a DELETE (directly
-// or by deleting its job) unless the transaction set jobstream.retention,
-// and events can be neither changed nor removed.
+// or by deleting its job) unless it runs as jobstream_retention, and events
+// can be neither changed nor removed. The auditor's attack of issue 17
+// (item 3) fails: setting jobstream.retention, which any session may, lets
+// nothing through any more.
 func TestOwnerTriggersKeepChunksAppendOnly(t *testing.T) {
 	t.Parallel()
 	url := testserver.Database(t)
@@ -146,7 +148,9 @@ func TestOwnerTriggersKeepChunksAppendOnly(t *testing.T) {
 	_, err = owner.Exec(ctx, `DELETE FROM job_chunks WHERE job_id = $1 AND seq = 4`, id)
 	rejected("DELETE FROM job_chunks", err)
 	_, err = owner.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, id)
-	rejected("DELETE FROM jobs (cascading to its chunks)", err)
+	if sqlState(err) != "42501" || !strings.Contains(err.Error(), "removed only by retention") {
+		t.Errorf("DELETE FROM jobs (cascading to its chunks) as the owner: %v, want the jobs guard's error", err)
+	}
 	_, err = owner.Exec(ctx, `UPDATE job_events SET actor = 'x' WHERE job_id = $1`, id)
 	rejected("UPDATE job_events", err)
 	_, err = owner.Exec(ctx, `DELETE FROM job_events WHERE job_id = $1`, id)
@@ -166,18 +170,40 @@ func TestOwnerTriggersKeepChunksAppendOnly(t *testing.T) {
 		t.Fatalf("%d chunks left after rejected changes, want 5", n)
 	}
 
-	// Retention's path: the setting on, in its own transaction, and an
-	// UPDATE is still rejected.
+	// The old switch: a custom setting any session may set. It opens
+	// nothing.
+	for _, stmt := range []string{
+		`UPDATE job_chunks SET seq = seq WHERE job_id = $1`,
+		`DELETE FROM job_chunks WHERE job_id = $1`,
+		`DELETE FROM jobs WHERE id = $1`,
+	} {
+		err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL jobstream.retention = 'on'`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, stmt, id)
+			return err
+		})
+		if sqlState(err) != "42501" {
+			t.Errorf("%s with jobstream.retention on, as the owner: %v, want refused", stmt, err)
+		}
+	}
+	if n := len(chunkSeqs(t, owner, id)); n != 5 {
+		t.Fatalf("%d chunks left after the setting's attack, want 5", n)
+	}
+	// Retention's path: its role, and an UPDATE is still rejected.
 	err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL jobstream.retention = 'on'`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE jobstream_retention`); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE job_chunks SET seq = seq WHERE job_id = $1`, id)
 		return err
 	})
-	rejected("UPDATE job_chunks with jobstream.retention on", err)
+	if sqlState(err) != "42501" {
+		t.Errorf("UPDATE job_chunks as jobstream_retention: %v, want refused", err)
+	}
 	err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL jobstream.retention = 'on'`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE jobstream_retention`); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, id)
@@ -189,7 +215,7 @@ func TestOwnerTriggersKeepChunksAppendOnly(t *testing.T) {
 	if n := len(chunkSeqs(t, owner, id)); n != 0 {
 		t.Errorf("%d chunks left after retention's delete, want 0", n)
 	}
-	// The setting was transaction-local: the next transaction is guarded.
+	// The role was transaction-local: the next transaction is guarded.
 	other := completedJob(t, s, owner, tenant)
 	_, err = owner.Exec(ctx, `DELETE FROM job_chunks WHERE job_id = $1`, other)
 	rejected("DELETE after retention's transaction", err)

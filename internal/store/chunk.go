@@ -266,8 +266,9 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 
 // chainHashes returns the chain hash of every chunk of a held lease: its
 // Hash when the caller computed it, else chained from the chunk before it
-// in the batch, the job's seed for seq 0, or the stored previous chunk's
-// hash (read under the batch's fence, so no other writer interleaves).
+// in the batch, or the stored previous chunk's hash or, for seq 0, the
+// job's stored seed (read under the batch's fence, so no other writer
+// interleaves).
 func (s *Store) chainHashes(ctx context.Context, tx pgx.Tx, chunks []NewChunk, leases map[Lease]bool) ([][]byte, error) {
 	type tip struct {
 		seq  int
@@ -279,7 +280,8 @@ func (s *Store) chainHashes(ctx context.Context, tx pgx.Tx, chunks []NewChunk, l
 		if !leases[c.Lease] {
 			continue
 		}
-		if t, ok := tips[c.Lease]; c.Hash == nil && c.Seq > 0 && (!ok || t.seq != c.Seq-1) {
+		// The predecessor of seq 0 is the job's seed (seq -1).
+		if t, ok := tips[c.Lease]; c.Hash == nil && (!ok || t.seq != c.Seq-1) {
 			need.JobIds = append(need.JobIds, c.JobID)
 			need.Seqs = append(need.Seqs, int32(c.Seq-1))
 		}
@@ -316,8 +318,6 @@ func (s *Store) chainHashes(ctx context.Context, tx pgx.Tx, chunks []NewChunk, l
 			out[i] = c.Hash
 			tips[c.Lease] = tip{seq: c.Seq, hash: h}
 			continue
-		case c.Seq == 0:
-			h = c.ChainHash(chain.Seed(c.JobID))
 		case ok && t.seq == c.Seq-1:
 			h = c.ChainHash(t.hash)
 		default:

@@ -11,7 +11,8 @@ import (
 
 // TestDeleteJobDeletesChunks: job_chunks has no foreign key to jobs (its
 // per-row check was most of a group commit, migrations/00020), yet
-// deleting jobs still deletes their chunks, and only theirs.
+// deleting jobs (as retention's role, the only one that may) still deletes
+// their chunks, and only theirs.
 func TestDeleteJobDeletesChunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -22,7 +23,7 @@ func TestDeleteJobDeletesChunks(t *testing.T) {
 	if _, err := s.WriteBatch(ctx, "w", []store.NewChunk{content(gone, 0, "a"), content(gone, 1, "b"), content(kept, 0, "c")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `BEGIN; SET LOCAL jobstream.retention = 'on'; DELETE FROM jobs WHERE id = '`+gone.JobID.String()+`'; COMMIT`); err != nil {
+	if _, err := pool.Exec(ctx, `BEGIN; SET LOCAL ROLE jobstream_retention; DELETE FROM jobs WHERE id = '`+gone.JobID.String()+`'; COMMIT`); err != nil {
 		t.Fatal(err)
 	}
 	if got := chunkSeqs(t, pool, gone.JobID); len(got) != 0 {

@@ -50,11 +50,8 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, ttl time.Durat
 			Engine:          r.Engine,
 			CancelRequested: r.CancelRequestedAt != nil,
 			NextSeq:         int(r.NextSeq),
-			ChainTip:        chain.Seed(r.ID),
 		}
-		if r.PrevHash != nil {
-			copy(c.ChainTip[:], r.PrevHash)
-		}
+		copy(c.ChainTip[:], r.PrevHash)
 		if r.RoomID != nil {
 			c.RoomID = *r.RoomID
 		}

@@ -41,10 +41,10 @@ type PartitionPlan struct {
 }
 
 // RetentionPlan lists the day partitions wholly past the retention horizon
-// at now, oldest first. defaultDays is the policy of tenants without one
-// (0: forever).
-func (s *Store) RetentionPlan(ctx context.Context, now time.Time, defaultDays int) ([]PartitionPlan, error) {
-	rows, err := s.q.RetentionPlan(ctx, s.pool, dbsqlc.RetentionPlanParams{Now: now, DefaultDays: int32(defaultDays)})
+// at now, oldest first, under the database's policies and settings. It
+// changes nothing: any now will do (a dry run may look ahead).
+func (s *Store) RetentionPlan(ctx context.Context, now time.Time) ([]PartitionPlan, error) {
+	rows, err := s.q.RetentionPlan(ctx, s.pool, now)
 	if err != nil {
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
@@ -65,12 +65,13 @@ func (s *Store) RangeChunks(ctx context.Context, lo, hi uuid.UUID) (int64, error
 }
 
 // RetentionDropPartition drops the named day partition if all its jobs
-// have expired at now and none is held, recording a retention_deleted
-// event for each; it reports the number of jobs and whether it dropped.
-// It does not drop when a hold or a young job appeared since the plan, or
-// when the partition's lock is not granted within 2 s.
-func (s *Store) RetentionDropPartition(ctx context.Context, name string, now time.Time, defaultDays int) (int64, bool, error) {
-	n, err := s.q.RetentionDropPartition(ctx, s.pool, dbsqlc.RetentionDropPartitionParams{Partition: name, Now: now, DefaultDays: int32(defaultDays)})
+// have expired by the database's clock and none is held, recording a
+// retention_deleted event for each (with ranBy, who runs the pass); it
+// reports the number of jobs and whether it dropped. It does not drop when
+// a hold or a young job appeared since the plan, or when the partition's
+// lock is not granted within 2 s.
+func (s *Store) RetentionDropPartition(ctx context.Context, name, ranBy string) (int64, bool, error) {
+	n, err := s.q.RetentionDropPartition(ctx, s.pool, dbsqlc.RetentionDropPartitionParams{Partition: name, RanBy: ranBy})
 	if err != nil {
 		return 0, false, fmt.Errorf("drop partition %s: %w", name, err)
 	}
@@ -87,11 +88,12 @@ type RetainedJob struct {
 	Recorded bool
 }
 
-// RetentionDeleteBatch deletes up to limit expired, unheld jobs at now,
-// oldest first, with their chunks and one audit event each, in one
+// RetentionDeleteBatch deletes up to limit (at most 1,000) jobs expired by
+// the database's clock and not held, oldest first, with their chunks and
+// one audit event each (with ranBy, who runs the pass), in one
 // transaction.
-func (s *Store) RetentionDeleteBatch(ctx context.Context, now time.Time, defaultDays, limit int) ([]RetainedJob, error) {
-	rows, err := s.q.RetentionDeleteBatch(ctx, s.pool, dbsqlc.RetentionDeleteBatchParams{Now: now, DefaultDays: int32(defaultDays), Max: int32(limit)})
+func (s *Store) RetentionDeleteBatch(ctx context.Context, limit int, ranBy string) ([]RetainedJob, error) {
+	rows, err := s.q.RetentionDeleteBatch(ctx, s.pool, dbsqlc.RetentionDeleteBatchParams{Max: int32(limit), RanBy: ranBy})
 	if err != nil {
 		return nil, fmt.Errorf("retention batch: %w", err)
 	}
@@ -105,8 +107,8 @@ func (s *Store) RetentionDeleteBatch(ctx context.Context, now time.Time, default
 // RetentionExpired lists up to limit jobs that have expired at now and are
 // not held, oldest first, with ids above after (uuid.Nil for the first
 // page): what RetentionDeleteBatch would delete.
-func (s *Store) RetentionExpired(ctx context.Context, now time.Time, defaultDays int, after uuid.UUID, limit int) ([]RetainedJob, error) {
-	rows, err := s.q.RetentionExpiredList(ctx, s.pool, dbsqlc.RetentionExpiredListParams{Now: now, DefaultDays: int32(defaultDays), AfterID: after, Max: int64(limit)})
+func (s *Store) RetentionExpired(ctx context.Context, now time.Time, after uuid.UUID, limit int) ([]RetainedJob, error) {
+	rows, err := s.q.RetentionExpiredList(ctx, s.pool, dbsqlc.RetentionExpiredListParams{Now: now, AfterID: after, Max: int64(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("list expired jobs: %w", err)
 	}
@@ -145,6 +147,61 @@ func (s *Store) RetentionLead(ctx context.Context) (release func(), ok bool, err
 	}, true, nil
 }
 
+// RetentionClock is the database's clock, by which every deleting pass
+// judges.
+func (s *Store) RetentionClock(ctx context.Context) (time.Time, error) {
+	now, err := s.q.RetentionClock(ctx, s.pool)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the database's clock: %w", err)
+	}
+	return now, nil
+}
+
+// RetentionSettings is the server-wide retention rule, kept in the
+// database so that every node and every pass applies the same one.
+type RetentionSettings struct {
+	// DefaultDays applies to tenants without a policy; 0 keeps forever.
+	DefaultDays int
+	// MinDays is the floor below which no policy may go (0: none).
+	MinDays   int
+	UpdatedAt time.Time
+}
+
+// MaxRetentionDays bounds every retention figure (about 273 years), as
+// the database's checks do.
+const MaxRetentionDays = 100000
+
+// RetentionSettingsGet reads the server-wide retention rule.
+func (s *Store) RetentionSettingsGet(ctx context.Context) (RetentionSettings, error) {
+	r, err := s.q.RetentionSettingsGet(ctx, s.pool)
+	if err != nil {
+		return RetentionSettings{}, fmt.Errorf("read retention settings: %w", err)
+	}
+	return RetentionSettings{DefaultDays: int(r.DefaultDays), MinDays: int(r.MinDays), UpdatedAt: r.UpdatedAt}, nil
+}
+
+// RetentionSettingsSet changes the server-wide default and/or minimum (nil
+// keeps it). Only the database owner may; the server's role reads it.
+func (s *Store) RetentionSettingsSet(ctx context.Context, defaultDays, minDays *int) (RetentionSettings, error) {
+	var p dbsqlc.RetentionSettingsSetParams
+	for _, v := range []*int{defaultDays, minDays} {
+		if v != nil && (*v < 0 || *v > MaxRetentionDays) {
+			return RetentionSettings{}, fmt.Errorf("%d days is out of range: 0 to %d", *v, MaxRetentionDays)
+		}
+	}
+	if defaultDays != nil {
+		p.DefaultDays = ptr(int32(*defaultDays))
+	}
+	if minDays != nil {
+		p.MinDays = ptr(int32(*minDays))
+	}
+	r, err := s.q.RetentionSettingsSet(ctx, s.pool, p)
+	if err != nil {
+		return RetentionSettings{}, fmt.Errorf("set retention settings: %w", err)
+	}
+	return RetentionSettings{DefaultDays: int(r.DefaultDays), MinDays: int(r.MinDays), UpdatedAt: r.UpdatedAt}, nil
+}
+
 // Policy is a tenant's retention policy: finished jobs are kept KeepDays
 // days (0: forever).
 type Policy struct {
@@ -155,6 +212,9 @@ type Policy struct {
 
 // PolicySet sets a tenant's retention policy.
 func (s *Store) PolicySet(ctx context.Context, tenant string, keepDays int) (Policy, error) {
+	if keepDays < 0 || keepDays > MaxRetentionDays {
+		return Policy{}, fmt.Errorf("%d days is out of range: 0 (forever) to %d", keepDays, MaxRetentionDays)
+	}
 	r, err := s.q.PolicySet(ctx, s.pool, dbsqlc.PolicySetParams{Tenant: tenant, KeepDays: int32(keepDays)})
 	if err != nil {
 		return Policy{}, fmt.Errorf("set retention policy: %w", err)

@@ -43,7 +43,11 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UU
 	if err != nil {
 		return chain.Result{}, err
 	}
-	job := chain.Job{ID: row.ID, Terminal: Terminal(row.Status), FinalHash: row.FinalHash}
+	seed, err := chain.SeedOf(int(row.ChainVersion), row.ID, row.Tenant, row.Engine, []byte(row.Request))
+	if err != nil {
+		return chain.Result{}, err
+	}
+	job := chain.Job{ID: row.ID, Seed: seed, StoredSeed: row.ChainSeed, Terminal: Terminal(row.Status), FinalHash: row.FinalHash}
 	if row.ChunkCount != nil {
 		n := int(*row.ChunkCount)
 		job.ChunkCount = &n

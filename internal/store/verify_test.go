@@ -344,7 +344,7 @@ func FuzzChainAgreesWithSQL(f *testing.F) {
 		}
 		ctx := context.Background()
 		l := runningJob(t, pool, "fuzz", "w1")
-		tip := chain.Seed(l.JobID)
+		tip := chain.SeedV2(l.JobID, "fuzz", "sim", []byte(`{"command":"fixture"}`))
 		var chunks []store.NewChunk
 		var want [][]byte
 		for i, d := range datas {
@@ -362,7 +362,7 @@ func FuzzChainAgreesWithSQL(f *testing.F) {
 		}
 		rows, err := pool.Query(ctx, `
 			SELECT seq, data::text, hash,
-			       job_chunk_hash(coalesce(lag(hash) OVER (ORDER BY seq), job_chain_seed(job_id)), seq, stream_type, data::text)
+			       job_chunk_hash(coalesce(lag(hash) OVER (ORDER BY seq), (SELECT chain_seed FROM jobs WHERE id = job_id)), seq, stream_type, data::text)
 			FROM job_chunks WHERE job_id = $1 ORDER BY seq`, l.JobID)
 		if err != nil {
 			t.Fatal(err)

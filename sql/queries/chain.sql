@@ -10,10 +10,12 @@ SELECT (CASE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobstream_
              WHEN pg_has_role(session_user, 'jobstream_app', 'MEMBER') THEN set_config('role', 'jobstream_app', false)
              ELSE current_user::text END)::text AS role;
 
--- JobChainGet returns what verifying a job needs from its row. tenant NULL
+-- JobChainGet returns what verifying a job needs from its row: what its
+-- seed is recomputed from (request as its stored text), the seed stored
+-- with it, its status and its seal. tenant NULL
 -- matches any tenant (the CLI); the API passes the key's.
 -- name: JobChainGet :one
-SELECT id, status, chunk_count, final_hash
+SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash
 FROM jobs
 WHERE id = @id AND (sqlc.narg('tenant')::text IS NULL OR tenant = sqlc.narg('tenant')::text);
 

@@ -52,13 +52,19 @@ LEFT JOIN LATERAL (
 WHERE j.id = @job_id AND j.tenant = @tenant
 ORDER BY c.seq;
 
--- ChunkHashes returns the stored hashes of the given (job, seq) chunks:
--- the chain tips a batch continues from when its writer did not compute
--- them (see WriteBatch). Run under the batch's lease fence.
+-- ChunkHashes returns the stored hashes of the given (job, seq) chunks,
+-- and for seq -1 the job's chain seed: the chain tips a batch continues
+-- from when its writer did not compute them (see WriteBatch). Run under
+-- the batch's lease fence.
 -- name: ChunkHashes :many
 SELECT c.job_id, c.seq, c.hash
 FROM unnest(@job_ids::uuid[], @seqs::integer[]) AS r(job_id, seq)
-JOIN job_chunks c ON c.job_id = r.job_id AND c.seq = r.seq;
+JOIN job_chunks c ON c.job_id = r.job_id AND c.seq = r.seq
+UNION ALL
+SELECT j.id, -1, j.chain_seed
+FROM unnest(@job_ids::uuid[], @seqs::integer[]) AS r(job_id, seq)
+JOIN jobs j ON j.id = r.job_id
+WHERE r.seq = -1;
 
 -- name: JobTranscript :one
 SELECT t.content, t.thinking, t.tool_calls

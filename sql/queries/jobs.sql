@@ -30,8 +30,8 @@ LIMIT @max;
 -- transaction held open across a model call. attempt is incremented and
 -- becomes the lease token the worker's writes are fenced on. next_seq is
 -- where this attempt's chunks continue (0 unless a previous attempt wrote)
--- and prev_hash the chain hash they continue from (NULL: none yet, the
--- chain starts from its seed).
+-- and prev_hash the chain hash they continue from (the last chunk's, or
+-- the job's chain seed).
 -- name: JobClaim :many
 WITH next AS (
     SELECT id FROM jobs
@@ -50,7 +50,7 @@ FROM next
 WHERE j.id = next.id
 RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
     (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq,
-    (SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1) AS prev_hash;
+    coalesce((SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1), j.chain_seed) AS prev_hash;
 
 -- JobHeartbeat extends the leases this process still holds, in one
 -- statement per process (not per job). For each lease (id, attempt) held it
@@ -212,7 +212,7 @@ INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
 SELECT @job_id, n.seq, @stream_type::text, n.data::json, job_chunk_hash(n.prev, n.seq, @stream_type::text, n.data)
 FROM (
     SELECT coalesce(l.seq + 1, 0) AS seq,
-           coalesce(l.hash, job_chain_seed(@job_id)) AS prev,
+           coalesce(l.hash, (SELECT chain_seed FROM jobs WHERE id = @job_id)) AS prev,
            -- data_if_first, when given, is the chunk of a job without output.
            CASE WHEN l.seq IS NULL THEN coalesce(sqlc.narg('data_if_first')::text, @data::text)
                 ELSE @data::text END AS data

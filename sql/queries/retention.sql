@@ -1,6 +1,8 @@
 -- Queries of retention: partitions, policies, legal holds. The removal
--- itself runs in SECURITY DEFINER functions (migrations/00008_retention.sql),
--- since the server's role may not delete chunks.
+-- itself runs in SECURITY DEFINER functions (migrations/00040_integrity.sql),
+-- since the server's role may not delete chunks; they judge by the
+-- database's clock and its retention_settings, never by what a caller
+-- passes.
 
 -- PartitionsEnsure creates the missing day partitions of job_chunks for
 -- @days UTC days from @from_day, and returns the names it created.
@@ -8,11 +10,12 @@
 SELECT p::text AS name FROM jobstream_chunk_partitions_ensure(@from_day::date, @days::integer) AS p;
 
 -- RetentionPlan lists the day partitions wholly past the retention horizon
--- at @now, with their jobs and the jobs that must be kept.
+-- at @now, with their jobs and the jobs that must be kept (read-only: a
+-- dry run may look at any time).
 -- name: RetentionPlan :many
 SELECT p.partition::text AS partition, p.lo::uuid AS lo, p.hi::uuid AS hi,
        p.jobs::bigint AS jobs, p.keep::bigint AS keep
-FROM jobstream_retention_plan(@now::timestamptz, @default_days::integer) AS p;
+FROM jobstream_retention_plan(@now::timestamptz) AS p;
 
 -- RetentionRangeChunks counts the chunks of the jobs in [lo, hi): one
 -- partition's, by partition pruning.
@@ -20,15 +23,15 @@ FROM jobstream_retention_plan(@now::timestamptz, @default_days::integer) AS p;
 SELECT count(*) FROM job_chunks WHERE job_id >= @lo::uuid AND job_id < @hi::uuid;
 
 -- RetentionDropPartition drops a day partition whose jobs have all expired,
--- recording their removal; -1 when it must stay.
+-- judged now, recording their removal and @ran_by; -1 when it must stay.
 -- name: RetentionDropPartition :one
-SELECT coalesce(jobstream_retention_drop_partition(@partition::text, @now::timestamptz, @default_days::integer), -1)::bigint AS jobs;
+SELECT coalesce(jobstream_retention_drop_partition(@partition::text, @ran_by::text), -1)::bigint AS jobs;
 
 -- RetentionDeleteBatch deletes up to @max expired, unheld jobs with their
--- chunks, oldest first, recording each removal.
+-- chunks, oldest first, judged now, recording each removal and @ran_by.
 -- name: RetentionDeleteBatch :many
 SELECT b.job_id::uuid AS job_id, b.tenant::text AS tenant, b.chunks::bigint AS chunks, b.recorded::boolean AS recorded
-FROM jobstream_retention_delete_batch(@now::timestamptz, @default_days::integer, @max::integer) AS b;
+FROM jobstream_retention_delete_batch(@max::integer, @ran_by::text) AS b;
 
 -- RetentionExpiredList is what RetentionDeleteBatch would delete, oldest
 -- first, for a dry run: expired and not held, @max at most, starting
@@ -37,9 +40,9 @@ FROM jobstream_retention_delete_batch(@now::timestamptz, @default_days::integer,
 SELECT j.id, j.tenant,
        (SELECT count(*) FROM job_chunks c WHERE c.job_id = j.id)::bigint AS chunks
 FROM jobs j
-WHERE j.id < jobstream_retention_horizon(@now::timestamptz, @default_days::integer)
+WHERE j.id < jobstream_retention_horizon(@now::timestamptz)
   AND j.id > @after_id::uuid
-  AND jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, @now::timestamptz, @default_days::integer)
+  AND jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, @now::timestamptz)
   AND NOT EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id)
 ORDER BY j.id
 LIMIT @max;
@@ -104,3 +107,20 @@ INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner
 SELECT id, tenant, @event::text, status, attempt, lease_owner, @actor::text, sqlc.narg('reason')::text
 FROM jobs
 WHERE id = @id;
+
+-- RetentionClock is the database's clock, which every deleting pass judges
+-- by.
+-- name: RetentionClock :one
+SELECT now()::timestamptz AS now;
+
+-- name: RetentionSettingsGet :one
+SELECT default_days, min_days, updated_at FROM retention_settings;
+
+-- RetentionSettingsSet changes the server-wide default and minimum (NULL
+-- keeps one). Only the owner may (the server's role reads it only); the
+-- change is an admin event (trigger admin_events_record).
+-- name: RetentionSettingsSet :one
+UPDATE retention_settings
+SET default_days = coalesce(sqlc.narg('default_days')::integer, default_days),
+    min_days = coalesce(sqlc.narg('min_days')::integer, min_days)
+RETURNING default_days, min_days, updated_at;

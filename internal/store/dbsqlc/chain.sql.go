@@ -77,7 +77,7 @@ func (q *Queries) ChunkChainList(ctx context.Context, db DBTX, jobID uuid.UUID) 
 }
 
 const jobChainGet = `-- name: JobChainGet :one
-SELECT id, status, chunk_count, final_hash
+SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash
 FROM jobs
 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2::text)
 `
@@ -88,19 +88,31 @@ type JobChainGetParams struct {
 }
 
 type JobChainGetRow struct {
-	ID         uuid.UUID
-	Status     string
-	ChunkCount *int32
-	FinalHash  []byte
+	ID           uuid.UUID
+	Tenant       string
+	Engine       string
+	Request      string
+	ChainVersion int16
+	ChainSeed    []byte
+	Status       string
+	ChunkCount   *int32
+	FinalHash    []byte
 }
 
-// JobChainGet returns what verifying a job needs from its row. tenant NULL
+// JobChainGet returns what verifying a job needs from its row: what its
+// seed is recomputed from (request as its stored text), the seed stored
+// with it, its status and its seal. tenant NULL
 // matches any tenant (the CLI); the API passes the key's.
 func (q *Queries) JobChainGet(ctx context.Context, db DBTX, arg JobChainGetParams) (JobChainGetRow, error) {
 	row := db.QueryRow(ctx, jobChainGet, arg.ID, arg.Tenant)
 	var i JobChainGetRow
 	err := row.Scan(
 		&i.ID,
+		&i.Tenant,
+		&i.Engine,
+		&i.Request,
+		&i.ChainVersion,
+		&i.ChainSeed,
 		&i.Status,
 		&i.ChunkCount,
 		&i.FinalHash,
@@ -167,7 +179,7 @@ func (q *Queries) JobEventList(ctx context.Context, db DBTX, jobID uuid.UUID) ([
 }
 
 const jobGetAny = `-- name: JobGetAny :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash FROM jobs WHERE id = $1
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs WHERE id = $1
 `
 
 func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, error) {
@@ -194,6 +206,9 @@ func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, er
 		&i.FinishedAt,
 		&i.ChunkCount,
 		&i.FinalHash,
+		&i.RequestSha256,
+		&i.ChainVersion,
+		&i.ChainSeed,
 	)
 	return i, err
 }

@@ -16,6 +16,11 @@ const chunkHashes = `-- name: ChunkHashes :many
 SELECT c.job_id, c.seq, c.hash
 FROM unnest($1::uuid[], $2::integer[]) AS r(job_id, seq)
 JOIN job_chunks c ON c.job_id = r.job_id AND c.seq = r.seq
+UNION ALL
+SELECT j.id, -1, j.chain_seed
+FROM unnest($1::uuid[], $2::integer[]) AS r(job_id, seq)
+JOIN jobs j ON j.id = r.job_id
+WHERE r.seq = -1
 `
 
 type ChunkHashesParams struct {
@@ -29,9 +34,10 @@ type ChunkHashesRow struct {
 	Hash  []byte
 }
 
-// ChunkHashes returns the stored hashes of the given (job, seq) chunks:
-// the chain tips a batch continues from when its writer did not compute
-// them (see WriteBatch). Run under the batch's lease fence.
+// ChunkHashes returns the stored hashes of the given (job, seq) chunks,
+// and for seq -1 the job's chain seed: the chain tips a batch continues
+// from when its writer did not compute them (see WriteBatch). Run under
+// the batch's lease fence.
 func (q *Queries) ChunkHashes(ctx context.Context, db DBTX, arg ChunkHashesParams) ([]ChunkHashesRow, error) {
 	rows, err := db.Query(ctx, chunkHashes, arg.JobIds, arg.Seqs)
 	if err != nil {

@@ -33,7 +33,7 @@ INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
 SELECT $1, n.seq, $2::text, n.data::json, job_chunk_hash(n.prev, n.seq, $2::text, n.data)
 FROM (
     SELECT coalesce(l.seq + 1, 0) AS seq,
-           coalesce(l.hash, job_chain_seed($1)) AS prev,
+           coalesce(l.hash, (SELECT chain_seed FROM jobs WHERE id = $1)) AS prev,
            -- data_if_first, when given, is the chunk of a job without output.
            CASE WHEN l.seq IS NULL THEN coalesce($3::text, $4::text)
                 ELSE $4::text END AS data
@@ -101,7 +101,7 @@ FROM next
 WHERE j.id = next.id
 RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
     (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq,
-    (SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1) AS prev_hash
+    coalesce((SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1), j.chain_seed) AS prev_hash
 `
 
 type JobClaimParams struct {
@@ -128,8 +128,8 @@ type JobClaimRow struct {
 // transaction held open across a model call. attempt is incremented and
 // becomes the lease token the worker's writes are fenced on. next_seq is
 // where this attempt's chunks continue (0 unless a previous attempt wrote)
-// and prev_hash the chain hash they continue from (NULL: none yet, the
-// chain starts from its seed).
+// and prev_hash the chain hash they continue from (the last chunk's, or
+// the job's chain seed).
 func (q *Queries) JobClaim(ctx context.Context, db DBTX, arg JobClaimParams) ([]JobClaimRow, error) {
 	rows, err := db.Query(ctx, jobClaim, arg.Owner, arg.LeaseSeconds, arg.Max)
 	if err != nil {
@@ -325,7 +325,7 @@ func (q *Queries) JobFinishMany(ctx context.Context, db DBTX, arg JobFinishManyP
 }
 
 const jobGet = `-- name: JobGet :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash FROM jobs WHERE id = $1 AND tenant = $2
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs WHERE id = $1 AND tenant = $2
 `
 
 type JobGetParams struct {
@@ -357,6 +357,9 @@ func (q *Queries) JobGet(ctx context.Context, db DBTX, arg JobGetParams) (Job, e
 		&i.FinishedAt,
 		&i.ChunkCount,
 		&i.FinalHash,
+		&i.RequestSha256,
+		&i.ChainVersion,
+		&i.ChainSeed,
 	)
 	return i, err
 }
@@ -518,7 +521,7 @@ const jobInsert = `-- name: JobInsert :one
 
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash
+RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed
 `
 
 type JobInsertParams struct {
@@ -565,6 +568,9 @@ func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (
 		&i.FinishedAt,
 		&i.ChunkCount,
 		&i.FinalHash,
+		&i.RequestSha256,
+		&i.ChainVersion,
+		&i.ChainSeed,
 	)
 	return i, err
 }
@@ -627,7 +633,7 @@ func (q *Queries) JobLeaseHeld(ctx context.Context, db DBTX, arg JobLeaseHeldPar
 }
 
 const jobList = `-- name: JobList :many
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash FROM jobs
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs
 WHERE tenant = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR engine = $3)
@@ -690,6 +696,9 @@ func (q *Queries) JobList(ctx context.Context, db DBTX, arg JobListParams) ([]Jo
 			&i.FinishedAt,
 			&i.ChunkCount,
 			&i.FinalHash,
+			&i.RequestSha256,
+			&i.ChainVersion,
+			&i.ChainSeed,
 		); err != nil {
 			return nil, err
 		}

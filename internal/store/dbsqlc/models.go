@@ -11,6 +11,19 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AdminEvent struct {
+	ID      int64
+	Seq     int64
+	At      time.Time
+	DbRole  string
+	Event   string
+	Tenant  string
+	Subject string
+	Actor   string
+	Detail  []byte
+	Hash    []byte
+}
+
 type Analyst struct {
 	Role      string
 	Tenant    string
@@ -56,6 +69,9 @@ type Job struct {
 	FinishedAt        *time.Time
 	ChunkCount        *int32
 	FinalHash         []byte
+	RequestSha256     []byte
+	ChainVersion      int16
+	ChainSeed         []byte
 }
 
 type JobChunk struct {
@@ -81,6 +97,8 @@ type JobEvent struct {
 	Reason     *string
 	Detail     []byte
 	DbRole     string
+	Seq        int32
+	Hash       []byte
 }
 
 type JobHold struct {
@@ -153,6 +171,13 @@ type RetentionPolicy struct {
 	Tenant    string
 	KeepDays  int32
 	UpdatedAt time.Time
+}
+
+type RetentionSetting struct {
+	Singleton   bool
+	DefaultDays int32
+	MinDays     int32
+	UpdatedAt   time.Time
 }
 
 type Session struct {

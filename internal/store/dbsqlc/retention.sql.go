@@ -164,8 +164,10 @@ type PartitionsEnsureParams struct {
 }
 
 // Queries of retention: partitions, policies, legal holds. The removal
-// itself runs in SECURITY DEFINER functions (migrations/00008_retention.sql),
-// since the server's role may not delete chunks.
+// itself runs in SECURITY DEFINER functions (migrations/00040_integrity.sql),
+// since the server's role may not delete chunks; they judge by the
+// database's clock and its retention_settings, never by what a caller
+// passes.
 // PartitionsEnsure creates the missing day partitions of job_chunks for
 // @days UTC days from @from_day, and returns the names it created.
 func (q *Queries) PartitionsEnsure(ctx context.Context, db DBTX, arg PartitionsEnsureParams) ([]string, error) {
@@ -243,15 +245,27 @@ func (q *Queries) PolicySet(ctx context.Context, db DBTX, arg PolicySetParams) (
 	return i, err
 }
 
+const retentionClock = `-- name: RetentionClock :one
+SELECT now()::timestamptz AS now
+`
+
+// RetentionClock is the database's clock, which every deleting pass judges
+// by.
+func (q *Queries) RetentionClock(ctx context.Context, db DBTX) (time.Time, error) {
+	row := db.QueryRow(ctx, retentionClock)
+	var now time.Time
+	err := row.Scan(&now)
+	return now, err
+}
+
 const retentionDeleteBatch = `-- name: RetentionDeleteBatch :many
 SELECT b.job_id::uuid AS job_id, b.tenant::text AS tenant, b.chunks::bigint AS chunks, b.recorded::boolean AS recorded
-FROM jobstream_retention_delete_batch($1::timestamptz, $2::integer, $3::integer) AS b
+FROM jobstream_retention_delete_batch($1::integer, $2::text) AS b
 `
 
 type RetentionDeleteBatchParams struct {
-	Now         time.Time
-	DefaultDays int32
-	Max         int32
+	Max   int32
+	RanBy string
 }
 
 type RetentionDeleteBatchRow struct {
@@ -262,9 +276,9 @@ type RetentionDeleteBatchRow struct {
 }
 
 // RetentionDeleteBatch deletes up to @max expired, unheld jobs with their
-// chunks, oldest first, recording each removal.
+// chunks, oldest first, judged now, recording each removal and @ran_by.
 func (q *Queries) RetentionDeleteBatch(ctx context.Context, db DBTX, arg RetentionDeleteBatchParams) ([]RetentionDeleteBatchRow, error) {
-	rows, err := db.Query(ctx, retentionDeleteBatch, arg.Now, arg.DefaultDays, arg.Max)
+	rows, err := db.Query(ctx, retentionDeleteBatch, arg.Max, arg.RanBy)
 	if err != nil {
 		return nil, err
 	}
@@ -289,19 +303,18 @@ func (q *Queries) RetentionDeleteBatch(ctx context.Context, db DBTX, arg Retenti
 }
 
 const retentionDropPartition = `-- name: RetentionDropPartition :one
-SELECT coalesce(jobstream_retention_drop_partition($1::text, $2::timestamptz, $3::integer), -1)::bigint AS jobs
+SELECT coalesce(jobstream_retention_drop_partition($1::text, $2::text), -1)::bigint AS jobs
 `
 
 type RetentionDropPartitionParams struct {
-	Partition   string
-	Now         time.Time
-	DefaultDays int32
+	Partition string
+	RanBy     string
 }
 
 // RetentionDropPartition drops a day partition whose jobs have all expired,
-// recording their removal; -1 when it must stay.
+// judged now, recording their removal and @ran_by; -1 when it must stay.
 func (q *Queries) RetentionDropPartition(ctx context.Context, db DBTX, arg RetentionDropPartitionParams) (int64, error) {
-	row := db.QueryRow(ctx, retentionDropPartition, arg.Partition, arg.Now, arg.DefaultDays)
+	row := db.QueryRow(ctx, retentionDropPartition, arg.Partition, arg.RanBy)
 	var jobs int64
 	err := row.Scan(&jobs)
 	return jobs, err
@@ -311,19 +324,18 @@ const retentionExpiredList = `-- name: RetentionExpiredList :many
 SELECT j.id, j.tenant,
        (SELECT count(*) FROM job_chunks c WHERE c.job_id = j.id)::bigint AS chunks
 FROM jobs j
-WHERE j.id < jobstream_retention_horizon($1::timestamptz, $2::integer)
-  AND j.id > $3::uuid
-  AND jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, $1::timestamptz, $2::integer)
+WHERE j.id < jobstream_retention_horizon($1::timestamptz)
+  AND j.id > $2::uuid
+  AND jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, $1::timestamptz)
   AND NOT EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id)
 ORDER BY j.id
-LIMIT $4
+LIMIT $3
 `
 
 type RetentionExpiredListParams struct {
-	Now         time.Time
-	DefaultDays int32
-	AfterID     uuid.UUID
-	Max         int64
+	Now     time.Time
+	AfterID uuid.UUID
+	Max     int64
 }
 
 type RetentionExpiredListRow struct {
@@ -336,12 +348,7 @@ type RetentionExpiredListRow struct {
 // first, for a dry run: expired and not held, @max at most, starting
 // after @after_id.
 func (q *Queries) RetentionExpiredList(ctx context.Context, db DBTX, arg RetentionExpiredListParams) ([]RetentionExpiredListRow, error) {
-	rows, err := db.Query(ctx, retentionExpiredList,
-		arg.Now,
-		arg.DefaultDays,
-		arg.AfterID,
-		arg.Max,
-	)
+	rows, err := db.Query(ctx, retentionExpiredList, arg.Now, arg.AfterID, arg.Max)
 	if err != nil {
 		return nil, err
 	}
@@ -363,13 +370,8 @@ func (q *Queries) RetentionExpiredList(ctx context.Context, db DBTX, arg Retenti
 const retentionPlan = `-- name: RetentionPlan :many
 SELECT p.partition::text AS partition, p.lo::uuid AS lo, p.hi::uuid AS hi,
        p.jobs::bigint AS jobs, p.keep::bigint AS keep
-FROM jobstream_retention_plan($1::timestamptz, $2::integer) AS p
+FROM jobstream_retention_plan($1::timestamptz) AS p
 `
-
-type RetentionPlanParams struct {
-	Now         time.Time
-	DefaultDays int32
-}
 
 type RetentionPlanRow struct {
 	Partition string
@@ -380,9 +382,10 @@ type RetentionPlanRow struct {
 }
 
 // RetentionPlan lists the day partitions wholly past the retention horizon
-// at @now, with their jobs and the jobs that must be kept.
-func (q *Queries) RetentionPlan(ctx context.Context, db DBTX, arg RetentionPlanParams) ([]RetentionPlanRow, error) {
-	rows, err := db.Query(ctx, retentionPlan, arg.Now, arg.DefaultDays)
+// at @now, with their jobs and the jobs that must be kept (read-only: a
+// dry run may look at any time).
+func (q *Queries) RetentionPlan(ctx context.Context, db DBTX, now time.Time) ([]RetentionPlanRow, error) {
+	rows, err := db.Query(ctx, retentionPlan, now)
 	if err != nil {
 		return nil, err
 	}
@@ -423,6 +426,51 @@ func (q *Queries) RetentionRangeChunks(ctx context.Context, db DBTX, arg Retenti
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const retentionSettingsGet = `-- name: RetentionSettingsGet :one
+SELECT default_days, min_days, updated_at FROM retention_settings
+`
+
+type RetentionSettingsGetRow struct {
+	DefaultDays int32
+	MinDays     int32
+	UpdatedAt   time.Time
+}
+
+func (q *Queries) RetentionSettingsGet(ctx context.Context, db DBTX) (RetentionSettingsGetRow, error) {
+	row := db.QueryRow(ctx, retentionSettingsGet)
+	var i RetentionSettingsGetRow
+	err := row.Scan(&i.DefaultDays, &i.MinDays, &i.UpdatedAt)
+	return i, err
+}
+
+const retentionSettingsSet = `-- name: RetentionSettingsSet :one
+UPDATE retention_settings
+SET default_days = coalesce($1::integer, default_days),
+    min_days = coalesce($2::integer, min_days)
+RETURNING default_days, min_days, updated_at
+`
+
+type RetentionSettingsSetParams struct {
+	DefaultDays *int32
+	MinDays     *int32
+}
+
+type RetentionSettingsSetRow struct {
+	DefaultDays int32
+	MinDays     int32
+	UpdatedAt   time.Time
+}
+
+// RetentionSettingsSet changes the server-wide default and minimum (NULL
+// keeps one). Only the owner may (the server's role reads it only); the
+// change is an admin event (trigger admin_events_record).
+func (q *Queries) RetentionSettingsSet(ctx context.Context, db DBTX, arg RetentionSettingsSetParams) (RetentionSettingsSetRow, error) {
+	row := db.QueryRow(ctx, retentionSettingsSet, arg.DefaultDays, arg.MinDays)
+	var i RetentionSettingsSetRow
+	err := row.Scan(&i.DefaultDays, &i.MinDays, &i.UpdatedAt)
+	return i, err
 }
 
 const retentionTryLead = `-- name: RetentionTryLead :one
