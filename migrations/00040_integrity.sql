@@ -754,10 +754,192 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
+-- Back to 00030's rules (the roles stay: they are cluster-wide, and no
+-- down migration drops one). Going down reopens every hole this closes.
+DROP TRIGGER job_chunks_check_jobs ON job_chunks;
+DROP FUNCTION job_chunks_check_jobs();
+DROP TRIGGER jobs_delete_guard ON jobs;
+DROP TRIGGER jobs_truncate_guard ON jobs;
+DROP FUNCTION jobs_delete_guard();
+ALTER FUNCTION jobs_delete_chunks() SECURITY DEFINER;
+DROP TRIGGER jobs_guard ON jobs;
+DROP FUNCTION jobs_guard();
+DROP TRIGGER jobs_stamp ON jobs;
+DROP FUNCTION jobs_stamp();
 -- +goose StatementBegin
-DO $$
+CREATE OR REPLACE FUNCTION job_chunks_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'migration 00040 (the record''s integrity) is not undone: going back would reopen the holes it closes';
+    IF TG_OP <> 'UPDATE' AND current_setting('jobstream.retention', true) = 'on' THEN
+        IF TG_LEVEL = 'ROW' THEN
+            RETURN OLD;
+        END IF;
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = CASE WHEN TG_OP = 'UPDATE' THEN 'Chunks are never changed once written.'
+                          ELSE 'Only retention removes chunks (jobstream retention run).' END;
+END
+$$;
+CREATE OR REPLACE FUNCTION jobs_seal() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    last_seq  integer;
+    last_hash bytea;
+BEGIN
+    SELECT seq, hash INTO last_seq, last_hash
+    FROM job_chunks WHERE job_id = NEW.id ORDER BY seq DESC LIMIT 1;
+    NEW.chunk_count := coalesce(last_seq + 1, 0);
+    NEW.final_hash := coalesce(last_hash, job_chain_seed(NEW.id));
+    RETURN NEW;
 END
 $$;
 -- +goose StatementEnd
+
+DROP TRIGGER job_events_stamp ON job_events;
+DROP FUNCTION job_events_stamp();
+DROP INDEX job_events_job_seq_idx;
+DROP FUNCTION job_event_hash(bytea, job_events);
+ALTER TABLE job_events DROP COLUMN seq, DROP COLUMN hash;
+
+DROP TRIGGER admin_events_record ON retention_policies;
+DROP TRIGGER admin_events_record ON retention_settings;
+DROP TRIGGER admin_events_record ON api_keys;
+DROP TRIGGER admin_events_record ON analysts;
+DROP FUNCTION admin_events_record();
+DROP FUNCTION jobstream_admin_actor();
+DROP TRIGGER admin_events_stamp ON admin_events;
+DROP FUNCTION admin_events_stamp();
+DROP FUNCTION admin_event_hash(bytea, admin_events);
+DROP TABLE admin_events;
+
+DROP FUNCTION jobstream_retention_delete_batch(integer, text);
+DROP FUNCTION jobstream_retention_drop_partition(text, text);
+DROP FUNCTION jobstream_retention_record(uuid[], text, text, timestamptz);
+DROP FUNCTION jobstream_retention_plan(timestamptz);
+DROP FUNCTION jobstream_retention_expired(uuid, text, text, timestamptz, timestamptz);
+DROP FUNCTION jobstream_retention_horizon(timestamptz);
+DROP FUNCTION jobstream_retention_cutoff(text, timestamptz);
+DROP FUNCTION jobstream_retention_days(text);
+DROP TRIGGER retention_policies_minimum ON retention_policies;
+DROP FUNCTION retention_policies_minimum();
+DROP TABLE retention_settings;
+DROP FUNCTION retention_settings_check();
+ALTER TABLE retention_policies DROP CONSTRAINT retention_policies_keep_days_range;
+
+-- +goose StatementBegin
+DO $do$
+BEGIN
+    CREATE FUNCTION jobstream_retention_cutoff(p_tenant text, p_now timestamptz, p_default_days integer)
+    RETURNS timestamptz LANGUAGE sql STABLE AS $$
+        SELECT p_now - make_interval(days => k)
+        FROM (SELECT coalesce((SELECT keep_days FROM retention_policies WHERE tenant = p_tenant), p_default_days) AS k) s
+        WHERE k > 0
+    $$;
+    CREATE FUNCTION jobstream_retention_horizon(p_now timestamptz, p_default_days integer)
+    RETURNS uuid LANGUAGE sql STABLE AS $$
+        SELECT jobstream_uuid_at(p_now - make_interval(days => min(k)))
+        FROM (SELECT keep_days AS k FROM retention_policies WHERE keep_days > 0
+              UNION ALL SELECT p_default_days WHERE p_default_days > 0) s
+    $$;
+    CREATE FUNCTION jobstream_retention_expired(p_id uuid, p_tenant text, p_status text, p_created_at timestamptz,
+                                                p_now timestamptz, p_default_days integer)
+    RETURNS boolean LANGUAGE sql STABLE AS $$
+        SELECT coalesce(p_status IN ('completed', 'failed', 'cancelled')
+                        AND p_id < jobstream_uuid_at(c.cutoff)
+                        AND p_created_at < c.cutoff, false)
+        FROM (SELECT jobstream_retention_cutoff(p_tenant, p_now, p_default_days) AS cutoff) c
+    $$;
+    CREATE FUNCTION jobstream_retention_plan(p_now timestamptz, p_default_days integer)
+    RETURNS TABLE (partition text, lo uuid, hi uuid, jobs bigint, keep bigint) LANGUAGE sql STABLE AS $$
+        SELECT p.name, p.lo, p.hi, count(j.id),
+               count(j.id) FILTER (WHERE NOT jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, p_now, p_default_days)
+                                      OR EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id))
+        FROM jobstream_chunk_partitions() p
+        LEFT JOIN jobs j ON j.id >= p.lo AND j.id < p.hi
+        WHERE p.hi <= jobstream_retention_horizon(p_now, p_default_days)
+        GROUP BY p.name, p.lo, p.hi
+        ORDER BY p.lo
+    $$;
+    CREATE FUNCTION jobstream_retention_record(p_ids uuid[], p_how text) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO job_events (job_id, tenant, event, from_status, to_status, attempt, actor, reason, detail)
+        SELECT j.id, j.tenant, 'retention_deleted', j.status, NULL, j.attempt, 'retention', p_how,
+               jsonb_build_object('created_at', j.created_at, 'finished_at', j.finished_at)
+        FROM jobs j
+        WHERE j.id = ANY (p_ids) AND NOT jobstream_retention_recorded(j.id)
+    $$;
+    CREATE FUNCTION jobstream_retention_drop_partition(p_partition text, p_now timestamptz, p_default_days integer)
+    RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        v_lo  uuid;
+        v_hi  uuid;
+        v_ids uuid[];
+    BEGIN
+        SELECT lo, hi INTO v_lo, v_hi FROM jobstream_chunk_partitions() WHERE name = p_partition;
+        IF NOT FOUND OR v_hi > jobstream_retention_horizon(p_now, p_default_days) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM set_config('jobstream.retention', 'on', true);
+        PERFORM set_config('lock_timeout', '2s', true);
+        SELECT coalesce(array_agg(id), '{}') INTO v_ids
+        FROM (SELECT id FROM jobs WHERE id >= v_lo AND id < v_hi ORDER BY id FOR UPDATE) s;
+        IF EXISTS (SELECT 1 FROM jobs j WHERE j.id = ANY (v_ids)
+                    AND (NOT jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, p_now, p_default_days)
+                         OR EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id))) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM jobstream_retention_record(v_ids, 'partition ' || p_partition || ' dropped');
+        EXECUTE format('DROP TABLE %I', p_partition);
+        RETURN cardinality(v_ids);
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN NULL;
+    END
+    $$;
+    CREATE FUNCTION jobstream_retention_delete_batch(p_now timestamptz, p_default_days integer, p_limit integer)
+    RETURNS TABLE (job_id uuid, tenant text, chunks bigint, recorded boolean)
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+    DECLARE
+        v_horizon uuid := jobstream_retention_horizon(p_now, p_default_days);
+        v_ids     uuid[];
+    BEGIN
+        IF v_horizon IS NULL THEN
+            RETURN;
+        END IF;
+        PERFORM set_config('jobstream.retention', 'on', true);
+        SELECT coalesce(array_agg(s.id), '{}') INTO v_ids FROM (
+            SELECT j.id FROM jobs j
+            WHERE j.id < v_horizon
+              AND jobstream_retention_expired(j.id, j.tenant, j.status, j.created_at, p_now, p_default_days)
+              AND NOT EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = j.id)
+            ORDER BY j.id LIMIT p_limit FOR UPDATE SKIP LOCKED) s;
+        SELECT coalesce(array_agg(id), '{}') INTO v_ids
+        FROM unnest(v_ids) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM job_holds h WHERE h.job_id = u.id);
+        RETURN QUERY
+        SELECT j.id, j.tenant, (SELECT count(*) FROM job_chunks c WHERE c.job_id = j.id), jobstream_retention_recorded(j.id)
+        FROM jobs j WHERE j.id = ANY (v_ids) ORDER BY j.id;
+        PERFORM jobstream_retention_record(v_ids, 'expired');
+        DELETE FROM jobs j WHERE j.id = ANY (v_ids);
+    END
+    $$;
+    REVOKE EXECUTE ON FUNCTION jobstream_retention_drop_partition(text, timestamptz, integer) FROM PUBLIC;
+    REVOKE EXECUTE ON FUNCTION jobstream_retention_delete_batch(timestamptz, integer, integer) FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION jobstream_retention_drop_partition(text, timestamptz, integer) TO jobstream_app;
+    GRANT EXECUTE ON FUNCTION jobstream_retention_delete_batch(timestamptz, integer, integer) TO jobstream_app;
+
+    -- 00005's privileges.
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO jobstream_app', current_schema());
+    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO jobstream_app', current_schema());
+    REVOKE UPDATE, DELETE, TRUNCATE ON job_chunks, job_events FROM jobstream_app;
+    REVOKE DELETE, TRUNCATE ON jobs FROM jobstream_app;
+    REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON goose_db_version FROM jobstream_app;
+    REVOKE ALL ON analysts FROM jobstream_app;
+    GRANT SELECT ON analysts TO jobstream_app;
+    EXECUTE format('REVOKE ALL ON SCHEMA %I FROM jobstream_retention', current_schema());
+    REVOKE ALL ON jobs, job_chunks, job_holds, retention_policies, job_events FROM jobstream_retention;
+END
+$do$;
+-- +goose StatementEnd
+
+ALTER TABLE jobs DROP CONSTRAINT jobs_chain_version;
+ALTER TABLE jobs DROP COLUMN request_sha256, DROP COLUMN chain_version, DROP COLUMN chain_seed;
+DROP FUNCTION job_chain_seed_v2(uuid, text, text, bytea);
+ALTER TABLE jobs ALTER COLUMN request TYPE jsonb USING request::jsonb;

@@ -132,7 +132,10 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 func emptyTables(ctx context.Context, db interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }) error {
+	// The locks TRUNCATE needs, taken first and in its order: taking them
+	// one ALTER at a time, then upgrading, deadlocks with a running server.
 	if _, err := db.Exec(ctx, `BEGIN;
+LOCK TABLE jobs, job_chunks IN ACCESS EXCLUSIVE MODE;
 ALTER TABLE jobs DISABLE TRIGGER jobs_truncate_guard;
 ALTER TABLE job_chunks DISABLE TRIGGER job_chunks_append_only_truncate;
 TRUNCATE jobs, job_chunks CASCADE;

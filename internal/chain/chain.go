@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -82,6 +83,40 @@ func Next(prev Hash, seq int, streamType string, data []byte) Hash {
 	d.Write([]byte(streamType))
 	d.Write([]byte{0})
 	d.Write(data)
+	var h Hash
+	d.Sum(h[:0])
+	return h
+}
+
+// Event is one row of a job's audit trail (job_events) as its hash covers
+// it: every field as text (NULL as ""), At in UTC.
+type Event struct {
+	Seq                                  int
+	Event, FromStatus, ToStatus, Attempt string
+	LeaseOwner, Actor, Reason, Detail    string
+	Tenant, DBRole                       string
+	At                                   time.Time
+}
+
+// EventSeed is what a job's first event continues from:
+// sha256(job id, 16 bytes || "events").
+func EventSeed(jobID uuid.UUID) Hash {
+	return sha256.Sum256(append(jobID[:], "events"...))
+}
+
+// NextEvent is the hash of event e after prev, as the trigger
+// job_events_stamp stores it (job_event_hash, migrations/00040): prev, then
+// the fields in order, joined by 0x00, At as 2006-01-02T15:04:05.000000Z.
+func NextEvent(prev Hash, e Event) Hash {
+	d := sha256.New()
+	d.Write(prev[:])
+	var num [20]byte
+	d.Write(strconv.AppendInt(num[:0], int64(e.Seq), 10))
+	for _, f := range []string{e.Event, e.FromStatus, e.ToStatus, e.Attempt, e.LeaseOwner, e.Actor,
+		e.Reason, e.Detail, e.Tenant, e.DBRole, e.At.UTC().Format("2006-01-02T15:04:05.000000Z")} {
+		d.Write([]byte{0})
+		d.Write([]byte(f))
+	}
 	var h Hash
 	d.Sum(h[:0])
 	return h

@@ -4,7 +4,9 @@
 // string holding its stored text byte for byte, and its chain hash, so that
 // anyone can recompute the chain (internal/chain) from the export alone:
 //
-//	h = sha256(uuid bytes of the job id)
+//	h = the seed: for chain_version 2, sha256(uuid bytes of the job id ||
+//	    request_sha256 bytes || tenant || "\0" || engine); for version 1,
+//	    sha256(uuid bytes of the job id)
 //	for each chunk: h = sha256(h + str(seq) + "\0" + stream_type + "\0" + data)
 //	                and h == the chunk's hash
 //	at the end, for a finished job: number of chunks == chunk_count, h == final_hash
@@ -50,6 +52,10 @@ type JobLine struct {
 	// null while it runs.
 	ChunkCount *int    `json:"chunk_count"`
 	FinalHash  *string `json:"final_hash"`
+	// ChainVersion and RequestSHA256 (hex, of the request's stored text)
+	// give the chain's seed.
+	ChainVersion  int    `json:"chain_version"`
+	RequestSHA256 string `json:"request_sha256"`
 }
 
 // ChunkLine is one chunk.
@@ -90,7 +96,7 @@ func Write(w io.Writer, rec store.Record) error {
 		Type: TypeJob, ID: j.ID, Tenant: j.Tenant, APIKeyID: j.APIKeyID, Engine: j.Engine, RoomID: j.RoomID,
 		Request: j.Request, Status: j.Status, FinishReason: j.FinishReason, Error: j.Error, Usage: j.Usage,
 		Attempt: j.Attempt, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
-		ChunkCount: j.ChunkCount,
+		ChunkCount: j.ChunkCount, ChainVersion: j.ChainVersion, RequestSHA256: hex.EncodeToString(j.RequestSHA256),
 	}
 	if j.FinalHash != nil {
 		h := hex.EncodeToString(j.FinalHash)

@@ -46,6 +46,10 @@ func offlineCheck(r io.Reader) ([]string, error) {
 		case "job":
 			id := uuid.MustParse(line["id"].(string))
 			seed := sha256.Sum256(id[:])
+			if line["chain_version"].(float64) == 2 {
+				rh, _ := hex.DecodeString(line["request_sha256"].(string))
+				seed = sha256.Sum256(append(append(append(append(id[:], rh...), line["tenant"].(string)...), 0), line["engine"].(string)...))
+			}
 			st := &state{h: seed[:], status: line["status"].(string)}
 			if c, ok := line["chunk_count"].(float64); ok {
 				n := int(c)

@@ -121,9 +121,15 @@ type Job struct {
 	// (internal/chain); nil before.
 	ChunkCount *int
 	FinalHash  []byte
+	// ChainVersion is the definition of the chain's seed (chain.SeedOf);
+	// RequestSHA256 is the SHA-256 of the request's stored text, which
+	// version 2 seeds cover. Both are set by the database at submission.
+	ChainVersion  int
+	RequestSHA256 []byte
 }
 
-// Request is what was submitted, stored as jsonb.
+// Request is what was submitted, stored as json (its text verbatim, which
+// the chain's seed covers).
 type Request struct {
 	Command    string                     `json:"command,omitempty"`
 	System     string                     `json:"system,omitempty"`
@@ -148,6 +154,8 @@ func jobFromRow(r dbsqlc.Job) (Job, error) {
 		Error:             nullJSON(r.Error),
 		Usage:             nullJSON(r.Usage),
 		FinalHash:         r.FinalHash,
+		ChainVersion:      int(r.ChainVersion),
+		RequestSHA256:     r.RequestSha256,
 	}
 	if r.ChunkCount != nil {
 		n := int(*r.ChunkCount)
