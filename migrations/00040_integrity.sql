@@ -735,8 +735,10 @@ $$;
 -- Every function of the schema whose body is parsed when it runs resolves
 -- names in pg_catalog, then this schema, then pg_temp, last: a temporary
 -- table never stands in for a real one. (Functions with a SQL-standard
--- body were bound when created.) Functions added later pin their own;
--- a test walks pg_proc for any that does not.
+-- body were bound when created.) Triggers are pinned too: they run with
+-- the caller's search_path otherwise, and jobs_seal, say, would seal a
+-- caller's temporary job_chunks. Functions added later pin their own; a
+-- test walks pg_proc for any that does not.
 -- +goose StatementBegin
 DO $$
 DECLARE
@@ -746,7 +748,10 @@ BEGIN
                FROM pg_proc p
               WHERE p.pronamespace = current_schema()::regnamespace
                 AND p.prokind = 'f' AND p.prosqlbody IS NULL
-                AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql')) LOOP
+                AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('sql', 'plpgsql'))
+                -- 00007's rebuild, run by migrations alone, creates tables
+                -- by unqualified name.
+                AND p.proname <> 'jobstream_chunks_rebuild' LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp', r.fn, current_schema());
     END LOOP;
 END

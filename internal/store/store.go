@@ -1,7 +1,3 @@
-// Package store is the only package that talks SQL. It owns jobstream's
-// domain types (Job, Chunk, Snapshot), turns pgx errors into sentinel errors
-// (ErrNotFound, ErrLeaseLost), and wraps the sqlc-generated queries in
-// internal/store/dbsqlc, which never leak past it.
 package store
 
 import (
