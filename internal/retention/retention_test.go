@@ -137,7 +137,7 @@ func TestPass(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM job_chunks_default WHERE job_id = $1`, old); n != 7 {
 		t.Fatalf("old job's chunks in the default partition: %d, want 7", n)
 	}
-	if _, err := b.st.HoldSet(b.ctx, "", held, "litigation 42", "cli"); err != nil {
+	if _, err := b.st.HoldPlaceOperator(b.ctx, held, "litigation 42", "test-operator"); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().AddDate(0, 0, 400)
@@ -219,7 +219,7 @@ func TestPass(t *testing.T) {
 	}
 
 	// Lifting the hold lets its day go whole.
-	if err := b.st.HoldClear(b.ctx, "", held, "cli"); err != nil {
+	if _, err := b.st.HoldLiftOperator(b.ctx, held, "test-operator"); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = retention.Pass(b.ctx, b.st, opts)
@@ -267,10 +267,10 @@ func TestHoldRacesPartitionDrop(t *testing.T) {
 	if err != nil || !ok || jobs != 1 {
 		t.Fatalf("drop = %d, %v, %v; want 1 job dropped", jobs, ok, err)
 	}
-	if _, err := b.st.HoldSet(b.ctx, "", id, "", "cli"); !errors.Is(err, store.ErrRetained) {
+	if _, err := b.st.HoldPlaceOperator(b.ctx, id, "", "test-operator"); !errors.Is(err, store.ErrRetained) {
 		t.Fatalf("hold after the drop: %v, want ErrRetained", err)
 	}
-	if _, err := b.st.HoldSet(b.ctx, "other", b.job(t, "a", at.AddDate(0, 0, 1), store.StatusCompleted, 0), "", "cli"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.HoldPlaceTenant(b.ctx, "other", b.job(t, "a", at.AddDate(0, 0, 1), store.StatusCompleted, 0), "", "api_key:x"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("hold of another tenant's job: %v, want ErrNotFound", err)
 	}
 }
@@ -281,7 +281,7 @@ func TestHeldJobCannotBeDeleted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id := b.job(t, "a", time.Now(), store.StatusCompleted, 1)
-	if _, err := b.st.HoldSet(b.ctx, "a", id, "audit", "api_key:x"); err != nil {
+	if _, err := b.st.HoldPlaceTenant(b.ctx, "a", id, "audit", "api_key:x"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := b.pool.Exec(b.ctx, `SELECT set_config('jobstream.retention', 'on', false); DELETE FROM jobs WHERE id = '`+id.String()+`'`)
@@ -343,7 +343,7 @@ func TestBatchesPastAHold(t *testing.T) {
 	for i := range 5 {
 		ids = append(ids, b.job(t, "a", old.Add(time.Duration(i)*time.Minute), store.StatusCompleted, 1))
 	}
-	if _, err := b.st.HoldSet(b.ctx, "a", ids[0], "", "test"); err != nil {
+	if _, err := b.st.HoldPlaceTenant(b.ctx, "a", ids[0], "", "test"); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := retention.Pass(b.ctx, b.st, retention.Options{Now: time.Now(), DefaultDays: 30, BatchSize: 2})
@@ -388,7 +388,7 @@ func TestPassAsServerRole(t *testing.T) {
 	if _, err := app.Exec(b.ctx, `DELETE FROM job_chunks WHERE job_id = $1`, gone); err == nil {
 		t.Fatal("the server's role deleted chunks directly")
 	}
-	if _, err := st.HoldSet(b.ctx, "a", held, "", "test"); err != nil {
+	if _, err := st.HoldPlaceTenant(b.ctx, "a", held, "", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.PartitionsEnsure(b.ctx, time.Now().AddDate(0, 0, 20), 1); err != nil {
