@@ -17,6 +17,7 @@ import (
 	"github.com/jobstream/jobstream/internal/dbtest"
 	"github.com/jobstream/jobstream/internal/retention"
 	"github.com/jobstream/jobstream/internal/store"
+	"github.com/jobstream/jobstream/internal/testserver"
 )
 
 type testBundle struct {
@@ -403,5 +404,86 @@ func TestPassAsServerRole(t *testing.T) {
 	}
 	if b.chunks(t, held) != 2 || b.chunks(t, gone) != 0 {
 		t.Error("wrong chunks removed")
+	}
+}
+
+// waitBlocked returns once a backend of the test's database running a
+// statement that contains query waits for a lock, failing the test when
+// done delivers first (the statement did not wait) or after
+// testserver.Timeout.
+func (b testBundle) waitBlocked(t *testing.T, query string, done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, testserver.Timeout)
+	defer cancel()
+	for {
+		var waiting bool
+		if err := b.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0)`, query).Scan(&waiting); err != nil {
+			t.Fatalf("waiting for %q to block: %v", query, err)
+		}
+		if waiting {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%q returned %v without waiting for the pass", query, err)
+		default:
+		}
+	}
+}
+
+// TestHoldWaitsForThePass: a hold placed while a retention pass is
+// removing that very job waits for the pass's row lock and is then
+// refused, with operator or tenant authority, never placed on a job whose
+// chunks are gone: after a partition drop the job's retention event
+// refuses it (ErrRetained); after a batch deleted the job there is no job
+// (ErrNotFound).
+func TestHoldWaitsForThePass(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Now().AddDate(0, 0, 100)
+	at := day(time.Now()).Add(time.Hour)
+	dropped := b.job(t, "a", at, store.StatusCompleted, 2)
+	deleted := b.job(t, "a", day(time.Now()).AddDate(-1, 0, 0), store.StatusCompleted, 2)
+
+	for _, tc := range []struct {
+		name, pass, query string
+		args              []any
+		hold              func() error
+		want              error
+	}{
+		{"PartitionDrop", `SELECT jobstream_retention_drop_partition($1, $2, 30)`, "name: HoldPlaceOperator",
+			[]any{partName(at), now},
+			func() error { _, err := b.st.HoldPlaceOperator(b.ctx, dropped, "late", "jane@legal"); return err },
+			store.ErrRetained},
+		{"DeleteBatch", `SELECT count(*) FROM jobstream_retention_delete_batch($1, 30, 10)`, "name: HoldPlaceTenant",
+			[]any{now},
+			func() error { _, err := b.st.HoldPlaceTenant(b.ctx, "a", deleted, "late", "api_key:k"); return err },
+			store.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := b.pool.Begin(b.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(b.ctx)
+			var n int64
+			// The batch also deletes the row of the job whose partition went.
+			if err := tx.QueryRow(b.ctx, tc.pass, tc.args...).Scan(&n); err != nil || n < 1 {
+				t.Fatalf("%s = %d, %v; want the job", tc.pass, n, err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- tc.hold() }()
+			b.waitBlocked(t, tc.query, done)
+			if err := tx.Commit(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := testserver.Recv(t, done, "the hold"); !errors.Is(err, tc.want) {
+				t.Fatalf("hold after the pass = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if n := b.count(t, `SELECT count(*) FROM job_holds`); n != 0 {
+		t.Errorf("%d holds, want none", n)
 	}
 }
