@@ -204,7 +204,7 @@ const (
 // past any policy while it exists.
 type Hold struct {
 	JobID  uuid.UUID
-	Tenant string // set by HoldList
+	Tenant string // set by HoldList and the tenant calls
 	Reason string
 	// HeldBy is who placed it: api_key:<id>, or the person who ran
 	// jobstream hold.
