@@ -1,6 +1,7 @@
 package jobsapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,23 +10,50 @@ import (
 	"github.com/jobstream/jobstream/internal/jobsapi"
 )
 
-// TestHold: POST /v1/jobs/{id}/hold holds the tenant's own job (listed by
-// the store), DELETE lifts it; another tenant's job is a 404, bad input a
-// 400 that holds nothing.
+// holdEvents lists the job's hold events from GET /v1/jobs/{id}/audit as
+// "event by actor (reason) authority".
+func (b apiBundle) holdEvents(t *testing.T, id string) []string {
+	t.Helper()
+	res := b.get(t, "/v1/jobs/"+id+"/audit")
+	var audit jobsapi.AuditResponse
+	res.json(t, &audit)
+	var got []string
+	for _, e := range audit.Events {
+		if !strings.HasPrefix(e.Event, "hold_") {
+			continue
+		}
+		reason := ""
+		if e.Reason != nil {
+			reason = *e.Reason
+		}
+		var detail struct{ Authority string }
+		if err := json.Unmarshal(e.Detail, &detail); err != nil {
+			t.Errorf("%s detail %s: %v", e.Event, e.Detail, err)
+		}
+		got = append(got, fmt.Sprintf("%s by %s (%s) %s", e.Event, e.Actor, reason, detail.Authority))
+	}
+	return got
+}
+
+// TestHold: POST /v1/jobs/{id}/hold holds the tenant's own job with tenant
+// authority (listed by the store), DELETE lifts it; another tenant's job
+// is a 404, bad input a 400 that holds nothing. The API works as the
+// server's database role.
 func TestHold(t *testing.T) {
 	t.Parallel()
-	b := setupAPI(t, apiOptions{})
+	b := setupAPI(t, apiOptions{serverRole: true})
 	job := b.submit(t, jobsapi.CreateJobRequest{Command: "keep me"})
 	path := "/v1/jobs/" + job.ID.String() + "/hold"
+	actor := "tenant:" + b.tenant // the dev-mode principal of tenantAuth
 
 	res := b.do(t, http.MethodPost, path, "application/json", []byte(`{"reason":"case 7"}`))
 	var h jobsapi.Hold
 	res.json(t, &h)
-	if res.status != http.StatusOK || !h.Held || h.Reason != "case 7" || h.JobID != job.ID || h.HeldAt == nil {
+	if res.status != http.StatusOK || !h.Held || h.Reason != "case 7" || h.JobID != job.ID || h.HeldAt == nil || h.Authority != "tenant" || h.HeldBy != actor {
 		t.Fatalf("hold = %d %s", res.status, res.body)
 	}
 	holds, err := b.store.HoldList(t.Context(), b.tenant)
-	if err != nil || len(holds) != 1 || holds[0].JobID != job.ID {
+	if err != nil || len(holds) != 1 || holds[0].JobID != job.ID || holds[0].Authority != "tenant" {
 		t.Fatalf("holds after POST: %+v, %v", holds, err)
 	}
 	// Again, without a body: still held, reason kept.
@@ -33,7 +61,7 @@ func TestHold(t *testing.T) {
 		t.Errorf("second hold = %d %s", res.status, res.body)
 	}
 
-	other := setupAPI(t, apiOptions{tenant: b.tenant + "-other"})
+	other := setupAPI(t, apiOptions{tenant: b.tenant + "-other", serverRole: true})
 	if res = other.post(t, path, ""); res.status != http.StatusNotFound {
 		t.Errorf("hold of another tenant's job = %d %s, want 404", res.status, res.body)
 	}
@@ -58,26 +86,70 @@ func TestHold(t *testing.T) {
 	}
 
 	// The audit trail has each hold placed and the one lifted, with the
-	// key (or dev tenant) that did it; the refused requests, and lifting
-	// a hold that was not there, left nothing.
-	res = b.get(t, "/v1/jobs/"+job.ID.String()+"/audit")
-	var audit jobsapi.AuditResponse
-	res.json(t, &audit)
-	var got []string
-	for _, e := range audit.Events {
-		if !strings.HasPrefix(e.Event, "hold_") {
-			continue
-		}
-		reason := ""
-		if e.Reason != nil {
-			reason = *e.Reason
-		}
-		if !strings.HasPrefix(e.Actor, "api_key:") && !strings.HasPrefix(e.Actor, "tenant:") {
-			t.Errorf("%s by %q, want the key or the dev tenant", e.Event, e.Actor)
-		}
-		got = append(got, e.Event+"("+reason+")")
+	// key (or dev tenant) that did it and the hold's authority; the
+	// refused requests, and lifting a hold that was not there, left
+	// nothing.
+	want := []string{
+		"hold_placed by " + actor + " (case 7) tenant",
+		"hold_placed by " + actor + " (case 7) tenant",
+		"hold_lifted by " + actor + " (case 7) tenant",
 	}
-	if want := "[hold_placed(case 7) hold_placed(case 7) hold_lifted()]"; fmt.Sprint(got) != want {
-		t.Errorf("hold events %v, want %s", got, want)
+	if got := b.holdEvents(t, job.ID.String()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("hold events %v, want %v", got, want)
+	}
+}
+
+// TestHoldOperator: a hold an operator placed (jobstream hold's store
+// call, on the owner's connection) cannot be lifted with the tenant's key:
+// DELETE answers 403 naming who placed it and the hold stays; the tenant's
+// POST leaves it as it is and answers it, authority and all.
+func TestHoldOperator(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOptions{serverRole: true})
+	job := b.submit(t, jobsapi.CreateJobRequest{Command: "evidence"})
+	path := "/v1/jobs/" + job.ID.String() + "/hold"
+	if _, err := b.store.HoldPlaceOperator(t.Context(), job.ID, "case 9", "jane@legal"); err != nil {
+		t.Fatal(err)
+	}
+
+	res := b.do(t, http.MethodDelete, path, "", nil)
+	code, msg := res.apiError(t)
+	if res.status != http.StatusForbidden || code != "operator_hold" ||
+		msg != "held by an operator (legal hold placed by jane@legal); only an operator can lift it" {
+		t.Errorf("tenant DELETE of an operator's hold = %d %s", res.status, res.body)
+	}
+	res = b.do(t, http.MethodPost, path, "application/json", []byte(`{"reason":"mine"}`))
+	var h jobsapi.Hold
+	res.json(t, &h)
+	if res.status != http.StatusOK || !h.Held || h.Authority != "operator" || h.HeldBy != "jane@legal" || h.Reason != "case 9" {
+		t.Errorf("tenant POST on an operator's hold = %d %s", res.status, res.body)
+	}
+	holds, err := b.store.HoldList(t.Context(), b.tenant)
+	if err != nil || len(holds) != 1 || holds[0].Authority != "operator" || holds[0].HeldBy != "jane@legal" || holds[0].Reason != "case 9" {
+		t.Fatalf("holds: %+v, %v; want jane@legal's unchanged", holds, err)
+	}
+	if got, want := b.holdEvents(t, job.ID.String()), []string{"hold_placed by jane@legal (case 9) operator"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("hold events %v, want %v", got, want)
+	}
+}
+
+// TestHoldUnstorableReason: a reason PostgreSQL's text cannot hold (a NUL)
+// is a 400 naming the field, never the database's 500, and holds nothing.
+func TestHoldUnstorableReason(t *testing.T) {
+	t.Parallel()
+	b := setupAPI(t, apiOptions{serverRole: true})
+	job := b.submit(t, jobsapi.CreateJobRequest{Command: "keep me"})
+	for _, body := range []string{`{"reason":"a\u0000b"}`, `{"reason":"\u0000"}`} {
+		res := b.do(t, http.MethodPost, "/v1/jobs/"+job.ID.String()+"/hold", "application/json", []byte(body))
+		code, msg := res.apiError(t)
+		if res.status != http.StatusBadRequest || code != "invalid_reason" || !strings.HasPrefix(msg, "reason: ") || !strings.Contains(msg, "NUL") {
+			t.Errorf("POST %s = %d %s, want 400 invalid_reason naming the field", body, res.status, res.body)
+		}
+	}
+	if holds, err := b.store.HoldList(t.Context(), b.tenant); err != nil || len(holds) != 0 {
+		t.Errorf("holds: %+v, %v; want none", holds, err)
+	}
+	if got := b.holdEvents(t, job.ID.String()); len(got) != 0 {
+		t.Errorf("hold events %v, want none", got)
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -189,9 +187,9 @@ type JobList struct {
 func (s *Server) ListJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := store.ListParams{Tenant: principalFrom(r.Context()).Tenant, Status: q.Get("status"), Engine: q.Get("engine")}
-	if !utf8.ValidString(p.Engine) || strings.ContainsRune(p.Engine, 0) {
+	if err := store.CheckText("engine", p.Engine); err != nil {
 		// PostgreSQL would refuse the parameter (a 500).
-		s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_engine", "engine must be valid UTF-8 text without NUL characters"))
+		s.writeError(w, r, errorf(http.StatusBadRequest, "invalid_engine", "%s", err))
 		return
 	}
 	if p.Status != "" && !validStatuses[p.Status] {

@@ -56,6 +56,10 @@ type apiOptions struct {
 	config httpapi.Config
 	// tenant defaults to the test's name.
 	tenant string
+	// serverRole makes the API's store work as the server's database role
+	// (store.AfterConnectApp), as serve does; store and pool stay the
+	// owner's, for fixtures.
+	serverRole bool
 }
 
 func engines() *engine.Registry {
@@ -91,9 +95,24 @@ func setupAPI(t *testing.T, o apiOptions) apiBundle {
 		hub = notify.NewHub(store.ParseIDs)
 		testserver.StartListener(t, dbtest.URL(t), "", hub, nil)
 	}
+	apiStore := b.store
+	if o.serverRole {
+		cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns = 2
+		cfg.AfterConnect = store.AfterConnectApp
+		app, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(app.Close)
+		apiStore = store.New(app)
+	}
 	api := server.NewAPI(server.APIDeps{
-		Store:   b.store,
-		Reader:  stream.NewReader(b.store, hub, time.Hour),
+		Store:   apiStore,
+		Reader:  stream.NewReader(apiStore, hub, time.Hour),
 		Engines: engines(),
 		Auth:    tenantAuth(b.tenant),
 		Config:  o.config,

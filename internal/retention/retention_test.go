@@ -17,6 +17,7 @@ import (
 	"github.com/jobstream/jobstream/internal/dbtest"
 	"github.com/jobstream/jobstream/internal/retention"
 	"github.com/jobstream/jobstream/internal/store"
+	"github.com/jobstream/jobstream/internal/testserver"
 )
 
 type testBundle struct {
@@ -167,7 +168,7 @@ func TestPass(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM job_chunks_default WHERE job_id = $1`, old); n != 7 {
 		t.Fatalf("old job's chunks in the default partition: %d, want 7", n)
 	}
-	if _, err := b.st.HoldSet(b.ctx, "", held, "litigation 42", "cli"); err != nil {
+	if _, err := b.st.HoldPlaceOperator(b.ctx, held, "litigation 42", "test-operator"); err != nil {
 		t.Fatal(err)
 	}
 	opts := retention.Options{RanBy: "cli:tester@host", BatchSize: 1}
@@ -265,7 +266,7 @@ func TestPass(t *testing.T) {
 	}
 
 	// Lifting the hold lets its day go whole.
-	if err := b.st.HoldClear(b.ctx, "", held, "cli"); err != nil {
+	if _, err := b.st.HoldLiftOperator(b.ctx, held, "test-operator"); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = retention.Pass(b.ctx, b.st, opts)
@@ -314,10 +315,10 @@ func TestHoldRacesPartitionDrop(t *testing.T) {
 	if err != nil || !ok || jobs != 1 {
 		t.Fatalf("drop = %d, %v, %v; want 1 job dropped", jobs, ok, err)
 	}
-	if _, err := b.st.HoldSet(b.ctx, "", id, "", "cli"); !errors.Is(err, store.ErrRetained) {
+	if _, err := b.st.HoldPlaceOperator(b.ctx, id, "", "test-operator"); !errors.Is(err, store.ErrRetained) {
 		t.Fatalf("hold after the drop: %v, want ErrRetained", err)
 	}
-	if _, err := b.st.HoldSet(b.ctx, "other", b.job(t, "a", at.AddDate(0, 0, 1), store.StatusCompleted, 0), "", "cli"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.st.HoldPlaceTenant(b.ctx, "other", b.job(t, "a", at.AddDate(0, 0, 1), store.StatusCompleted, 0), "", "api_key:x"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("hold of another tenant's job: %v, want ErrNotFound", err)
 	}
 }
@@ -328,7 +329,7 @@ func TestHeldJobCannotBeDeleted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id := b.job(t, "a", time.Now(), store.StatusCompleted, 1)
-	if _, err := b.st.HoldSet(b.ctx, "a", id, "audit", "api_key:x"); err != nil {
+	if _, err := b.st.HoldPlaceTenant(b.ctx, "a", id, "audit", "api_key:x"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := b.pool.Exec(b.ctx, `BEGIN; SET LOCAL ROLE jobstream_retention; DELETE FROM jobs WHERE id = '`+id.String()+`'; COMMIT`)
@@ -391,7 +392,7 @@ func TestBatchesPastAHold(t *testing.T) {
 	for i := range 5 {
 		ids = append(ids, b.job(t, "a", old.Add(time.Duration(i)*time.Minute), store.StatusCompleted, 1))
 	}
-	if _, err := b.st.HoldSet(b.ctx, "a", ids[0], "", "test"); err != nil {
+	if _, err := b.st.HoldPlaceTenant(b.ctx, "a", ids[0], "", "test"); err != nil {
 		t.Fatal(err)
 	}
 	b.defaultDays(t, 30)
@@ -437,7 +438,7 @@ func TestPassAsServerRole(t *testing.T) {
 	if _, err := app.Exec(b.ctx, `DELETE FROM job_chunks WHERE job_id = $1`, gone); err == nil {
 		t.Fatal("the server's role deleted chunks directly")
 	}
-	if _, err := st.HoldSet(b.ctx, "a", held, "", "test"); err != nil {
+	if _, err := st.HoldPlaceTenant(b.ctx, "a", held, "", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.PartitionsEnsure(b.ctx, time.Now().AddDate(0, 0, 20), 1); err != nil {
@@ -453,5 +454,86 @@ func TestPassAsServerRole(t *testing.T) {
 	}
 	if b.chunks(t, held) != 2 || b.chunks(t, gone) != 0 {
 		t.Error("wrong chunks removed")
+	}
+}
+
+// waitBlocked returns once a backend of the test's database running a
+// statement that contains query waits for a lock, failing the test when
+// done delivers first (the statement did not wait) or after
+// testserver.Timeout.
+func (b testBundle) waitBlocked(t *testing.T, query string, done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, testserver.Timeout)
+	defer cancel()
+	for {
+		var waiting bool
+		if err := b.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0)`, query).Scan(&waiting); err != nil {
+			t.Fatalf("waiting for %q to block: %v", query, err)
+		}
+		if waiting {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%q returned %v without waiting for the pass", query, err)
+		default:
+		}
+	}
+}
+
+// TestHoldWaitsForThePass: a hold placed while a retention pass is
+// removing that very job waits for the pass's row lock and is then
+// refused, with operator or tenant authority, never placed on a job whose
+// chunks are gone: after a partition drop the job's retention event
+// refuses it (ErrRetained); after a batch deleted the job there is no job
+// (ErrNotFound).
+func TestHoldWaitsForThePass(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Now().AddDate(0, 0, 100)
+	at := day(time.Now()).Add(time.Hour)
+	dropped := b.job(t, "a", at, store.StatusCompleted, 2)
+	deleted := b.job(t, "a", day(time.Now()).AddDate(-1, 0, 0), store.StatusCompleted, 2)
+
+	for _, tc := range []struct {
+		name, pass, query string
+		args              []any
+		hold              func() error
+		want              error
+	}{
+		{"PartitionDrop", `SELECT jobstream_retention_drop_partition($1, $2, 30)`, "name: HoldPlaceOperator",
+			[]any{partName(at), now},
+			func() error { _, err := b.st.HoldPlaceOperator(b.ctx, dropped, "late", "jane@legal"); return err },
+			store.ErrRetained},
+		{"DeleteBatch", `SELECT count(*) FROM jobstream_retention_delete_batch($1, 30, 10)`, "name: HoldPlaceTenant",
+			[]any{now},
+			func() error { _, err := b.st.HoldPlaceTenant(b.ctx, "a", deleted, "late", "api_key:k"); return err },
+			store.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := b.pool.Begin(b.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(b.ctx)
+			var n int64
+			// The batch also deletes the row of the job whose partition went.
+			if err := tx.QueryRow(b.ctx, tc.pass, tc.args...).Scan(&n); err != nil || n < 1 {
+				t.Fatalf("%s = %d, %v; want the job", tc.pass, n, err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- tc.hold() }()
+			b.waitBlocked(t, tc.query, done)
+			if err := tx.Commit(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := testserver.Recv(t, done, "the hold"); !errors.Is(err, tc.want) {
+				t.Fatalf("hold after the pass = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if n := b.count(t, `SELECT count(*) FROM job_holds`); n != 0 {
+		t.Errorf("%d holds, want none", n)
 	}
 }

@@ -46,7 +46,7 @@ func seedTenant(t *testing.T, pool *pgxpool.Pool, st *store.Store, tenant string
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.HoldSet(ctx, tenant, id, "seed", "test"); err != nil {
+	if _, err := st.HoldPlaceTenant(ctx, tenant, id, "seed", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.PolicySet(ctx, tenant, 30); err != nil {

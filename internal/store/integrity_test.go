@@ -143,7 +143,7 @@ func TestTempTablesCannotDropAHeldPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := oldJob(t, owner, "acme", time.Since(day.Add(time.Hour)), 3)
-	if _, err := st.HoldSet(ctx, "", held, "litigation", "cli:legal"); err != nil {
+	if _, err := st.HoldPlaceOperator(ctx, held, "litigation", "cli:legal"); err != nil {
 		t.Fatal(err)
 	}
 

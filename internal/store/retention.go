@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/jobstream/jobstream/internal/store/dbsqlc"
@@ -248,70 +249,145 @@ func (s *Store) PolicyList(ctx context.Context) ([]Policy, error) {
 	return out, nil
 }
 
+// Hold authorities: who may lift a hold (migrations/00042_hold_authority.sql).
+const (
+	// HoldOperator: placed with jobstream hold (the database owner's
+	// connection, such as the legal department's); only an operator
+	// lifts it.
+	HoldOperator = "operator"
+	// HoldTenant: placed by the tenant's own key (POST /v1/jobs/{id}/hold);
+	// the tenant or an operator lifts it.
+	HoldTenant = "tenant"
+)
+
 // Hold is a legal hold on a job: retention keeps the job and its chunks
 // past any policy while it exists.
 type Hold struct {
 	JobID  uuid.UUID
-	Tenant string
+	Tenant string // set by HoldList and the tenant calls
 	Reason string
-	HeldBy string
-	HeldAt time.Time
+	// HeldBy is who placed it: api_key:<id>, or the person who ran
+	// jobstream hold.
+	HeldBy    string
+	Authority string // HoldOperator or HoldTenant
+	HeldAt    time.Time
 }
 
-// HoldSet places a hold on a job of tenant (any tenant when tenant is
-// empty, for the CLI). Holding a held job keeps it held (and updates a
-// non-empty reason). Every call is recorded in the audit trail (event
-// hold_placed, actor heldBy, the hold's reason). ErrNotFound: no such job
-// for the tenant; ErrRetained: retention is already removing it.
-func (s *Store) HoldSet(ctx context.Context, tenant string, id uuid.UUID, reason, heldBy string) (Hold, error) {
-	var h Hold
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := s.q.HoldLockJob(ctx, tx, dbsqlc.HoldLockJobParams{ID: id, Tenant: strPtr(tenant)}); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
-			}
+// ErrOperatorHold: a tenant tried to lift a hold an operator placed.
+var ErrOperatorHold = errors.New("held by an operator")
+
+// OperatorHoldError is ErrOperatorHold naming who placed the hold.
+type OperatorHoldError struct{ HeldBy string }
+
+func (e *OperatorHoldError) Error() string {
+	return "held by an operator (legal hold placed by " + e.HeldBy + "); only an operator can lift it"
+}
+
+// Unwrap makes errors.Is(err, ErrOperatorHold) hold.
+func (e *OperatorHoldError) Unwrap() error { return ErrOperatorHold }
+
+// SQLSTATEs the hold functions raise (migrations/00042_hold_authority.sql).
+const (
+	sqlstateOperatorHold = "JS403"
+	sqlstateRetained     = "JS409"
+)
+
+// holdError maps what the hold functions raise onto the store's errors:
+// no row is ErrNotFound (no such job of the tenant, or, to lift, no hold).
+func holdError(err error, what string, id uuid.UUID) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return ErrNotFound
+	case errors.As(err, &pgErr) && pgErr.Code == sqlstateOperatorHold:
+		return &OperatorHoldError{HeldBy: pgErr.Detail}
+	case errors.As(err, &pgErr) && pgErr.Code == sqlstateRetained:
+		return ErrRetained
+	}
+	return fmt.Errorf("%s job %s: %w", what, id, err)
+}
+
+// checkHold returns an *UnstorableError naming the first of the named
+// texts PostgreSQL would refuse, before anything is sent: a NUL in a
+// reason must be the client's 400, never the database's 500.
+func checkHold(texts ...[2]string) error {
+	for _, t := range texts {
+		if err := CheckText(t[0], t[1]); err != nil {
 			return err
 		}
-		r, err := s.q.HoldInsert(ctx, tx, dbsqlc.HoldInsertParams{ID: id, Reason: reason, HeldBy: heldBy})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrRetained
-		}
-		if err != nil {
-			return err
-		}
-		h = Hold{JobID: r.JobID, Reason: r.Reason, HeldBy: r.HeldBy, HeldAt: r.HeldAt}
-		return s.q.JobEventHold(ctx, tx, dbsqlc.JobEventHoldParams{ID: &id, Event: ptr("hold_placed"), Actor: &heldBy, Reason: strPtr(r.Reason)})
-	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetained) {
+	}
+	return nil
+}
+
+func holdFrom(jobID uuid.UUID, reason, heldBy, authority string, heldAt time.Time) Hold {
+	return Hold{JobID: jobID, Reason: reason, HeldBy: heldBy, Authority: authority, HeldAt: heldAt}
+}
+
+// HoldPlaceTenant places a hold with tenant authority on a job of tenant,
+// as actor (api_key:<id>). Holding a job the tenant already holds keeps
+// the hold (a non-empty reason replaces the old one); a job an operator
+// holds stays held as the operator placed it, and that hold is returned.
+// The trigger on job_holds records hold_placed. ErrNotFound: no such job
+// for the tenant; ErrRetained: retention is already removing it;
+// *UnstorableError: reason or actor cannot be stored (nothing is).
+func (s *Store) HoldPlaceTenant(ctx context.Context, tenant string, id uuid.UUID, reason, actor string) (Hold, error) {
+	if err := checkHold([2]string{"tenant", tenant}, [2]string{"reason", reason}, [2]string{"actor", actor}); err != nil {
 		return Hold{}, err
 	}
+	r, err := s.q.HoldPlaceTenant(ctx, s.pool, dbsqlc.HoldPlaceTenantParams{ID: id, Tenant: tenant, Reason: reason, Actor: actor})
 	if err != nil {
-		return Hold{}, fmt.Errorf("hold job %s: %w", id, err)
+		return Hold{}, holdError(err, "hold", id)
 	}
+	h := holdFrom(r.JobID, r.Reason, r.HeldBy, r.Authority, r.HeldAt)
+	h.Tenant = tenant
 	return h, nil
 }
 
-// HoldClear lifts the hold on a job of tenant (any tenant when empty), as
-// by (an actor name, recorded in the audit trail with event hold_lifted).
-// ErrNotFound: the job is not held (or not the tenant's).
-func (s *Store) HoldClear(ctx context.Context, tenant string, id uuid.UUID, by string) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := s.q.HoldDelete(ctx, tx, dbsqlc.HoldDeleteParams{ID: id, Tenant: strPtr(tenant)})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return s.q.JobEventHold(ctx, tx, dbsqlc.JobEventHoldParams{ID: &id, Event: ptr("hold_lifted"), Actor: &by})
-	})
-	if errors.Is(err, ErrNotFound) {
-		return err
+// HoldLiftTenant lifts the tenant-authority hold on a job of tenant, as
+// actor, and returns the hold it lifted. ErrNotFound: the job is not held
+// (or not the tenant's); *OperatorHoldError: an operator placed the hold,
+// which stays.
+func (s *Store) HoldLiftTenant(ctx context.Context, tenant string, id uuid.UUID, actor string) (Hold, error) {
+	if err := checkHold([2]string{"tenant", tenant}, [2]string{"actor", actor}); err != nil {
+		return Hold{}, err
 	}
+	r, err := s.q.HoldLiftTenant(ctx, s.pool, dbsqlc.HoldLiftTenantParams{ID: id, Tenant: tenant, Actor: actor})
 	if err != nil {
-		return fmt.Errorf("unhold job %s: %w", id, err)
+		return Hold{}, holdError(err, "unhold", id)
 	}
-	return nil
+	h := holdFrom(r.JobID, r.Reason, r.HeldBy, r.Authority, r.HeldAt)
+	h.Tenant = tenant
+	return h, nil
+}
+
+// HoldPlaceOperator places a hold with operator authority on any tenant's
+// job, as actor (the person). It needs the database owner's connection
+// (jobstream hold): the server's role may not execute it. A tenant's hold
+// on the job becomes the operator's (holder, time, authority), so the
+// tenant can no longer lift it; an operator's hold is kept (a non-empty
+// reason replaces the old one). Errors as HoldPlaceTenant.
+func (s *Store) HoldPlaceOperator(ctx context.Context, id uuid.UUID, reason, actor string) (Hold, error) {
+	if err := checkHold([2]string{"reason", reason}, [2]string{"actor", actor}); err != nil {
+		return Hold{}, err
+	}
+	r, err := s.q.HoldPlaceOperator(ctx, s.pool, dbsqlc.HoldPlaceOperatorParams{ID: id, Reason: reason, Actor: actor})
+	if err != nil {
+		return Hold{}, holdError(err, "hold", id)
+	}
+	return holdFrom(r.JobID, r.Reason, r.HeldBy, r.Authority, r.HeldAt), nil
+}
+
+// HoldLiftOperator lifts any hold on any tenant's job, as actor, with the
+// database owner's connection, and returns it. ErrNotFound: not held.
+func (s *Store) HoldLiftOperator(ctx context.Context, id uuid.UUID, actor string) (Hold, error) {
+	if err := checkHold([2]string{"actor", actor}); err != nil {
+		return Hold{}, err
+	}
+	r, err := s.q.HoldLiftOperator(ctx, s.pool, dbsqlc.HoldLiftOperatorParams{ID: id, Actor: actor})
+	if err != nil {
+		return Hold{}, holdError(err, "unhold", id)
+	}
+	return holdFrom(r.JobID, r.Reason, r.HeldBy, r.Authority, r.HeldAt), nil
 }
 
 // HoldList returns the holds on tenant's jobs (every tenant's when empty).
@@ -322,7 +398,8 @@ func (s *Store) HoldList(ctx context.Context, tenant string) ([]Hold, error) {
 	}
 	out := make([]Hold, len(rows))
 	for i, r := range rows {
-		out[i] = Hold{JobID: r.JobID, Tenant: r.Tenant, Reason: r.Reason, HeldBy: r.HeldBy, HeldAt: r.HeldAt}
+		out[i] = holdFrom(r.JobID, r.Reason, r.HeldBy, r.Authority, r.HeldAt)
+		out[i].Tenant = r.Tenant
 	}
 	return out, nil
 }

@@ -67,47 +67,52 @@ DELETE FROM retention_policies WHERE tenant = @tenant;
 -- name: PolicyList :many
 SELECT * FROM retention_policies ORDER BY tenant;
 
--- HoldLockJob takes FOR KEY SHARE on the job to be held (of @tenant when
--- given): a retention pass locks its jobs FOR UPDATE before it checks
--- holds, so a hold either commits before that check or waits for the pass
--- and then sees its retention event (HoldInsert).
--- name: HoldLockJob :one
-SELECT j.id FROM jobs j
-WHERE j.id = @id AND (sqlc.narg('tenant')::text IS NULL OR j.tenant = sqlc.narg('tenant'))
-FOR KEY SHARE;
+-- HoldPlaceTenant places (or renews) a hold with tenant authority on a job
+-- of @tenant; no row when the tenant has no such job. Locks the job FOR
+-- KEY SHARE, then the hold's row.
+--
+-- Legal holds are placed and lifted only through the functions of
+-- migrations/00042_hold_authority.sql: the server's role may read job_holds
+-- but not write it, and may execute only the tenant functions. Each locks
+-- the job FOR KEY SHARE, then the hold's row: a retention pass locks its
+-- jobs FOR UPDATE before it checks holds, so a hold either commits before
+-- that check or waits for the pass and is then refused (SQLSTATE JS409).
+-- Triggers on job_holds write the hold_placed / hold_lifted events.
+-- name: HoldPlaceTenant :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_place_tenant(@id::uuid, @tenant::text, @reason::text, @actor::text) AS h;
 
--- HoldInsert places the hold, in a statement after HoldLockJob (a newer
--- snapshot). No row when retention is already removing the job. Holding a
--- held job keeps its first time and holder and updates a given reason.
--- name: HoldInsert :one
-INSERT INTO job_holds (job_id, reason, held_by)
-SELECT @id, @reason, @held_by
-WHERE NOT jobstream_retention_recorded(@id)
-ON CONFLICT (job_id) DO UPDATE
-SET reason = CASE WHEN EXCLUDED.reason <> '' THEN EXCLUDED.reason ELSE job_holds.reason END
-RETURNING *;
+-- HoldLiftTenant lifts a tenant-authority hold on a job of @tenant and
+-- returns it; no row when the job is not held. An operator's hold is
+-- refused (SQLSTATE JS403, detail: who placed it). Locks the job FOR KEY
+-- SHARE, then the hold's row FOR UPDATE.
+-- name: HoldLiftTenant :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_lift_tenant(@id::uuid, @tenant::text, @actor::text) AS h;
 
--- name: HoldDelete :execrows
-DELETE FROM job_holds h
-USING jobs j
-WHERE h.job_id = @id AND j.id = h.job_id
-  AND (sqlc.narg('tenant')::text IS NULL OR j.tenant = sqlc.narg('tenant'));
+-- HoldPlaceOperator places (or renews, or takes over from the tenant) a
+-- hold with operator authority on any tenant's job; only the owner may.
+-- Locks as HoldPlaceTenant.
+-- name: HoldPlaceOperator :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_place_operator(@id::uuid, @reason::text, @actor::text) AS h;
+
+-- HoldLiftOperator lifts any hold on any tenant's job and returns it; no
+-- row when the job is not held. Only the owner may. Locks as
+-- HoldLiftTenant.
+-- name: HoldLiftOperator :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_lift_operator(@id::uuid, @actor::text) AS h;
 
 -- name: HoldList :many
-SELECT h.job_id, j.tenant, h.reason, h.held_by, h.held_at
+SELECT h.job_id, j.tenant, h.reason, h.held_by, h.authority, h.held_at
 FROM job_holds h JOIN jobs j ON j.id = h.job_id
 WHERE (sqlc.narg('tenant')::text IS NULL OR j.tenant = sqlc.narg('tenant'))
 ORDER BY h.job_id;
-
--- JobEventHold records a legal hold placed (event hold_placed, with its
--- reason) or lifted (hold_lifted) in the job's audit trail, in the same
--- transaction as the change to job_holds.
--- name: JobEventHold :exec
-INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
-SELECT id, tenant, @event::text, status, attempt, lease_owner, @actor::text, sqlc.narg('reason')::text
-FROM jobs
-WHERE id = @id;
-
 -- RetentionClock is the database's clock, which every deleting pass judges
 -- by.
 -- name: RetentionClock :one

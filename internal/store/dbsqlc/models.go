@@ -104,8 +104,11 @@ type JobEvent struct {
 type JobHold struct {
 	JobID  uuid.UUID
 	Reason string
+	// who placed the hold: api_key:<id> (a tenant's key), or the person who ran jobstream hold (--actor, default user@host; cli for holds placed before 00042)
 	HeldBy string
 	HeldAt time.Time
+	// operator (jobstream hold) or tenant (POST /v1/jobs/{id}/hold): a tenant cannot lift an operator's hold
+	Authority string
 }
 
 type JobStat struct {

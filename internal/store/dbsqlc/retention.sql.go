@@ -13,69 +13,92 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const holdDelete = `-- name: HoldDelete :execrows
-DELETE FROM job_holds h
-USING jobs j
-WHERE h.job_id = $1 AND j.id = h.job_id
-  AND ($2::text IS NULL OR j.tenant = $2)
+const holdLiftOperator = `-- name: HoldLiftOperator :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_lift_operator($1::uuid, $2::text) AS h
 `
 
-type HoldDeleteParams struct {
-	ID     uuid.UUID
-	Tenant *string
+type HoldLiftOperatorParams struct {
+	ID    uuid.UUID
+	Actor string
 }
 
-func (q *Queries) HoldDelete(ctx context.Context, db DBTX, arg HoldDeleteParams) (int64, error) {
-	result, err := db.Exec(ctx, holdDelete, arg.ID, arg.Tenant)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type HoldLiftOperatorRow struct {
+	JobID     uuid.UUID
+	Reason    string
+	HeldBy    string
+	Authority string
+	HeldAt    time.Time
 }
 
-const holdInsert = `-- name: HoldInsert :one
-INSERT INTO job_holds (job_id, reason, held_by)
-SELECT $1, $2, $3
-WHERE NOT jobstream_retention_recorded($1)
-ON CONFLICT (job_id) DO UPDATE
-SET reason = CASE WHEN EXCLUDED.reason <> '' THEN EXCLUDED.reason ELSE job_holds.reason END
-RETURNING job_id, reason, held_by, held_at
-`
-
-type HoldInsertParams struct {
-	ID     uuid.UUID
-	Reason string
-	HeldBy string
-}
-
-// HoldInsert places the hold, in a statement after HoldLockJob (a newer
-// snapshot). No row when retention is already removing the job. Holding a
-// held job keeps its first time and holder and updates a given reason.
-func (q *Queries) HoldInsert(ctx context.Context, db DBTX, arg HoldInsertParams) (JobHold, error) {
-	row := db.QueryRow(ctx, holdInsert, arg.ID, arg.Reason, arg.HeldBy)
-	var i JobHold
+// HoldLiftOperator lifts any hold on any tenant's job and returns it; no
+// row when the job is not held. Only the owner may. Locks as
+// HoldLiftTenant.
+func (q *Queries) HoldLiftOperator(ctx context.Context, db DBTX, arg HoldLiftOperatorParams) (HoldLiftOperatorRow, error) {
+	row := db.QueryRow(ctx, holdLiftOperator, arg.ID, arg.Actor)
+	var i HoldLiftOperatorRow
 	err := row.Scan(
 		&i.JobID,
 		&i.Reason,
 		&i.HeldBy,
+		&i.Authority,
+		&i.HeldAt,
+	)
+	return i, err
+}
+
+const holdLiftTenant = `-- name: HoldLiftTenant :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_lift_tenant($1::uuid, $2::text, $3::text) AS h
+`
+
+type HoldLiftTenantParams struct {
+	ID     uuid.UUID
+	Tenant string
+	Actor  string
+}
+
+type HoldLiftTenantRow struct {
+	JobID     uuid.UUID
+	Reason    string
+	HeldBy    string
+	Authority string
+	HeldAt    time.Time
+}
+
+// HoldLiftTenant lifts a tenant-authority hold on a job of @tenant and
+// returns it; no row when the job is not held. An operator's hold is
+// refused (SQLSTATE JS403, detail: who placed it). Locks the job FOR KEY
+// SHARE, then the hold's row FOR UPDATE.
+func (q *Queries) HoldLiftTenant(ctx context.Context, db DBTX, arg HoldLiftTenantParams) (HoldLiftTenantRow, error) {
+	row := db.QueryRow(ctx, holdLiftTenant, arg.ID, arg.Tenant, arg.Actor)
+	var i HoldLiftTenantRow
+	err := row.Scan(
+		&i.JobID,
+		&i.Reason,
+		&i.HeldBy,
+		&i.Authority,
 		&i.HeldAt,
 	)
 	return i, err
 }
 
 const holdList = `-- name: HoldList :many
-SELECT h.job_id, j.tenant, h.reason, h.held_by, h.held_at
+SELECT h.job_id, j.tenant, h.reason, h.held_by, h.authority, h.held_at
 FROM job_holds h JOIN jobs j ON j.id = h.job_id
 WHERE ($1::text IS NULL OR j.tenant = $1)
 ORDER BY h.job_id
 `
 
 type HoldListRow struct {
-	JobID  uuid.UUID
-	Tenant string
-	Reason string
-	HeldBy string
-	HeldAt time.Time
+	JobID     uuid.UUID
+	Tenant    string
+	Reason    string
+	HeldBy    string
+	Authority string
+	HeldAt    time.Time
 }
 
 func (q *Queries) HoldList(ctx context.Context, db DBTX, tenant *string) ([]HoldListRow, error) {
@@ -92,6 +115,7 @@ func (q *Queries) HoldList(ctx context.Context, db DBTX, tenant *string) ([]Hold
 			&i.Tenant,
 			&i.Reason,
 			&i.HeldBy,
+			&i.Authority,
 			&i.HeldAt,
 		); err != nil {
 			return nil, err
@@ -104,53 +128,90 @@ func (q *Queries) HoldList(ctx context.Context, db DBTX, tenant *string) ([]Hold
 	return items, nil
 }
 
-const holdLockJob = `-- name: HoldLockJob :one
-SELECT j.id FROM jobs j
-WHERE j.id = $1 AND ($2::text IS NULL OR j.tenant = $2)
-FOR KEY SHARE
+const holdPlaceOperator = `-- name: HoldPlaceOperator :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_place_operator($1::uuid, $2::text, $3::text) AS h
 `
 
-type HoldLockJobParams struct {
+type HoldPlaceOperatorParams struct {
 	ID     uuid.UUID
-	Tenant *string
+	Reason string
+	Actor  string
 }
 
-// HoldLockJob takes FOR KEY SHARE on the job to be held (of @tenant when
-// given): a retention pass locks its jobs FOR UPDATE before it checks
-// holds, so a hold either commits before that check or waits for the pass
-// and then sees its retention event (HoldInsert).
-func (q *Queries) HoldLockJob(ctx context.Context, db DBTX, arg HoldLockJobParams) (uuid.UUID, error) {
-	row := db.QueryRow(ctx, holdLockJob, arg.ID, arg.Tenant)
-	var id uuid.UUID
-	err := row.Scan(&id)
-	return id, err
+type HoldPlaceOperatorRow struct {
+	JobID     uuid.UUID
+	Reason    string
+	HeldBy    string
+	Authority string
+	HeldAt    time.Time
 }
 
-const jobEventHold = `-- name: JobEventHold :exec
-INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
-SELECT id, tenant, $1::text, status, attempt, lease_owner, $2::text, $3::text
-FROM jobs
-WHERE id = $4
+// HoldPlaceOperator places (or renews, or takes over from the tenant) a
+// hold with operator authority on any tenant's job; only the owner may.
+// Locks as HoldPlaceTenant.
+func (q *Queries) HoldPlaceOperator(ctx context.Context, db DBTX, arg HoldPlaceOperatorParams) (HoldPlaceOperatorRow, error) {
+	row := db.QueryRow(ctx, holdPlaceOperator, arg.ID, arg.Reason, arg.Actor)
+	var i HoldPlaceOperatorRow
+	err := row.Scan(
+		&i.JobID,
+		&i.Reason,
+		&i.HeldBy,
+		&i.Authority,
+		&i.HeldAt,
+	)
+	return i, err
+}
+
+const holdPlaceTenant = `-- name: HoldPlaceTenant :one
+SELECT h.job_id::uuid AS job_id, h.reason::text AS reason, h.held_by::text AS held_by,
+       h.authority::text AS authority, h.held_at::timestamptz AS held_at
+FROM jobstream_hold_place_tenant($1::uuid, $2::text, $3::text, $4::text) AS h
 `
 
-type JobEventHoldParams struct {
-	Event  *string
-	Actor  *string
-	Reason *string
-	ID     *uuid.UUID
+type HoldPlaceTenantParams struct {
+	ID     uuid.UUID
+	Tenant string
+	Reason string
+	Actor  string
 }
 
-// JobEventHold records a legal hold placed (event hold_placed, with its
-// reason) or lifted (hold_lifted) in the job's audit trail, in the same
-// transaction as the change to job_holds.
-func (q *Queries) JobEventHold(ctx context.Context, db DBTX, arg JobEventHoldParams) error {
-	_, err := db.Exec(ctx, jobEventHold,
-		arg.Event,
-		arg.Actor,
-		arg.Reason,
+type HoldPlaceTenantRow struct {
+	JobID     uuid.UUID
+	Reason    string
+	HeldBy    string
+	Authority string
+	HeldAt    time.Time
+}
+
+// HoldPlaceTenant places (or renews) a hold with tenant authority on a job
+// of @tenant; no row when the tenant has no such job. Locks the job FOR
+// KEY SHARE, then the hold's row.
+//
+// Legal holds are placed and lifted only through the functions of
+// migrations/00042_hold_authority.sql: the server's role may read job_holds
+// but not write it, and may execute only the tenant functions. Each locks
+// the job FOR KEY SHARE, then the hold's row: a retention pass locks its
+// jobs FOR UPDATE before it checks holds, so a hold either commits before
+// that check or waits for the pass and is then refused (SQLSTATE JS409).
+// Triggers on job_holds write the hold_placed / hold_lifted events.
+func (q *Queries) HoldPlaceTenant(ctx context.Context, db DBTX, arg HoldPlaceTenantParams) (HoldPlaceTenantRow, error) {
+	row := db.QueryRow(ctx, holdPlaceTenant,
 		arg.ID,
+		arg.Tenant,
+		arg.Reason,
+		arg.Actor,
 	)
-	return err
+	var i HoldPlaceTenantRow
+	err := row.Scan(
+		&i.JobID,
+		&i.Reason,
+		&i.HeldBy,
+		&i.Authority,
+		&i.HeldAt,
+	)
+	return i, err
 }
 
 const partitionsEnsure = `-- name: PartitionsEnsure :many
