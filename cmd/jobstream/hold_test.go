@@ -91,7 +91,10 @@ func TestHoldOperatorVersusTenantKey(t *testing.T) {
 	if status, body = api(http.MethodPost, holdPath, `{"reason":"ours"}`); status != http.StatusOK || !strings.Contains(body, `"authority":"operator"`) || !strings.Contains(body, `"held_by":"jane@legal"`) {
 		t.Fatalf("tenant POST on the operator's hold = %d %s", status, body)
 	}
-	if res := runCmd(t, env, "retention", "run", "--now", "2100-01-01", "--retention-days", "30"); res.err != nil || !strings.Contains(res.stdout, "removed 0 jobs") || jobs() != 1 {
+	if res := runCmd(t, env, "retention", "set", "--default", "--days", "30"); res.err != nil {
+		t.Fatal(res.err)
+	}
+	if res := runCmd(t, env, "retention", "run", "--dry-run", "--now", "2100-01-01"); res.err != nil || !strings.Contains(res.stdout, "would remove 0 jobs") || jobs() != 1 {
 		t.Fatalf("retention run with the operator's hold: %v\n%s", res.err, res.stdout)
 	}
 	if res := runCmd(t, env, "hold"); res.err != nil || !strings.Contains(res.stdout, "AUTHORITY") || !lineHas(res.stdout, id, "operator", "jane@legal", "case 9") {
@@ -142,7 +145,7 @@ func TestHoldOperatorVersusTenantKey(t *testing.T) {
 		t.Errorf("hold events:\n%v\nwant\n%v", got, want)
 	}
 
-	if res := runCmd(t, env, "retention", "run", "--now", "2100-01-01", "--retention-days", "30"); res.err != nil || !strings.Contains(res.stdout, "deleted job "+id) || jobs() != 0 {
+	if res := runCmd(t, env, "retention", "run", "--dry-run", "--now", "2100-01-01"); res.err != nil || !strings.Contains(res.stdout, "would delete job "+id) || jobs() != 1 {
 		t.Fatalf("retention run after the holds: %v\n%s", res.err, res.stdout)
 	}
 	for name, args := range map[string][]string{

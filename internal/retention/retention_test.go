@@ -491,8 +491,9 @@ func (b testBundle) waitBlocked(t *testing.T, query string, done <-chan error) {
 func TestHoldWaitsForThePass(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	now := time.Now().AddDate(0, 0, 100)
-	at := day(time.Now()).Add(time.Hour)
+	at := day(time.Now()).AddDate(0, 0, -100).Add(time.Hour)
+	b.partition(t, at)
+	b.defaultDays(t, 30)
 	dropped := b.job(t, "a", at, store.StatusCompleted, 2)
 	deleted := b.job(t, "a", day(time.Now()).AddDate(-1, 0, 0), store.StatusCompleted, 2)
 
@@ -502,12 +503,12 @@ func TestHoldWaitsForThePass(t *testing.T) {
 		hold              func() error
 		want              error
 	}{
-		{"PartitionDrop", `SELECT jobstream_retention_drop_partition($1, $2, 30)`, "name: HoldPlaceOperator",
-			[]any{partName(at), now},
+		{"PartitionDrop", `SELECT jobstream_retention_drop_partition($1, 'test')`, "name: HoldPlaceOperator",
+			[]any{partName(at)},
 			func() error { _, err := b.st.HoldPlaceOperator(b.ctx, dropped, "late", "jane@legal"); return err },
 			store.ErrRetained},
-		{"DeleteBatch", `SELECT count(*) FROM jobstream_retention_delete_batch($1, 30, 10)`, "name: HoldPlaceTenant",
-			[]any{now},
+		{"DeleteBatch", `SELECT count(*) FROM jobstream_retention_delete_batch(10, 'test')`, "name: HoldPlaceTenant",
+			nil,
 			func() error { _, err := b.st.HoldPlaceTenant(b.ctx, "a", deleted, "late", "api_key:k"); return err },
 			store.ErrNotFound},
 	} {
