@@ -24,7 +24,12 @@
 -- chunk_count and final_hash = h(chunk_count - 1) in jobs. A job verifies
 -- when its chunks are seq 0, 1, 2, ... with no gap, each stored hash equals
 -- the recomputed one, and, once the job has ended, the chunk count and the
--- final hash match. A running job verifies up to its last committed chunk.
+-- final hash match and the last chunk is a finish chunk: its data is a JSON
+-- object whose member finish_reason is a string. jobstream appends that
+-- chunk in the transaction that gives a job any terminal status
+-- (completed, failed, cancelled), so a job whose tail was deleted and
+-- re-sealed (chunk_count and final_hash rewritten for the shorter chain)
+-- still fails. A running job verifies up to its last committed chunk.
 -- The result's reason is word for word what `jobstream verify` reports.
 
 CREATE OR REPLACE FUNCTION pg_temp.jobstream_verify_job(
@@ -37,6 +42,7 @@ DECLARE
     tip    bytea;
     n      integer := 0;
     broken boolean := false;
+    last   text;
 BEGIN
     ok := false;
     SELECT id, status IN ('completed', 'failed', 'cancelled') AS terminal, chunk_count, final_hash,
@@ -77,6 +83,7 @@ BEGIN
             END IF;
         END IF;
         n := n + 1;
+        last := c.data;
     END LOOP;
     chunks := n;
     IF broken THEN
@@ -95,6 +102,13 @@ BEGIN
         reason := format('%s chunks stored, but the job ended with %s', n, j.chunk_count);
     ELSIF j.final_hash IS DISTINCT FROM tip THEN
         reason := 'the final hash does not match the chain';
+    ELSIF n = 0 THEN
+        first_bad_seq := 0;
+        reason := 'the job ended without a finish chunk: no chunk is stored';
+    ELSIF json_typeof(last::json -> 'finish_reason') IS DISTINCT FROM 'string' THEN
+        -- -> reads the last of repeated members, as jobstream verify does.
+        first_bad_seq := n;
+        reason := format('the job ended without a finish chunk: chunk %s, the last stored, has no finish_reason', n - 1);
     ELSE
         ok := true;
         reason := 'intact';

@@ -14,9 +14,9 @@ import (
 const exportAbout = `Write jobs' stored records as JSON Lines, for discovery and offline audit:
 for each job a "job" line (with its chunk_count and final_hash), its
 "chunk" lines in seq order (each with its data exactly as stored, as a
-string, and its chain hash) and its audit "event" lines. The README
-("Checking an export offline") shows how to verify an export with a few
-lines of Python.
+string, and its chain hash) and its audit "event" lines. Check an export
+with 'jobstream verify --export FILE', or without jobstream with the Python
+checker in internal/export/README.md.
 
   export JOB_ID [JOB_ID...]
   export --tenant T [--since T]     every job of a tenant (created since T)

@@ -5,30 +5,43 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/jobstream/jobstream/internal/chain"
+	"github.com/jobstream/jobstream/internal/export"
 	"github.com/jobstream/jobstream/internal/store"
 )
 
 const verifyAbout = `Recompute jobs' hash chains from the database and check them against the
 stored hashes, chunk counts and final hashes (see the README, "Verifying the
-record"). Exit status 0 when every job checked is intact, 1 when any is not:
-each broken job is printed with the first seq where its chain breaks, or its
+record"), and that every finished job ends with its finish chunk. Exit
+status 0 when every job checked is intact, 1 when any is not: each broken
+job is printed with the first seq where its chain breaks, or its
 truncation. A running job verifies up to its last committed chunk.
 
   verify JOB_ID [JOB_ID...]            check these jobs
   verify --all [--since T] [--tenant T] check every job (created since T)
+  verify --export FILE                 check an export ('jobstream export')
+                                       offline, without the database
 
 T is an RFC 3339 time, a date (2006-01-02) or a duration ago (24h). The
 database is found as for 'serve' (DATABASE_URL, else local, else private
-cluster). sql/verify.sql does the same check with psql alone.`
+cluster). sql/verify.sql does the same check with psql alone.
+
+--export FILE (- for standard input) makes the checks of the Python checker
+in internal/export/README.md, with the same messages: every job's chain
+from its seed, seq gap-free from 0, chunk_count and final_hash against its
+job line, the finish chunk, one job line per job. It prints one line per
+malformed line and per broken job, then a summary, and exits 1 when any
+job is broken, any line malformed, or the file holds no job.`
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "verify", "JOB_ID... | --all [--since T] [--tenant T]", verifyAbout)
+	fs := newFlags(e, "verify", "JOB_ID... | --all [--since T] [--tenant T] | --export FILE", verifyAbout)
 	all := fs.Bool("all", false, "verify every job")
+	exportFile := fs.String("export", "", "verify the export in FILE (- for standard input) instead of the database")
 	since := fs.String("since", "", "with --all: only jobs created at or after T")
 	tenant := fs.String("tenant", "", "with --all: only this tenant's jobs")
 	asJSON := fs.Bool("json", false, `print one {"job_id":..,"ok":..,"chunks":..,"first_bad_seq":..,"reason":..} line per job`)
@@ -37,8 +50,14 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return helpOK(err)
 	}
+	if *exportFile != "" {
+		if *all || len(pos) > 0 || *since != "" || *tenant != "" || *asJSON {
+			return usagef("--export FILE goes alone: no job ids, --all, --since, --tenant or --json")
+		}
+		return verifyExport(e, *exportFile)
+	}
 	if *all == (len(pos) > 0) {
-		return usagef("verify needs job ids or --all (run 'jobstream verify --help')")
+		return usagef("verify needs job ids, --all or --export (run 'jobstream verify --help')")
 	}
 	if !*all && (*since != "" || *tenant != "") {
 		return usagef("--since and --tenant go with --all")
@@ -102,6 +121,27 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if broken > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+// verifyExport checks an export file offline (export.Check).
+func verifyExport(e *env, path string) error {
+	in := e.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("verify --export: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	sum, err := export.Check(in, e.stdout)
+	if err != nil {
+		return fmt.Errorf("verify --export %s: %w", path, err)
+	}
+	if !sum.OK() {
 		return errSilent
 	}
 	return nil

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/export/exporttest"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
 )
@@ -95,5 +100,66 @@ func TestVerifyAndExport(t *testing.T) {
 	}
 	if res := runCmd(t, env, "export", good.String()); res.err != nil || strings.Count(res.stdout, `"type":"job"`) != 1 {
 		t.Errorf("export JOB_ID: %v\n%s", res.err, res.stdout)
+	}
+}
+
+// TestVerifyExport: `jobstream verify --export FILE` reaches the verdict
+// every fixture of exporttest demands (real exports of a real database,
+// intact and tampered), and prints what the README's Python checker
+// prints, so both name the same broken jobs; --export goes alone, and
+// --help documents it.
+func TestVerifyExport(t *testing.T) {
+	t.Parallel()
+	script := exporttest.PythonChecker(t)
+	fixtures := exporttest.Fixtures(t)
+	for _, f := range fixtures {
+		t.Run(f.Name, func(t *testing.T) {
+			t.Parallel()
+			res := runCmd(t, nil, "verify", "--export", f.Path)
+			switch {
+			case f.OK && res.err != nil:
+				t.Errorf("exit with %v, want 0\n%s%s", res.err, res.stdout, res.stderr)
+			case !f.OK && !errors.Is(res.err, errSilent):
+				t.Errorf("exit with %v, want status 1\n%s%s", res.err, res.stdout, res.stderr)
+			}
+			if got := exporttest.BrokenIDs(res.stdout); !reflect.DeepEqual(got, f.Broken) {
+				t.Errorf("reports broken %v, want %v\n%s", got, f.Broken, res.stdout)
+			}
+			py, code := exporttest.RunPython(t, script, f.Path, false)
+			if got, want := exporttest.BrokenIDs(py), exporttest.BrokenIDs(res.stdout); !reflect.DeepEqual(got, want) || py != res.stdout {
+				t.Errorf("python3 (exit %d):\n%s\njobstream verify --export:\n%s", code, py, res.stdout)
+			}
+		})
+	}
+
+	var intact string
+	for _, f := range fixtures {
+		if f.OK {
+			intact = f.Path
+		}
+	}
+	stdin, err := os.ReadFile(intact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"verify", "--export", "-"}, func(string) string { return "" }, bytes.NewReader(stdin), &stdout, &stderr); err != nil {
+		t.Errorf("verify --export - (an intact export on stdin): %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	for _, args := range [][]string{
+		{"verify", "--export", intact, "--all"},
+		{"verify", "--export", intact, uuid.NewString()},
+		{"verify", "--export", intact, "--json"},
+	} {
+		var u usageError
+		if res := runCmd(t, nil, args...); !errors.As(res.err, &u) {
+			t.Errorf("%v: %v, want a usage error", args, res.err)
+		}
+	}
+	if res := runCmd(t, nil, "verify", "--export", filepath.Join(t.TempDir(), "missing.jsonl")); res.err == nil || errors.Is(res.err, errSilent) {
+		t.Errorf("verify --export of a missing file: %v, want an error naming it", res.err)
+	}
+	if res := runCmd(t, nil, "verify", "--help"); res.err != nil || !strings.Contains(res.stdout, "--export FILE") || !strings.Contains(res.stdout, "internal/export/README.md") {
+		t.Errorf("verify --help does not document --export:\n%s", res.stdout)
 	}
 }

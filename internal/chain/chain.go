@@ -16,7 +16,13 @@
 // column, which keeps its input verbatim), all text UTF-8. Text never holds
 // a NUL byte, so the separators make the input unambiguous. A finished job
 // records chunk_count and final_hash = h(chunk_count-1), so a truncated
-// tail is detected too. The definition is the SQL function job_chunk_hash
+// tail is detected too.
+//
+// A finished job must also end with its finish chunk (IsFinish): every path
+// that gives a job a terminal status appends one in the same transaction
+// (see Verifier.Result), so a job whose tail was cut off and then re-sealed
+// (chunk_count and final_hash rewritten for the shorter chain, which anyone
+// who can write the database can do) is still caught. The definition is the SQL function job_chunk_hash
 // (migrations/00004_chain.sql) and sql/verify.sql's, so that an auditor can
 // recompute it with psql alone.
 package chain
@@ -25,6 +31,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -49,9 +56,15 @@ func Seed(jobID uuid.UUID) Hash { return sha256.Sum256(jobID[:]) }
 // job_chain_seed_v2). request is the request's stored text.
 func SeedV2(jobID uuid.UUID, tenant, engine string, request []byte) Hash {
 	rh := sha256.Sum256(request)
+	return SeedV2Of(jobID, tenant, engine, rh[:])
+}
+
+// SeedV2Of is SeedV2 given the request text's SHA-256 rather than the text
+// (an export carries the hash, jobs.request_sha256).
+func SeedV2Of(jobID uuid.UUID, tenant, engine string, requestSHA256 []byte) Hash {
 	d := sha256.New()
 	d.Write(jobID[:])
-	d.Write(rh[:])
+	d.Write(requestSHA256)
 	d.Write([]byte(tenant))
 	d.Write([]byte{0})
 	d.Write([]byte(engine))
@@ -152,9 +165,10 @@ type Result struct {
 	// Chunks is the number of chunks stored.
 	Chunks int `json:"chunks"`
 	// FirstBadSeq is the first seq where the chain breaks: an edited,
-	// inserted or reordered chunk, the first missing one, or where a
-	// truncated tail begins. Nil when the chain is intact or only the
-	// final hash is wrong.
+	// inserted or reordered chunk, the first missing one, where a
+	// truncated tail begins, or where a finished job's missing finish
+	// chunk belongs. Nil when the chain is intact or only the final hash
+	// (or its absence) is wrong.
 	FirstBadSeq *int   `json:"first_bad_seq"`
 	Reason      string `json:"reason"`
 }
@@ -177,29 +191,67 @@ func reasonExtra(n, count int) string {
 	return fmt.Sprintf("%d chunks stored, but the job ended with %d", n, count)
 }
 
+// ReasonNoChunks is the reason of a finished job with no chunk at all: it
+// lacks its finish chunk.
+const ReasonNoChunks = "the job ended without a finish chunk: no chunk is stored"
+
+func reasonNoFinish(n int) string {
+	if n == 0 {
+		return ReasonNoChunks
+	}
+	return fmt.Sprintf("the job ended without a finish chunk: chunk %d, the last stored, has no finish_reason", n-1)
+}
+
+// IsFinish reports whether data, a chunk's JSON text, is a finish chunk's:
+// a JSON object with a member "finish_reason" whose value is a string (see
+// the README's "The chunk format"). A repeated member counts by its last
+// occurrence, as PostgreSQL's json -> operator and Python's json module
+// read it; names match exactly (encoding/json's struct decoding would
+// also match "Finish_Reason", which sql/verify.sql does not).
+func IsFinish(data []byte) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) != nil {
+		return false
+	}
+	v, ok := obj["finish_reason"]
+	return ok && len(v) > 0 && v[0] == '"'
+}
+
 // Verifier checks one job's chunks, fed in seq order, without holding
 // them: Add each chunk, then read Result.
+//
+// It checks the chain link by link: chunk n's stored hash must be Next of
+// chunk n-1's stored hash and chunk n, and chunk 0's must be Next of the
+// job's seed. Where every link holds, the stored hashes are the chain
+// recomputed from the seed, so this is the same verdict, at the same first
+// bad seq, as recomputing it whole; and it lets chunk 0 wait for the seed
+// until Result, for an export whose job line comes after its chunks.
 type Verifier struct {
-	job    Job
-	tip    Hash
+	job Job
+	// tip is the stored hash of the last chunk added.
+	tip    []byte
 	n      int
 	broken bool
 	res    Result
+	// first is chunk 0, checked against the seed in Result.
+	first *Chunk
+	// last is the data of the last chunk added, for the finish chunk
+	// rule: only the last one is parsed, once, in Result.
+	last []byte
 }
 
-// NewVerifier starts verifying job.
+// NewVerifier starts verifying job. Its Seed may be left zero when the
+// job's row is only read later and given to ResultFor.
 func NewVerifier(job Job) *Verifier {
-	v := &Verifier{job: job, tip: job.Seed}
-	if job.StoredSeed != nil && !bytes.Equal(job.StoredSeed, job.Seed[:]) {
-		v.broken = true
-		v.res.Reason = ReasonSeed
-	}
-	return v
+	return &Verifier{job: job}
 }
 
-// Add checks the next stored chunk (chunks must come in seq order).
+// Add checks the next stored chunk (chunks must come in seq order). It
+// keeps c.Data until the next Add (and chunk 0's until Result): the caller
+// must not modify it.
 func (v *Verifier) Add(c Chunk) {
 	defer func() { v.n++ }()
+	v.last = c.Data
 	if v.broken {
 		return
 	}
@@ -207,10 +259,18 @@ func (v *Verifier) Add(c Chunk) {
 		v.fail(v.n, reasonMissing(v.n))
 		return
 	}
-	v.tip = Next(v.tip, c.Seq, c.StreamType, c.Data)
-	if !bytes.Equal(c.Hash, v.tip[:]) {
-		v.fail(c.Seq, reasonMismatch(c.Seq))
+	if c.Seq == 0 {
+		first := c
+		v.first, v.tip = &first, c.Hash
+		return
 	}
+	var prev Hash
+	copy(prev[:], v.tip)
+	if h := Next(prev, c.Seq, c.StreamType, c.Data); len(v.tip) != Size || !bytes.Equal(c.Hash, h[:]) {
+		v.fail(c.Seq, reasonMismatch(c.Seq))
+		return
+	}
+	v.tip = c.Hash
 }
 
 func (v *Verifier) fail(seq int, reason string) {
@@ -220,25 +280,57 @@ func (v *Verifier) fail(seq int, reason string) {
 }
 
 // Result is the verdict on the chunks added so far.
-func (v *Verifier) Result() Result {
+//
+// A finished job whose chain and seal check out must still end with a
+// finish chunk, whatever its status: completed (the model's finish reason,
+// or "length" at the chunk cap), failed ("error", from the worker or from
+// the rescuer of a job whose worker died) and cancelled ("cancelled", from
+// the worker or from the cancel of a queued job) all append it in the
+// transaction that sets the status (internal/worker's jobRun.end with
+// store.WriteBatch; store.RescueExpired and store.RequestCancel with
+// ChunkAppendLocked). A job that never got a terminal status (queued,
+// running) has none.
+func (v *Verifier) Result() Result { return v.ResultFor(v.job) }
+
+// ResultFor is Result for job's recorded end, where job is the one the
+// Verifier was started for but its row was read after the chunks (an
+// export's job line may come after its chunk lines).
+func (v *Verifier) ResultFor(job Job) Result {
 	r := v.res
 	r.Chunks = v.n
+	if job.StoredSeed != nil && !bytes.Equal(job.StoredSeed, job.Seed[:]) {
+		return Result{Chunks: v.n, Reason: ReasonSeed}
+	}
+	tip := job.Seed
+	if v.first != nil {
+		// Chunk 0 comes before any other break.
+		h := Next(job.Seed, 0, v.first.StreamType, v.first.Data)
+		if !bytes.Equal(v.first.Hash, h[:]) {
+			seq := 0
+			return Result{Chunks: v.n, FirstBadSeq: &seq, Reason: reasonMismatch(0)}
+		}
+		copy(tip[:], v.tip)
+	}
 	if v.broken {
 		return r
 	}
 	switch {
-	case !v.job.Terminal:
+	case !job.Terminal:
 		r.OK, r.Reason = true, ReasonIntactRunning
-	case v.job.ChunkCount == nil || v.job.FinalHash == nil:
+	case job.ChunkCount == nil || job.FinalHash == nil:
 		r.Reason = ReasonNoFinalHash
-	case v.n < *v.job.ChunkCount:
+	case v.n < *job.ChunkCount:
 		seq := v.n
-		r.FirstBadSeq, r.Reason = &seq, reasonTruncated(v.n, *v.job.ChunkCount)
-	case v.n > *v.job.ChunkCount:
-		seq := *v.job.ChunkCount
-		r.FirstBadSeq, r.Reason = &seq, reasonExtra(v.n, *v.job.ChunkCount)
-	case !bytes.Equal(v.job.FinalHash, v.tip[:]):
+		r.FirstBadSeq, r.Reason = &seq, reasonTruncated(v.n, *job.ChunkCount)
+	case v.n > *job.ChunkCount:
+		seq := *job.ChunkCount
+		r.FirstBadSeq, r.Reason = &seq, reasonExtra(v.n, *job.ChunkCount)
+	case !bytes.Equal(job.FinalHash, tip[:]):
 		r.Reason = ReasonFinalHash
+	case v.n == 0 || !IsFinish(v.last):
+		// Where the finish chunk is missing.
+		seq := v.n
+		r.FirstBadSeq, r.Reason = &seq, reasonNoFinish(v.n)
 	default:
 		r.OK, r.Reason = true, ReasonIntact
 	}

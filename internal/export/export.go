@@ -9,7 +9,11 @@
 //	    sha256(uuid bytes of the job id)
 //	for each chunk: h = sha256(h + str(seq) + "\0" + stream_type + "\0" + data)
 //	                and h == the chunk's hash
-//	at the end, for a finished job: number of chunks == chunk_count, h == final_hash
+//	at the end, for a finished job: number of chunks == chunk_count, h == final_hash,
+//	and the last chunk is a finish chunk (chain.IsFinish)
+//
+// Check does exactly that (jobstream verify --export), as the Python checker
+// in this package's README.md does without jobstream.
 package export
 
 import (

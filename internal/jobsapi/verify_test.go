@@ -57,6 +57,33 @@ func TestVerifyRoute(t *testing.T) {
 		t.Errorf("tampered job: %d %+v, want broken at seq 1", st, v)
 	}
 
+	// The auditor's attack: the finish chunk deleted and the job re-sealed
+	// for the shorter chain, by a superuser bypassing the triggers.
+	cut := b.fixture(t)
+	cut.write(t, 2)
+	cut.finish(t)
+	conn, err = b.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica`)
+	if err == nil {
+		_, err = conn.Exec(ctx, `DELETE FROM job_chunks WHERE job_id = $1 AND seq = 2`, cut.lease.JobID)
+	}
+	if err == nil {
+		_, err = conn.Exec(ctx, `UPDATE jobs SET chunk_count = 2,
+			final_hash = (SELECT hash FROM job_chunks WHERE job_id = $1 AND seq = 1) WHERE id = $1`, cut.lease.JobID)
+	}
+	conn.Conn().Close(ctx) //nolint:errcheck // drop the session with its setting
+	conn.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "the job ended without a finish chunk: chunk 1, the last stored, has no finish_reason"
+	if st, v := verify(cut.path()); st != 200 || v.OK || v.FirstBadSeq == nil || *v.FirstBadSeq != 2 || v.Reason != want {
+		t.Errorf("re-sealed job without its finish chunk: %d %+v, want broken at seq 2: %s", st, v, want)
+	}
+
 	other := testserver.RunningJob(t, b.pool, "another-tenant", fixtureOwner)
 	if res := b.get(t, "/v1/jobs/"+other.JobID.String()+"/verify"); res.status != 404 {
 		t.Errorf("another tenant's job: %d %s, want 404", res.status, res.body)

@@ -63,7 +63,7 @@ func finishQueued(t *testing.T, pool *pgxpool.Pool, id uuid.UUID, text string) {
 	// job with the chunks stored before it.
 	_, err := pool.Exec(ctx, `
 		INSERT INTO job_chunks (job_id, seq, stream_type, data, hash)
-		SELECT $1, 0, 'content', d, job_chunk_hash(job_chain_seed($1), 0, 'content', d::text)
+		SELECT $1, 0, 'content', d, job_chunk_hash((SELECT chain_seed FROM jobs WHERE id = $1), 0, 'content', d::text)
 		FROM json_build_object('content', $2::text) d`, id, text)
 	if err == nil {
 		_, err = pool.Exec(ctx, `

@@ -177,6 +177,35 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			want: chain.Result{Chunks: 5, FirstBadSeq: intPtr(3), Reason: "5 chunks stored, but the job ended with 3"},
 		},
 		{
+			// The auditor's attack (issue 17): the finish chunk deleted and
+			// the job re-sealed for the shorter chain, so that count and
+			// final hash match. Only the finish chunk rule catches it.
+			name: "DeletedFinishChunkAndResealed",
+			sql: `DELETE FROM job_chunks WHERE job_id = $1 AND seq = 4;
+			      UPDATE jobs SET chunk_count = 4,
+			                      final_hash = (SELECT hash FROM job_chunks WHERE job_id = $1 AND seq = 3)
+			      WHERE id = $1`,
+			want: chain.Result{Chunks: 4, FirstBadSeq: intPtr(4),
+				Reason: "the job ended without a finish chunk: chunk 3, the last stored, has no finish_reason"},
+		},
+		{
+			name: "DeletedEveryChunkAndResealed",
+			sql: `DELETE FROM job_chunks WHERE job_id = $1;
+			      UPDATE jobs SET chunk_count = 0, final_hash = chain_seed WHERE id = $1`,
+			want: chain.Result{Chunks: 0, FirstBadSeq: intPtr(0), Reason: chain.ReasonNoChunks},
+		},
+		{
+			// The finish chunk rewritten as content, its hash and the seal
+			// recomputed: the chain is consistent, but the job has no end.
+			name: "FinishChunkRewrittenAndResealed",
+			sql: `UPDATE job_chunks SET data = '{"content":"e"}',
+			             hash = job_chunk_hash((SELECT hash FROM job_chunks WHERE job_id = $1 AND seq = 3), 4, 'content', '{"content":"e"}')
+			      WHERE job_id = $1 AND seq = 4;
+			      UPDATE jobs SET final_hash = (SELECT hash FROM job_chunks WHERE job_id = $1 AND seq = 4) WHERE id = $1`,
+			want: chain.Result{Chunks: 5, FirstBadSeq: intPtr(5),
+				Reason: "the job ended without a finish chunk: chunk 4, the last stored, has no finish_reason"},
+		},
+		{
 			name: "RemovedSeal",
 			sql:  `UPDATE jobs SET final_hash = NULL WHERE id = $1`,
 			want: chain.Result{Chunks: 5, Reason: chain.ReasonNoFinalHash},
@@ -432,5 +461,74 @@ func TestClaimContinuesTheChain(t *testing.T) {
 	}
 	if res, err := s.Verify(ctx, "t", l.JobID); err != nil || !res.OK || res.Chunks != 3 {
 		t.Errorf("Verify = %s, %v; want intact with 3 chunks", show(res), err)
+	}
+}
+
+// TestFinishChunkRule: a finished job, whatever its terminal status, is
+// intact only when its last chunk is a finish chunk (its data an object
+// whose member finish_reason is a string, the last one when repeated, the
+// name matched exactly), and jobstream's Go verification and sql/verify.sql
+// agree on every shape of that last chunk. A job still running needs none.
+func TestFinishChunkRule(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	s := store.New(pool)
+	a := newAuditor(t, pool)
+	tenant := "t-" + uuid.NewString()
+	ctx := context.Background()
+
+	cases := []struct {
+		data   string
+		finish bool
+	}{
+		{`{"finish_reason":"stop"}`, true},
+		{`{"finish_reason":""}`, true},
+		{`{"finish_reason":"error","error":{"message":"m","type":"t"}}`, true},
+		{` { "finish_reason" : "length" } `, true},
+		{`{"finish\u005freason":"stop"}`, true},
+		{`{"finish_reason":null,"finish_reason":"stop"}`, true},
+		{`{"finish_reason":"stop","finish_reason":null}`, false},
+		{`{"finish_reason":1}`, false},
+		{`{"finish_reason":null}`, false},
+		{`{"finish_reason":{"reason":"stop"}}`, false},
+		{`{"Finish_Reason":"stop"}`, false},
+		{`{"content":"finish_reason"}`, false},
+		{`{"x":{"finish_reason":"stop"}}`, false},
+		{`["finish_reason","stop"]`, false},
+		{`"finish_reason"`, false},
+	}
+	for _, status := range []string{store.StatusCompleted, store.StatusFailed, store.StatusCancelled, store.StatusRunning} {
+		for _, tc := range cases {
+			l := runningJob(t, pool, tenant, "w1")
+			last := store.NewChunk{Lease: l, Seq: 1, StreamType: "content", Data: json.RawMessage(tc.data)}
+			var fins []store.Finish
+			if status != store.StatusRunning {
+				fins = []store.Finish{{Lease: l, Status: status, FinishReason: "stop"}}
+			}
+			if _, err := s.WriteBatch(ctx, "w1", []store.NewChunk{content(l, 0, "a"), last}, fins); err != nil {
+				t.Fatal(err)
+			}
+			want := chain.Result{OK: true, Chunks: 2, Reason: chain.ReasonIntact}
+			switch {
+			case status == store.StatusRunning:
+				want.Reason = chain.ReasonIntactRunning
+			case !tc.finish:
+				want = chain.Result{Chunks: 2, FirstBadSeq: intPtr(2),
+					Reason: "the job ended without a finish chunk: chunk 1, the last stored, has no finish_reason"}
+			}
+			got, err := s.Verify(ctx, tenant, l.JobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s job ending with %s: Verify = %s, want %s", status, tc.data, show(got), show(want))
+			}
+			if sql := a.verify(t, l.JobID); !reflect.DeepEqual(sql, got) {
+				t.Errorf("%s job ending with %s: sql/verify.sql = %s, jobstream verify = %s", status, tc.data, show(sql), show(got))
+			}
+			if f := chain.IsFinish([]byte(tc.data)); f != tc.finish {
+				t.Errorf("IsFinish(%s) = %v, want %v", tc.data, f, tc.finish)
+			}
+		}
 	}
 }
