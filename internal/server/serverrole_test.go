@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/jobstream/jobstream/internal/dbtest"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/sim"
+	"github.com/jobstream/jobstream/internal/pgsetup"
 	"github.com/jobstream/jobstream/internal/server"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/testserver"
@@ -417,4 +420,127 @@ func mustParse(t *testing.T, dsn string) *pgx.ConnConfig {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestServeOnAServerThatChecksPasswords: on a server that checks passwords
+// (scram-sha-256, like the Docker image's), serve handed the owner's DSN
+// with its password sets jobstream_server's password, derived from the
+// owner's, when the server turns the role away, and serves as it; another
+// node with the same DSN logs in with the same password and rewrites
+// nothing. An owner that may not alter roles cannot set it: serve stops
+// with an error that says to set JOBSTREAM_SERVER_DATABASE_URL, and serves
+// once it is set. No log line shows a password.
+func TestServeOnAServerThatChecksPasswords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "pg")
+	res, err := pgsetup.ResolvePrivate(ctx, pgsetup.Config{DataDir: dir})
+	if err != nil && strings.Contains(err.Error(), "no PostgreSQL server binaries") {
+		t.Skipf("cannot run a PostgreSQL server of its own here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := pgsetup.StopCluster(context.Background(), pgsetup.Config{DataDir: dir}); err != nil {
+			t.Errorf("stop private cluster: %v", err)
+		}
+	})
+	superuser := mustParse(t, res.URL).User
+	ownerPassword := "owner-" + uuid.NewString()
+	conn, err := pgx.Connect(ctx, res.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hba string
+	_, err = conn.Exec(ctx, `ALTER ROLE `+pgx.Identifier{superuser}.Sanitize()+` PASSWORD '`+ownerPassword+`'`)
+	if err == nil {
+		err = conn.QueryRow(ctx, `SHOW hba_file`).Scan(&hba)
+	}
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Passwords are checked from the restart on.
+	if err := res.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, []byte("local all all scram-sha-256\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// pgsetup starts the cluster, then cannot get in without a password.
+	if _, err := pgsetup.StartCluster(ctx, pgsetup.Config{DataDir: dir}); sqlState(err) != "28P01" {
+		t.Fatalf("restarted cluster: %v; want it to ask for a password", err)
+	}
+	withPassword := func(dsn, password string) string { return dsn + "&password=" + password }
+	ownerDSN := withPassword(res.URL, ownerPassword)
+	serverPassword := store.ServerPassword(ownerPassword)
+	secret := func() string {
+		t.Helper()
+		var s string
+		if err := testserver.Pool(t, ownerDSN, 1).QueryRow(ctx, `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = $1`, store.ServerRole).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	h := &logs{}
+	served, err := openDatabase(t, testserver.ServeConfig(t, ownerDSN, "--dev=false"), h)
+	if err != nil {
+		t.Fatalf("OpenDatabase with the owner's password: %v\n%s", err, h.all())
+	}
+	if served.Role != store.ServerRole {
+		t.Errorf("serving role %q, want %s", served.Role, store.ServerRole)
+	}
+	first := secret()
+	if !strings.HasPrefix(first, "SCRAM-SHA-256$") {
+		t.Errorf("%s's password is stored as %q, want a SCRAM-SHA-256 secret", store.ServerRole, first)
+	}
+	asServer := testserver.WithUser(res.URL, store.ServerRole, "")
+	if c, err := pgx.Connect(ctx, withPassword(asServer, serverPassword)); err != nil {
+		t.Errorf("log in as %s with the derived password: %v", store.ServerRole, err)
+	} else {
+		c.Close(ctx)
+	}
+	if _, err := pgx.Connect(ctx, withPassword(asServer, "wrong")); sqlState(err) != "28P01" {
+		t.Errorf("log in as %s with another password: %v; want it refused", store.ServerRole, err)
+	}
+
+	// Another node, the same owner DSN: it logs in at once.
+	if _, err := openDatabase(t, testserver.ServeConfig(t, ownerDSN, "--dev=false"), h); err != nil {
+		t.Fatalf("second OpenDatabase: %v", err)
+	}
+	if again := secret(); again != first {
+		t.Errorf("the second node rewrote %s's password", store.ServerRole)
+	}
+
+	// An owner that may not alter roles: its database, its password.
+	plain, plainPassword := "plain_owner", "plain-"+uuid.NewString()
+	admin := testserver.Pool(t, ownerDSN, 1)
+	for _, stmt := range []string{
+		`CREATE ROLE ` + plain + ` LOGIN PASSWORD '` + plainPassword + `'`,
+		`CREATE DATABASE plain OWNER ` + plain,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plainDSN := withPassword(testserver.WithDatabase(testserver.WithUser(res.URL, plain, ""), "plain"), plainPassword)
+	_, err = openDatabase(t, testserver.ServeConfig(t, plainDSN, "--dev=false"), h)
+	if err == nil || !strings.Contains(err.Error(), "log in as "+store.ServerRole) || !strings.Contains(err.Error(), "JOBSTREAM_SERVER_DATABASE_URL") {
+		t.Errorf("an owner without CREATEROLE: %v; want the error that says to set JOBSTREAM_SERVER_DATABASE_URL", err)
+	}
+	if again := secret(); again != first {
+		t.Errorf("an owner without CREATEROLE changed %s's password", store.ServerRole)
+	}
+	cfg := testserver.ServeConfig(t, plainDSN, "--dev=false")
+	cfg.ServerDatabaseURL = withPassword(testserver.WithDatabase(asServer, "plain"), serverPassword)
+	if served, err := openDatabase(t, cfg, h); err != nil || served.Role != store.ServerRole {
+		t.Errorf("the same owner with JOBSTREAM_SERVER_DATABASE_URL: %v", err)
+	}
+
+	for _, secret := range []string{ownerPassword, serverPassword, plainPassword} {
+		if strings.Contains(h.all(), secret) {
+			t.Errorf("the log shows a password:\n%s", h.all())
+		}
+	}
 }
