@@ -163,3 +163,30 @@ func assertGone(t *testing.T, dataDir string, pid int) {
 		}
 	}
 }
+
+// TestDBStatusHidesPassword: `db status` shows which database jobstream
+// uses without its password, whether DATABASE_URL carries it in the
+// userinfo or as ?password= (issue 18), in text and in JSON; so do serve's
+// --help defaults taken from the environment.
+func TestDBStatusHidesPassword(t *testing.T) {
+	t.Parallel()
+	for _, dsn := range []string{
+		"postgres://jobstream@db.example:5432/jobstream?sslmode=require&password=hunter2",
+		"postgres://jobstream:hunter2@db.example:5432/jobstream?sslmode=require",
+		"host=db.example user=jobstream password=hunter2 dbname=jobstream",
+	} {
+		env := map[string]string{"DATABASE_URL": dsn, "JOBSTREAM_DATA_DIR": t.TempDir(), "JOBSTREAM_SERVER_DATABASE_URL": dsn, "JOBSTREAM_LISTENER_URL": dsn}
+		for _, args := range [][]string{{"db", "status"}, {"db", "status", "--json"}, {"serve", "--help"}} {
+			res := runCmd(t, env, args...)
+			if res.err != nil {
+				t.Fatalf("%s: %v\n%s", args, res.err, res.stderr)
+			}
+			if strings.Contains(res.stdout+res.stderr, "hunter2") {
+				t.Errorf("%s with DATABASE_URL %s shows the password:\n%s%s", args, dsn, res.stdout, res.stderr)
+			}
+			if args[0] == "db" && !strings.Contains(res.stdout, "db.example") {
+				t.Errorf("%s does not say which database:\n%s", args, res.stdout)
+			}
+		}
+	}
+}

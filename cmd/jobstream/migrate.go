@@ -13,19 +13,26 @@ import (
 	"github.com/jobstream/jobstream/internal/store"
 )
 
-const migrateAbout = `Apply (up), roll back the latest (down), or list (status) the database
-migrations embedded in this binary. 'serve' applies them on start anyway.
+const migrateAbout = `Apply (up, the default), roll back the latest (down), or list (status) the
+database migrations embedded in this binary. Run it as the database owner:
+in production the owner migrates and 'serve' runs as a role that cannot
+alter the schema (JOBSTREAM_SERVER_DATABASE_URL), and refuses to serve a
+database that is not at this binary's latest migration. Handed the owner's
+DATABASE_URL, 'serve' migrates on start by itself.
 The database is found as for 'serve' (DATABASE_URL, else local, else private cluster).`
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "migrate", "up|down|status", migrateAbout)
+	fs := newFlags(e, "migrate", "[up|down|status]", migrateAbout)
 	dataDir := fs.String("data-dir", e.getenv("JOBSTREAM_DATA_DIR"), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR)")
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return helpOK(err)
 	}
+	if len(pos) == 0 {
+		pos = []string{"up"}
+	}
 	if len(pos) != 1 || (pos[0] != "up" && pos[0] != "down" && pos[0] != "status") {
-		return usagef("migrate needs exactly one of up, down, status")
+		return usagef("migrate takes one of up (the default), down, status")
 	}
 	pool, err := connect(ctx, e, *dataDir)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/jobstream/jobstream/internal/pgsetup"
 )
 
 // usageError is a mistake in the command line (exit status 2).
@@ -47,7 +49,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the API and workers (the sim engine is built in)", cmdServe},
-		{"migrate", "apply or roll back database migrations: up | down | status", cmdMigrate},
+		{"migrate", "apply (as the database owner) or roll back database migrations: up | down | status", cmdMigrate},
 		{"ask", "submit a prompt and print the answer as it streams", cmdAsk},
 		{"jobs", "list recent jobs: id, status, engine, age, tokens, time to first token", cmdJobs},
 		{"tail", "follow a job's output from an offset to its end", cmdTail},
@@ -122,6 +124,13 @@ func newFlags(e *env, name, synopsis, about string) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: jobstream %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		// A connection string's default comes from the environment and
+		// may carry a password.
+		fs.VisitAll(func(f *flag.Flag) {
+			if strings.HasSuffix(f.Name, "url") {
+				f.DefValue = pgsetup.Redact(f.DefValue)
+			}
+		})
 		fs.PrintDefaults()
 	}
 	return fs

@@ -134,7 +134,7 @@ func TestUsageErrors(t *testing.T) {
 		{"TailWithoutID", []string{"tail"}},
 		{"TailBadID", []string{"tail", "not-a-job-id"}},
 		{"TailNegativeOffset", []string{"tail", "0190b2a4-0000-7000-8000-000000000000", "--offset", "-1"}},
-		{"MigrateWithoutAction", []string{"migrate"}},
+		{"MigrateTwoActions", []string{"migrate", "up", "down"}},
 		{"MigrateUnknownAction", []string{"migrate", "sideways"}},
 		{"ServeWithArgument", []string{"serve", "extra"}},
 		{"ServeBadRole", []string{"serve", "--role", "chef"}},

@@ -20,7 +20,16 @@ workers that call models, in one process (--role all), or only one of them.
 The database is DATABASE_URL when set; otherwise the local PostgreSQL server
 (default socket or 127.0.0.1:5432); otherwise, when the PostgreSQL server
 binaries are installed, a private cluster that jobstream starts in its data
-directory. The database is created if missing and migrated on start.`
+directory. The database is created if missing.
+
+Requests are served as a role that cannot alter the record: a member of
+jobstream_app only, owning nothing. When DATABASE_URL (or the database found)
+logs in as the owner (a superuser, a role with CREATEROLE, or the owner of
+the jobs table), serve migrates with it and then serves as jobstream_server,
+or as --server-database-url when set, and warns (outside --dev) that it holds
+the owner's credentials. In production, run 'jobstream migrate' as the owner
+and serve with JOBSTREAM_SERVER_DATABASE_URL alone: serve then migrates
+nothing, and refuses a database that is not at its latest migration.`
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	var cfg config.Serve

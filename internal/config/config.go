@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/stream"
 	"github.com/jobstream/jobstream/internal/worker"
@@ -49,10 +51,22 @@ type Serve struct {
 	// DatabaseURL is the PostgreSQL connection string. Env DATABASE_URL.
 	// Empty means: the local server, else a private cluster in DataDir.
 	DatabaseURL string
+	// ServerDatabaseURL is the connection string of the role that serves
+	// requests (API, workers, LISTEN): a member of jobstream_app only,
+	// that owns nothing, such as jobstream_server (README.md, "The
+	// database"). Env JOBSTREAM_SERVER_DATABASE_URL. Defaults to empty:
+	// when DatabaseURL is the owner's, serve migrates with it and logs in
+	// as jobstream_server on the same server and database (with a password
+	// derived from the owner's); otherwise it serves with DatabaseURL.
+	// Set without DatabaseURL, serve never holds the owner's credentials
+	// and does not migrate (the owner runs `jobstream migrate`).
+	ServerDatabaseURL string
 	// ListenerURL is a separate connection string for the LISTEN connection,
-	// for deployments whose DatabaseURL goes through a transaction-mode
-	// pooler (which breaks LISTEN). Env JOBSTREAM_LISTENER_URL. Defaults to
-	// DatabaseURL.
+	// for deployments whose serving connection string goes through a
+	// transaction-mode pooler (which breaks LISTEN). It must log in as a
+	// role fit to serve, like ServerDatabaseURL. Env
+	// JOBSTREAM_LISTENER_URL. Defaults to the serving role's connection
+	// string.
 	ListenerURL string
 	// DataDir holds the private PostgreSQL cluster. Env JOBSTREAM_DATA_DIR.
 	// Defaults to $XDG_DATA_HOME/jobstream or ~/.local/share/jobstream.
@@ -244,7 +258,8 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	}
 	fs.StringVar(&c.Addr, "addr", env("JOBSTREAM_ADDR", d.Addr), "HTTP listen address (env JOBSTREAM_ADDR)")
 	c.DatabaseURL = env("DATABASE_URL", d.DatabaseURL)
-	fs.StringVar(&c.ListenerURL, "listener-url", env("JOBSTREAM_LISTENER_URL", d.ListenerURL), "separate connection string for LISTEN, e.g. when DATABASE_URL goes through PgBouncer (env JOBSTREAM_LISTENER_URL; default DATABASE_URL)")
+	fs.StringVar(&c.ServerDatabaseURL, "server-database-url", env("JOBSTREAM_SERVER_DATABASE_URL", d.ServerDatabaseURL), "connection string of the role that serves requests, a member of jobstream_app only (env JOBSTREAM_SERVER_DATABASE_URL; default: jobstream_server, derived from DATABASE_URL when that is the owner's). Set it without DATABASE_URL in production: serve then neither holds the owner's credentials nor migrates (run 'jobstream migrate' as the owner)")
+	fs.StringVar(&c.ListenerURL, "listener-url", env("JOBSTREAM_LISTENER_URL", d.ListenerURL), "separate connection string for LISTEN, e.g. when the serving connection string goes through PgBouncer; it must log in as a serving role too (env JOBSTREAM_LISTENER_URL; default: the serving role's)")
 	fs.StringVar(&c.DataDir, "data-dir", env("JOBSTREAM_DATA_DIR", d.DataDir), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR; default ~/.local/share/jobstream)")
 	fs.StringVar(&c.Role, "role", env("JOBSTREAM_ROLE", d.Role), "what to run: all (api + workers), api, or worker (env JOBSTREAM_ROLE)")
 	fs.IntVar(&c.Concurrency, "concurrency", c.envInt(getenv, "JOBSTREAM_CONCURRENCY", d.Concurrency), "jobs run at once by this process (env JOBSTREAM_CONCURRENCY)")
@@ -282,6 +297,19 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 // Validate returns every problem with c, joined.
 func (c *Serve) Validate() error {
 	errs := append([]error(nil), c.envErrs...)
+	for _, u := range []struct{ name, dsn string }{
+		{"DATABASE_URL", c.DatabaseURL},
+		{"--server-database-url", c.ServerDatabaseURL},
+		{"--listener-url", c.ListenerURL},
+	} {
+		if u.dsn == "" {
+			continue
+		}
+		if _, err := pgconn.ParseConfig(u.dsn); err != nil {
+			// pgconn's message hides the password.
+			errs = append(errs, fmt.Errorf("%s is not a PostgreSQL connection string: %w", u.name, err))
+		}
+	}
 	switch c.Role {
 	case RoleAll, RoleAPI, RoleWorker:
 	default:

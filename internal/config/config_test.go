@@ -116,6 +116,33 @@ func TestServe(t *testing.T) {
 	})
 }
 
+// TestServerDatabaseURL: the serving role's connection string comes from
+// JOBSTREAM_SERVER_DATABASE_URL, else --server-database-url wins; a
+// connection string that does not parse is named, without its password.
+func TestServerDatabaseURL(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"JOBSTREAM_SERVER_DATABASE_URL": "postgres://jobstream_server@db/x"}
+	if c, err := parse(t, env); err != nil || c.ServerDatabaseURL != "postgres://jobstream_server@db/x" {
+		t.Errorf("from the environment: %+v, %v", c, err)
+	}
+	if c, err := parse(t, env, "--server-database-url", "postgres://other@db/x"); err != nil || c.ServerDatabaseURL != "postgres://other@db/x" {
+		t.Errorf("flag over the environment: %+v, %v", c, err)
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"--server-database-url": {args: []string{"--server-database-url", "postgres://u:hunter2@db:notaport/x"}},
+		"--listener-url":        {args: []string{"--listener-url", "postgres://u@db/x?password=hunter2&port=notaport"}},
+		"DATABASE_URL":          {env: map[string]string{"DATABASE_URL": "host=db password=hunter2 port=notaport"}},
+	} {
+		_, err := parse(t, tc.env, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("bad %s: %v; want an error naming it, without the password", name, err)
+		}
+	}
+}
+
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	c, err := parse(t, nil)

@@ -113,7 +113,7 @@ func setup(ctx context.Context) (url, name string, err error) {
 	}
 	admin, err := pgx.Connect(ctx, WithDatabase(base, "postgres"))
 	if err != nil {
-		return "", "", fmt.Errorf("connect to %s: %w", redact(base), err)
+		return "", "", fmt.Errorf("connect to %s: %w", pgsetup.Redact(base), err)
 	}
 	defer admin.Close(ctx)
 
@@ -213,6 +213,39 @@ func WithDatabase(dsn, name string) string {
 	return strings.Join(append(kept, "dbname="+name), " ")
 }
 
+// WithUser returns dsn (URL or keyword/value form) logging in as user with
+// password (none when empty) instead.
+func WithUser(dsn, user, password string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := neturl.Parse(dsn)
+		if err != nil {
+			return dsn
+		}
+		u.User = neturl.User(user)
+		if password != "" {
+			u.User = neturl.UserPassword(user, password)
+		}
+		q := u.Query()
+		if q.Has("user") || q.Has("password") {
+			q.Del("user")
+			q.Del("password")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	var kept []string
+	for _, f := range strings.Fields(dsn) {
+		if !strings.HasPrefix(f, "user=") && !strings.HasPrefix(f, "password=") {
+			kept = append(kept, f)
+		}
+	}
+	kept = append(kept, "user="+user)
+	if password != "" {
+		kept = append(kept, "password='"+strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(password)+"'")
+	}
+	return strings.Join(kept, " ")
+}
+
 func sanitize(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
@@ -227,13 +260,6 @@ func sanitize(s string) string {
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func redact(url string) string {
-	if cfg, err := pgx.ParseConfig(url); err == nil {
-		return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
-	}
-	return "(unparseable url)"
-}
 
 // Isolated returns the URL of a fresh migrated database for this test
 // alone, cloned from the template and dropped when the test ends. Use it for

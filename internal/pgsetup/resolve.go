@@ -126,15 +126,50 @@ func (r Result) String() string {
 	return fmt.Sprintf("database %s (%s), because %s; to use another, %s", Redact(r.URL), r.Source, r.Why, r.Hint)
 }
 
-// Redact hides the password of a connection string, URL or key=value form.
+// Redact hides the passwords of a connection string, URL or key=value
+// form: the URL's userinfo password, and the password and sslpassword
+// parameters wherever they are (a URL's query, key=value pairs). It is the
+// one helper for every connection string jobstream logs or prints.
 func Redact(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.RawQuery = redactQuery(u.RawQuery)
 		return u.Redacted()
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		// Not a URL Go can parse (a stray %, say): hide by pattern.
+		dsn = urlUserPassword.ReplaceAllString(dsn, "${1}xxxxx@")
+		return urlQueryPassword.ReplaceAllString(dsn, "${1}xxxxx")
 	}
 	return passwordKV.ReplaceAllString(dsn, "${1}xxxxx")
 }
 
-var passwordKV = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+// redactQuery replaces the values of a URL query's password parameters,
+// leaving the rest of it as written (re-encoding would turn
+// host=/var/run/postgresql into host=%2Fvar%2Frun%2Fpostgresql).
+func redactQuery(raw string) string {
+	if raw == "" {
+		return raw
+	}
+	parts := strings.Split(raw, "&")
+	for i, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if key, err := url.QueryUnescape(k); err == nil && secretParams[strings.ToLower(key)] {
+			parts[i] = k + "=xxxxx"
+		} else if err != nil && strings.Contains(strings.ToLower(k), "password") {
+			parts[i] = "xxxxx"
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// secretParams are the connection parameters whose values are secrets.
+var secretParams = map[string]bool{"password": true, "sslpassword": true}
+
+var (
+	passwordKV       = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+	urlUserPassword  = regexp.MustCompile(`^(postgres(?:ql)?://[^:/@?#]*:)[^@]*@`)
+	urlQueryPassword = regexp.MustCompile(`(?i)([?&][^=&]*password=)[^&#]*`)
+)
 
 func (c Config) withDefaults() Config {
 	if c.Getenv == nil {

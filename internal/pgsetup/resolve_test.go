@@ -229,16 +229,30 @@ func TestConnURL(t *testing.T) {
 	}
 }
 
+// TestRedact: the password is hidden wherever a connection string carries
+// it: in a URL's userinfo, in its query (?password=, which pgx accepts as
+// well, and the TLS key's sslpassword), in key=value pairs, and in a URL
+// Go cannot parse.
 func TestRedact(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"postgres://u:secret@db:5432/x?sslmode=disable": "postgres://u:xxxxx@db:5432/x?sslmode=disable",
-		"postgres://u@/x?host=/tmp":                     "postgres://u@/x?host=/tmp",
-		"host=db user=u password=secret dbname=x":       "host=db user=u password=xxxxx dbname=x",
-		"host=db password='a b' dbname=x":               "host=db password=xxxxx dbname=x",
+		"postgres://u:secret@db:5432/x?sslmode=disable":                     "postgres://u:xxxxx@db:5432/x?sslmode=disable",
+		"postgres://u@/x?host=/tmp":                                         "postgres://u@/x?host=/tmp",
+		"host=db user=u password=secret dbname=x":                           "host=db user=u password=xxxxx dbname=x",
+		"host=db password='a b' dbname=x":                                   "host=db password=xxxxx dbname=x",
+		"postgres://u@db/x?password=secret&sslmode=disable":                 "postgres://u@db/x?password=xxxxx&sslmode=disable",
+		"postgres://u@/x?host=/var/run/postgresql&password=s%20ecret":       "postgres://u@/x?host=/var/run/postgresql&password=xxxxx",
+		"postgresql://u:pw@db/x?PASSWORD=secret":                            "postgresql://u:xxxxx@db/x?PASSWORD=xxxxx",
+		"postgres://u@db/x?sslmode=verify-full&sslpassword=secret&sslkey=k": "postgres://u@db/x?sslmode=verify-full&sslpassword=xxxxx&sslkey=k",
+		"postgres://u:se%zzcret@db/x?password=secret&sslmode=disable":       "postgres://u:xxxxx@db/x?password=xxxxx&sslmode=disable",
+		"host=db sslpassword=secret":                                        "host=db sslpassword=xxxxx",
 	} {
-		if got := Redact(in); got != want {
+		got := Redact(in)
+		if got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(got, "secret") {
+			t.Errorf("Redact(%q) = %q shows the password", in, got)
 		}
 	}
 }

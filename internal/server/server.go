@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +25,6 @@ import (
 	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/metrics"
 	"github.com/jobstream/jobstream/internal/notify"
-	"github.com/jobstream/jobstream/internal/pgsetup"
 	"github.com/jobstream/jobstream/internal/retention"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
@@ -67,35 +65,12 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	res, err := pgsetup.Resolve(ctx, pgsetup.Config{
-		DatabaseURL: cfg.DatabaseURL,
-		DataDir:     cfg.DataDir,
-		Getenv:      d.Getenv,
-		Logf:        func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
-		Warnf:       func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
-	})
+	db, err := OpenDatabase(ctx, cfg, d, log)
 	if err != nil {
 		return err
 	}
-
-	poolCfg, err := pgxpool.ParseConfig(res.URL)
-	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
-	}
-	poolCfg.MaxConns = int32(cfg.MaxConns)
-	if err := migrate(ctx, poolCfg); err != nil {
-		return err
-	}
-	// Past the migrations, the server works as store.AppRole, which
-	// cannot change or delete stored chunks.
-	poolCfg.AfterConnect = store.AfterConnectApp
-	apiPoolCfg := poolCfg.Copy()
-	apiPoolCfg.ConnConfig.Tracer = d.APITracer
-	pool, err := pgxpool.NewWithConfig(ctx, apiPoolCfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer pool.Close()
+	defer db.Close()
+	pool := db.API
 	st := store.New(pool)
 	// Chunk partitions for today and the days ahead exist before the first
 	// chunk is written; without them chunks still land (in the DEFAULT
@@ -116,14 +91,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		listener *notify.Listener
 		hub      *notify.Hub
 	)
-	if !cfg.PollOnly {
-		listenURL := res.URL
-		if cfg.ListenerURL != "" {
-			listenURL = cfg.ListenerURL
-		}
+	if db.ConnectListener != nil {
 		hub = notify.NewHub(store.ParseIDs)
 		listener = &notify.Listener{
-			Connect: func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, listenURL) },
+			Connect: db.ConnectListener,
 			LogError: func(ctx context.Context, err error) {
 				log.Warn("listener disconnected; reconnecting", "err", err)
 			},
@@ -167,22 +138,8 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 
 	var w *worker.Worker
 	if cfg.Role != config.RoleAPI {
-		// The workers get a pool of their own: the chunk writer must never
-		// queue for a connection behind request handlers. Measured with
-		// 1,000 SEMOSS pollers on one shared pool of 20: 99% of acquires
-		// waited, and a group commit took 0.5 s instead of a few ms.
-		wpCfg := poolCfg.Copy()
-		wpCfg.MaxConns = int32(cmp.Or(cfg.WorkerConns, config.DefaultWorkerConns))
-		// Only hot-path operations run on this pool, each under the
-		// store's HotOperationTimeout on the client side; the same bound
-		// as the server's statement_timeout ends a statement the client
-		// can no longer cancel (a half-open connection).
-		wpCfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(store.DefaultHotOperationTimeout.Milliseconds(), 10)
-		wpool, err := pgxpool.NewWithConfig(ctx, wpCfg)
-		if err != nil {
-			return fmt.Errorf("connect: %w", err)
-		}
-		defer wpool.Close()
+		// The workers' own pool (OpenDatabase says why).
+		wpool := db.Worker
 		m.WatchPool("worker", wpool)
 		st := store.New(wpool)
 		wcfg := worker.Config{
@@ -423,17 +380,3 @@ func (c countingHub) HandleNotification(_ context.Context, n *pgconn.Notificatio
 }
 
 func (c countingHub) HandleBacklog(ctx context.Context) { c.hub.HandleBacklog(ctx) }
-
-// migrate applies pending migrations on a connection of its own, as the
-// connecting role (the pools then SET ROLE to one that may not run them).
-func migrate(ctx context.Context, poolCfg *pgxpool.Config) error {
-	cfg := poolCfg.Copy()
-	cfg.MaxConns = 1
-	cfg.AfterConnect = store.AfterConnect
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer pool.Close()
-	return store.Migrate(ctx, pool)
-}

@@ -41,3 +41,6 @@ func Pool(t testing.TB, url string, size int32) *pgxpool.Pool {
 
 // WithDatabase returns dsn with its database replaced by name.
 func WithDatabase(dsn, name string) string { return dbtest.WithDatabase(dsn, name) }
+
+// WithUser returns dsn logging in as user with password (none when empty).
+func WithUser(dsn, user, password string) string { return dbtest.WithUser(dsn, user, password) }
