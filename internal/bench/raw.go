@@ -134,13 +134,17 @@ func emptyTables(ctx context.Context, db interface {
 }) error {
 	// The locks TRUNCATE needs, taken first and in its order: taking them
 	// one ALTER at a time, then upgrading, deadlocks with a running server.
+	// The tables TRUNCATE ... CASCADE reaches guard against it with
+	// triggers, which only their owner can switch off.
 	if _, err := db.Exec(ctx, `BEGIN;
-LOCK TABLE jobs, job_chunks IN ACCESS EXCLUSIVE MODE;
-ALTER TABLE jobs DISABLE TRIGGER jobs_truncate_guard;
-ALTER TABLE job_chunks DISABLE TRIGGER job_chunks_append_only_truncate;
+LOCK TABLE jobs, job_chunks, job_holds IN ACCESS EXCLUSIVE MODE;
+ALTER TABLE jobs DISABLE TRIGGER USER;
+ALTER TABLE job_chunks DISABLE TRIGGER USER;
+ALTER TABLE job_holds DISABLE TRIGGER USER;
 TRUNCATE jobs, job_chunks CASCADE;
-ALTER TABLE jobs ENABLE TRIGGER jobs_truncate_guard;
-ALTER TABLE job_chunks ENABLE TRIGGER job_chunks_append_only_truncate;
+ALTER TABLE jobs ENABLE TRIGGER USER;
+ALTER TABLE job_chunks ENABLE TRIGGER USER;
+ALTER TABLE job_holds ENABLE TRIGGER USER;
 COMMIT`); err != nil {
 		return fmt.Errorf("empty the bench database: %w", err)
 	}
