@@ -45,7 +45,11 @@ BEGIN
     -- A non-superuser owner must be a member to hand it functions.
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
        AND NOT pg_has_role(current_user, 'jobstream_retention', 'MEMBER') THEN
-        EXECUTE format('GRANT jobstream_retention TO %I', current_user);
+        BEGIN
+            EXECUTE format('GRANT jobstream_retention TO %I', current_user);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'cannot grant role jobstream_retention to % (%): see the ownership notice below', current_user, SQLERRM;
+        END;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobstream_app') THEN
         RAISE EXCEPTION 'role jobstream_app is missing: migrate as a role with CREATEROLE';
@@ -703,7 +707,11 @@ BEGIN
     GRANT SELECT ON api_keys, retention_policies, retention_settings, analysts, goose_db_version TO jobstream_app;
 
     -- Retention's role: what deleting expired jobs needs, and no more.
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO jobstream_retention', s);
+    BEGIN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO jobstream_retention', s);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'cannot grant USAGE on schema % to jobstream_retention (%): the schema''s owner should', s, SQLERRM;
+    END;
     GRANT SELECT, DELETE ON jobs, job_chunks TO jobstream_retention;
     -- SELECT ... FOR UPDATE needs UPDATE on some column; retention never
     -- updates (and jobs_guard freezes ended jobs anyway).
@@ -714,9 +722,17 @@ BEGIN
 
     -- A non-superuser may hand a function only to a role that could have
     -- created it there.
-    EXECUTE format('GRANT CREATE ON SCHEMA %I TO jobstream_retention', s);
-    ALTER FUNCTION jobstream_retention_delete_batch(integer, text) OWNER TO jobstream_retention;
-    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM jobstream_retention', s);
+    -- A migrating role that may not (no CREATEROLE, not a member of
+    -- jobstream_retention) leaves the function its own: retention's
+    -- deletions are then refused, loudly, until an administrator runs the
+    -- ALTER FUNCTION below, since no other role may delete chunks.
+    BEGIN
+        EXECUTE format('GRANT CREATE ON SCHEMA %I TO jobstream_retention', s);
+        ALTER FUNCTION jobstream_retention_delete_batch(integer, text) OWNER TO jobstream_retention;
+        EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM jobstream_retention', s);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE WARNING 'cannot hand jobstream_retention_delete_batch to jobstream_retention (%): retention will delete nothing until an administrator runs ALTER FUNCTION %I.jobstream_retention_delete_batch(integer, text) OWNER TO jobstream_retention', SQLERRM, s;
+    END;
 
     -- Who may run what: the removal functions are the server's (and the
     -- owner's); the event writer they share is retention's alone.

@@ -43,6 +43,9 @@ DECLARE
     n      integer := 0;
     broken boolean := false;
     last   text;
+    e      record;
+    eh     bytea;
+    en     integer := 0;
 BEGIN
     ok := false;
     SELECT id, status IN ('completed', 'failed', 'cancelled') AS terminal, chunk_count, final_hash,
@@ -113,6 +116,38 @@ BEGIN
         ok := true;
         reason := 'intact';
     END IF;
+    IF NOT ok THEN
+        RETURN;
+    END IF;
+    -- The job's audit trail (job_events) has a chain of its own: seq 0, 1,
+    -- ... from sha256(the job id's 16 bytes || 'events'), each link over
+    -- the event's fields as text joined by 0x00 (NULL as ''), at in UTC.
+    eh := sha256(uuid_send(p_job_id) || convert_to('events', 'UTF8'));
+    FOR e IN SELECT * FROM job_events WHERE job_id = p_job_id ORDER BY seq LOOP
+        IF e.seq <> en THEN
+            ok := false;
+            reason := format('the audit trail is broken: event %s is missing', en);
+            RETURN;
+        END IF;
+        eh := sha256(eh || convert_to(e.seq::text, 'UTF8')
+            || '\x00'::bytea || convert_to(e.event, 'UTF8')
+            || '\x00'::bytea || convert_to(coalesce(e.from_status, ''), 'UTF8')
+            || '\x00'::bytea || convert_to(coalesce(e.to_status, ''), 'UTF8')
+            || '\x00'::bytea || convert_to(coalesce(e.attempt::text, ''), 'UTF8')
+            || '\x00'::bytea || convert_to(coalesce(e.lease_owner, ''), 'UTF8')
+            || '\x00'::bytea || convert_to(e.actor, 'UTF8')
+            || '\x00'::bytea || convert_to(coalesce(e.reason, ''), 'UTF8')
+            || '\x00'::bytea || convert_to(coalesce(e.detail::text, ''), 'UTF8')
+            || '\x00'::bytea || convert_to(e.tenant, 'UTF8')
+            || '\x00'::bytea || convert_to(e.db_role, 'UTF8')
+            || '\x00'::bytea || convert_to(to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'UTF8'));
+        IF e.hash IS DISTINCT FROM eh THEN
+            ok := false;
+            reason := format('the audit trail is broken: event %s does not match its hash', en);
+            RETURN;
+        END IF;
+        en := en + 1;
+    END LOOP;
 END
 $$;
 
@@ -123,5 +158,11 @@ LANGUAGE sql STABLE AS $$
     SELECT j.id, v.ok, v.chunks, v.first_bad_seq, v.reason
     FROM jobs j, LATERAL pg_temp.jobstream_verify_job(j.id) v
     WHERE j.created_at >= p_since AND NOT v.ok
-    ORDER BY j.id
+    UNION ALL
+    -- Chunks that no job accounts for.
+    SELECT c.job_id, false, count(*)::integer, NULL::integer, 'chunks stored for a job that does not exist'
+    FROM job_chunks c
+    WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id)
+    GROUP BY c.job_id
+    ORDER BY 1
 $$;

@@ -101,6 +101,18 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		if err := st.VerifyAll(ctx, f, report); err != nil {
 			return err
 		}
+		// Chunks no job accounts for: their job row was removed outside
+		// retention, or they were inserted past every guard.
+		orphans, err := st.ChunkOrphans(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range orphans {
+			checked++
+			if err := report(id, chain.Result{Reason: chain.ReasonOrphan}); err != nil {
+				return err
+			}
+		}
 		if !*asJSON {
 			fmt.Fprintf(e.stdout, "%d jobs verified: %d intact, %d broken\n", checked, checked-broken, broken)
 		}

@@ -109,6 +109,28 @@ type Event struct {
 	LeaseOwner, Actor, Reason, Detail    string
 	Tenant, DBRole                       string
 	At                                   time.Time
+	// Hash is the stored hash (NextEvent ignores it).
+	Hash []byte
+}
+
+// VerifyEvents checks a job's audit trail, given in seq order: seq 0, 1,
+// ... with no gap, each stored hash the chain recomputed from EventSeed.
+// It returns "" when intact, else the reason, word for word
+// sql/verify.sql's. (A trail's tail has no seal: events keep coming after
+// a job ends, holds and retention's among them; signed checkpoints commit
+// to its tip.)
+func VerifyEvents(jobID uuid.UUID, events []Event) string {
+	h := EventSeed(jobID)
+	for i, e := range events {
+		if e.Seq != i {
+			return fmt.Sprintf("the audit trail is broken: event %d is missing", i)
+		}
+		h = NextEvent(h, e)
+		if !bytes.Equal(e.Hash, h[:]) {
+			return fmt.Sprintf("the audit trail is broken: event %d does not match its hash", i)
+		}
+	}
+	return ""
 }
 
 // EventSeed is what a job's first event continues from:
@@ -180,6 +202,8 @@ const (
 	ReasonNoFinalHash   = "the job ended without a recorded final hash"
 	ReasonFinalHash     = "the final hash does not match the chain"
 	ReasonSeed          = "the job's request, tenant or engine changed after it was submitted (its chain seed does not match)"
+	// ReasonOrphan is verify --all's for chunks whose job row is gone.
+	ReasonOrphan = "chunks stored for a job that does not exist"
 )
 
 func reasonMissing(seq int) string  { return fmt.Sprintf("chunk %d is missing", seq) }

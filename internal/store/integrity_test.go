@@ -389,29 +389,18 @@ func eventChainBreaks(t *testing.T, pool *pgxpool.Pool, job uuid.UUID) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	prev := chain.EventSeed(job)
-	n := 0
-	for rows.Next() {
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chain.Event, error) {
 		var e chain.Event
-		var hash []byte
-		if err := rows.Scan(&e.Seq, &e.Event, &e.FromStatus, &e.ToStatus, &e.Attempt, &e.LeaseOwner, &e.Actor,
-			&e.Reason, &e.Detail, &e.Tenant, &e.DBRole, &e.At, &hash); err != nil {
-			t.Fatal(err)
-		}
-		if e.Seq != n {
-			return fmt.Sprintf("event %d is missing", n)
-		}
-		prev = chain.NextEvent(prev, e)
-		if string(prev[:]) != string(hash) {
-			return fmt.Sprintf("event %d does not match its hash", e.Seq)
-		}
-		n++
+		return e, r.Scan(&e.Seq, &e.Event, &e.FromStatus, &e.ToStatus, &e.Attempt, &e.LeaseOwner, &e.Actor,
+			&e.Reason, &e.Detail, &e.Tenant, &e.DBRole, &e.At, &e.Hash)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n == 0 {
+	if len(events) == 0 {
 		return "no events"
 	}
-	return ""
+	return chain.VerifyEvents(job, events)
 }
 
 // TestVerifyCatchesAnEditedRequest (item 5): the chain's seed covers the
@@ -440,5 +429,63 @@ func TestVerifyCatchesAnEditedRequest(t *testing.T) {
 		if sql := a.verify(t, id); sql.Reason != got.Reason || sql.OK {
 			t.Errorf("%s: sql/verify.sql = %s, jobstream verify = %s", edit, show(sql), show(got))
 		}
+	}
+}
+
+// TestVerifyCatchesAnEditedAuditTrail (item 5): events carry a chain of
+// their own; an owner who edits or deletes one with the triggers off is
+// caught by both verifiers, word for word.
+func TestVerifyCatchesAnEditedAuditTrail(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	s := store.New(pool)
+	a := newAuditor(t, pool)
+	ctx := context.Background()
+	for _, tc := range []struct{ edit, want string }{
+		{`UPDATE job_events SET actor = 'someone else' WHERE job_id = $1 AND seq = 0`, "the audit trail is broken: event 0 does not match its hash"},
+		{`UPDATE job_events SET at = at - interval '1 day' WHERE job_id = $1 AND seq = 1`, "the audit trail is broken: event 1 does not match its hash"},
+		{`DELETE FROM job_events WHERE job_id = $1 AND seq = 0`, "the audit trail is broken: event 0 is missing"},
+	} {
+		id := completedJob(t, s, pool, "t-"+uuid.NewString())
+		if res, err := s.Verify(ctx, "", id); err != nil || !res.OK {
+			t.Fatalf("before the edit: %+v, %v", res, err)
+		}
+		if sql := a.verify(t, id); !sql.OK {
+			t.Fatalf("sql/verify.sql before the edit: %s", show(sql))
+		}
+		a.tamper(t, tc.edit, id)
+		got, err := s.Verify(ctx, "", id)
+		if err != nil || got.OK || got.Reason != tc.want {
+			t.Errorf("%s: Verify = %s, %v; want %q", tc.edit, show(got), err, tc.want)
+		}
+		if sql := a.verify(t, id); sql.Reason != tc.want || sql.OK {
+			t.Errorf("%s: sql/verify.sql = %s, want %q", tc.edit, show(sql), tc.want)
+		}
+	}
+}
+
+// TestOrphanChunksAreReported (item 5): chunks whose job does not exist,
+// which no write path accepts any more, are found by verify --all's query
+// and by sql/verify.sql.
+func TestOrphanChunksAreReported(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Isolated(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := store.New(pool)
+	a := newAuditor(t, pool)
+	ctx := context.Background()
+	ghost := uuid.Must(uuid.NewV7())
+	a.tamper(t, `INSERT INTO job_chunks (job_id, seq, stream_type, data, hash) VALUES ($1, 0, 'content', '{"content":"x"}', sha256('x'))`, ghost)
+	ids, err := s.ChunkOrphans(ctx)
+	if err != nil || len(ids) != 1 || ids[0] != ghost {
+		t.Fatalf("ChunkOrphans = %v, %v; want [%s]", ids, err, ghost)
+	}
+	var reason string
+	if err := a.conn.QueryRow(ctx, `SELECT reason FROM pg_temp.jobstream_verify_all() WHERE job_id = $1`, ghost).Scan(&reason); err != nil || reason != chain.ReasonOrphan {
+		t.Errorf("sql/verify.sql on the orphan: %q, %v; want %q", reason, err, chain.ReasonOrphan)
 	}
 }

@@ -60,7 +60,35 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UU
 	for _, c := range chunks {
 		v.Add(chain.Chunk{Seq: int(c.Seq), StreamType: c.StreamType, Data: []byte(c.Data), Hash: c.Hash})
 	}
-	return v.Result(), nil
+	res := v.Result()
+	if !res.OK {
+		return res, nil
+	}
+	// The chunks hold: the job's audit trail must too.
+	rows, err := s.q.JobEventChainList(ctx, tx, id)
+	if err != nil {
+		return chain.Result{}, err
+	}
+	events := make([]chain.Event, len(rows))
+	for i, r := range rows {
+		events[i] = chain.Event{Seq: int(r.Seq), Event: r.Event, FromStatus: r.FromStatus, ToStatus: r.ToStatus,
+			Attempt: r.Attempt, LeaseOwner: r.LeaseOwner, Actor: r.Actor, Reason: r.Reason, Detail: r.Detail,
+			Tenant: r.Tenant, DBRole: r.DbRole, At: r.At, Hash: r.Hash}
+	}
+	if reason := chain.VerifyEvents(id, events); reason != "" {
+		res.OK, res.Reason = false, reason
+	}
+	return res, nil
+}
+
+// ChunkOrphans returns the ids (at most 1,000) of jobs that have chunks
+// but no job row: a record no job accounts for.
+func (s *Store) ChunkOrphans(ctx context.Context) ([]uuid.UUID, error) {
+	ids, err := s.q.ChunkOrphans(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("find chunks without a job: %w", err)
+	}
+	return ids, nil
 }
 
 // JobFilter selects jobs for VerifyAll and Export.

@@ -49,3 +49,24 @@ SELECT id, job_id, tenant, event, from_status, to_status, attempt, lease_owner, 
 FROM job_events
 WHERE job_id = @job_id
 ORDER BY id;
+
+-- JobEventChainList is a job's audit trail in seq order with every field
+-- its hash covers, as text (NULL as ''), for verifying its chain.
+-- name: JobEventChainList :many
+SELECT seq, event, coalesce(from_status, '')::text AS from_status, coalesce(to_status, '')::text AS to_status,
+       coalesce(attempt::text, '')::text AS attempt, coalesce(lease_owner, '')::text AS lease_owner,
+       actor, coalesce(reason, '')::text AS reason, coalesce(detail::text, '')::text AS detail,
+       tenant, db_role, at, hash
+FROM job_events
+WHERE job_id = @job_id
+ORDER BY seq;
+
+-- ChunkOrphans lists the job ids that have chunks but no job row (every
+-- write path refuses them since migration 00040; an owner with triggers
+-- off could still insert some): verify --all reports them.
+-- name: ChunkOrphans :many
+SELECT DISTINCT c.job_id
+FROM job_chunks c
+WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id)
+ORDER BY c.job_id
+LIMIT 1000;

@@ -76,6 +76,37 @@ func (q *Queries) ChunkChainList(ctx context.Context, db DBTX, jobID uuid.UUID) 
 	return items, nil
 }
 
+const chunkOrphans = `-- name: ChunkOrphans :many
+SELECT DISTINCT c.job_id
+FROM job_chunks c
+WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id)
+ORDER BY c.job_id
+LIMIT 1000
+`
+
+// ChunkOrphans lists the job ids that have chunks but no job row (every
+// write path refuses them since migration 00040; an owner with triggers
+// off could still insert some): verify --all reports them.
+func (q *Queries) ChunkOrphans(ctx context.Context, db DBTX) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, chunkOrphans)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var job_id uuid.UUID
+		if err := rows.Scan(&job_id); err != nil {
+			return nil, err
+		}
+		items = append(items, job_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const jobChainGet = `-- name: JobChainGet :one
 SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash
 FROM jobs
@@ -118,6 +149,68 @@ func (q *Queries) JobChainGet(ctx context.Context, db DBTX, arg JobChainGetParam
 		&i.FinalHash,
 	)
 	return i, err
+}
+
+const jobEventChainList = `-- name: JobEventChainList :many
+SELECT seq, event, coalesce(from_status, '')::text AS from_status, coalesce(to_status, '')::text AS to_status,
+       coalesce(attempt::text, '')::text AS attempt, coalesce(lease_owner, '')::text AS lease_owner,
+       actor, coalesce(reason, '')::text AS reason, coalesce(detail::text, '')::text AS detail,
+       tenant, db_role, at, hash
+FROM job_events
+WHERE job_id = $1
+ORDER BY seq
+`
+
+type JobEventChainListRow struct {
+	Seq        int32
+	Event      string
+	FromStatus string
+	ToStatus   string
+	Attempt    string
+	LeaseOwner string
+	Actor      string
+	Reason     string
+	Detail     string
+	Tenant     string
+	DbRole     string
+	At         time.Time
+	Hash       []byte
+}
+
+// JobEventChainList is a job's audit trail in seq order with every field
+// its hash covers, as text (NULL as ”), for verifying its chain.
+func (q *Queries) JobEventChainList(ctx context.Context, db DBTX, jobID uuid.UUID) ([]JobEventChainListRow, error) {
+	rows, err := db.Query(ctx, jobEventChainList, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []JobEventChainListRow
+	for rows.Next() {
+		var i JobEventChainListRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Event,
+			&i.FromStatus,
+			&i.ToStatus,
+			&i.Attempt,
+			&i.LeaseOwner,
+			&i.Actor,
+			&i.Reason,
+			&i.Detail,
+			&i.Tenant,
+			&i.DbRole,
+			&i.At,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const jobEventList = `-- name: JobEventList :many
