@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 //go:embed static
@@ -61,8 +62,13 @@ func Handler() http.Handler {
 			serveFile(w, r, sub, "index.html")
 		case strings.HasPrefix(r.URL.Path, AssetPrefix):
 			name := strings.TrimPrefix(r.URL.Path, AssetPrefix)
-			if name == "" || name == "index.html" || strings.HasSuffix(name, "/") {
-				// No directory listings, and the page has one address.
+			if name == "" || name == "index.html" || strings.HasSuffix(name, "/") ||
+				!utf8.ValidString(name) || !fs.ValidPath(name) {
+				// No directory listings, and the page has one address. A
+				// name no file can have (invalid UTF-8 such as %ff or the
+				// overlong %c0%ae, "..", an empty element) is not found
+				// either: fs.Sub refuses it, which FileServer would answer
+				// with a 500.
 				http.NotFound(w, r)
 				return
 			}

@@ -31,6 +31,15 @@ func TestHandler(t *testing.T) {
 		{"GET", "/console/index.html", 404, "", ""},
 		{"GET", "/console/nothing.js", 404, "", ""},
 		{"GET", "/elsewhere", 404, "", ""},
+		// Names no file can have are not found, never a 500 (issue 18,
+		// item 8): invalid UTF-8, an overlong dot, parent and empty
+		// elements.
+		{"GET", "/console/%ff", 404, "", ""},
+		{"GET", "/console/a%ff.js", 404, "", ""},
+		{"GET", "/console/%c0%ae", 404, "", ""},
+		{"GET", "/console/%c0%ae%c0%ae/app.js", 404, "", ""},
+		{"GET", "/console/a//b.js", 404, "", ""},
+		{"GET", "/console/./app.js", 404, "", ""},
 		{"POST", "/", 405, "", ""},
 	} {
 		r := httptest.NewRequest(tc.method, tc.path, nil)
