@@ -532,6 +532,20 @@ LANGUAGE sql STABLE AS $$
     ORDER BY p.lo
 $$;
 
+-- jobstream_retention_recorded: whether retention recorded removing the
+-- job. Only an event retention itself wrote counts: the server's role may
+-- insert events, and a forged retention_deleted would otherwise block every
+-- hold of the job and, worse, stop the real removal from being recorded.
+-- Retention writes as jobstream_retention (the batch) or as the tables'
+-- owner (the partition drop, and every pass before this migration).
+CREATE OR REPLACE FUNCTION jobstream_retention_recorded(p_id uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM job_events e
+                   WHERE e.job_id = p_id AND e.event = 'retention_deleted'
+                     AND (e.db_role = 'jobstream_retention'
+                          OR e.db_role = (SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'jobs'::regclass)))
+$$;
+
 -- jobstream_retention_record writes a retention_deleted event for each job
 -- not recorded yet: who ran the pass, when it judged, by which rule, and
 -- the seal of what it removed.
@@ -880,6 +894,9 @@ BEGIN
         WHERE p.hi <= jobstream_retention_horizon(p_now, p_default_days)
         GROUP BY p.name, p.lo, p.hi
         ORDER BY p.lo
+    $$;
+    CREATE OR REPLACE FUNCTION jobstream_retention_recorded(p_id uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+        SELECT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = p_id AND e.event = 'retention_deleted')
     $$;
     CREATE FUNCTION jobstream_retention_record(p_ids uuid[], p_how text) RETURNS void LANGUAGE sql AS $$
         INSERT INTO job_events (job_id, tenant, event, from_status, to_status, attempt, actor, reason, detail)

@@ -489,3 +489,45 @@ func TestOrphanChunksAreReported(t *testing.T) {
 		t.Errorf("sql/verify.sql on the orphan: %q, %v; want %q", reason, err, chain.ReasonOrphan)
 	}
 }
+
+// TestForgedRetentionEventCountsForNothing: the server's role may insert
+// events, so it can forge a retention_deleted one. That must neither block
+// a legal hold nor stop retention from recording the job's real removal.
+func TestForgedRetentionEventCountsForNothing(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Isolated(t)
+	owner, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(owner.Close)
+	app := appPool(t, url)
+	ctx := context.Background()
+	st := store.New(owner)
+	days := 30
+	if _, err := st.RetentionSettingsSet(ctx, &days, nil); err != nil {
+		t.Fatal(err)
+	}
+	id := oldJob(t, owner, "acme", 400*24*time.Hour, 2)
+	if _, err := app.Exec(ctx, `INSERT INTO job_events (job_id, tenant, event, actor)
+		VALUES ($1, 'acme', 'retention_deleted', 'retention')`, id); err != nil {
+		t.Fatal(err)
+	}
+	// A hold is still placed, and lifted.
+	if _, err := store.New(app).HoldPlaceTenant(ctx, "acme", id, "", "api_key:k"); err != nil {
+		t.Fatalf("hold after a forged retention event: %v", err)
+	}
+	if _, err := store.New(app).HoldLiftTenant(ctx, "acme", id, "api_key:k"); err != nil {
+		t.Fatal(err)
+	}
+	// The real removal is recorded, by retention's role.
+	gone, err := store.New(app).RetentionDeleteBatch(ctx, 100, "test")
+	if err != nil || len(gone) != 1 || gone[0].ID != id {
+		t.Fatalf("RetentionDeleteBatch = %v, %v; want the job", gone, err)
+	}
+	var n int
+	if err := owner.QueryRow(ctx, `SELECT count(*) FROM job_events WHERE job_id = $1 AND event = 'retention_deleted'
+		AND db_role = 'jobstream_retention' AND detail->>'ran_by' = 'test'`, id).Scan(&n); err != nil || n != 1 {
+		t.Errorf("retention's own events for the job: %d (%v), want 1", n, err)
+	}
+}
