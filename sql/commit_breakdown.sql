@@ -11,8 +11,11 @@
 \set ON_ERROR_STOP on
 \pset footer off
 SET track_io_timing = on;
-SET jobstream.retention = 'on';
+-- Only retention's role removes jobs and chunks (migrations/00040): the
+-- owner running this becomes it to clean up.
+SET ROLE jobstream_retention;
 DELETE FROM jobs WHERE tenant = 'breakdown';
+RESET ROLE;
 CREATE TEMP TABLE bd_jobs AS
 SELECT gen_random_uuid() AS id, n FROM generate_series(1, 1000) n;
 INSERT INTO jobs (id, tenant, engine, request, status, attempt, lease_owner, lease_expires_at, started_at)
@@ -162,5 +165,7 @@ CROSS JOIN LATERAL (SELECT jobs.id FROM jobs WHERE jobs.id = h.id AND jobs.attem
 ROLLBACK;
 \echo '== autovacuum and dead rows on jobs and job_chunks'
 SELECT relname, n_live_tup, n_dead_tup, autovacuum_count, last_autovacuum FROM pg_stat_user_tables WHERE relname IN ('jobs', 'job_chunks');
+SET ROLE jobstream_retention;
 DELETE FROM jobs WHERE tenant = 'breakdown';
+RESET ROLE;
 DROP TABLE bd_nofk, bd_nofk_json;
