@@ -270,6 +270,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			IdleTimeout:    120 * time.Second,
 			MaxHeaderBytes: 64 << 10,
 			BaseContext:    func(net.Listener) context.Context { return httpCtx },
+			// Handlers may learn whether the client reset the connection
+			// with their answer unread (SEMOSS cursor mode sends such a
+			// page again).
+			ConnContext: httpapi.ConnContext,
 		}
 		if listener != nil {
 			// Serve only once LISTEN is in place, so /readyz is green
@@ -294,6 +298,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 			}
 		}
+		ln = httpapi.WatchConns(ln)
 		if a, ok := auth.(*jsauth.Authenticator); ok {
 			running++
 			go func() { errc <- a.WatchRevocations(runCtx) }()
