@@ -55,7 +55,7 @@
 // the header X-CSRF-Token, whose value GET /config/fetchCsrf returns, on
 // every surface: Authenticate refuses it otherwise (httpapi.ErrForbidden),
 // so no authenticated route can forget the check; the SEMOSS logout, which
-// authenticates itself, calls CheckCSRF. The token is derived from the
+// authenticates itself, calls CheckCSRF, which checks GET too. The token is derived from the
 // session's secret token, so every node can check it without storing
 // anything. Requests with Basic credentials need none: a cross-site page
 // cannot make a browser attach them.
@@ -412,9 +412,10 @@ func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
 	return csrfToken(id.token), nil
 }
 
-// CheckCSRF implements httpapi.SessionAuthenticator. Authenticate already
-// applies it to every request it lets in by cookie; the SEMOSS logout,
-// which authenticates itself, calls it.
+// CheckCSRF implements httpapi.SessionAuthenticator: the SEMOSS logout,
+// which authenticates itself, calls it. It applies to every method: the
+// logout answers GET as well as POST (semoss-ui's is a GET), and a GET
+// that changes state is as forgeable as a POST (an <img> will do).
 func (a *Authenticator) CheckCSRF(r *http.Request) error {
 	if r.Header.Get("Authorization") != "" {
 		return nil
@@ -423,16 +424,25 @@ func (a *Authenticator) CheckCSRF(r *http.Request) error {
 	if err != nil || c.Value == "" {
 		return nil // not cookie-authenticated: nothing a cross-site page could ride on
 	}
-	return a.checkCSRF(r, c.Value)
+	return a.checkCSRFToken(r, c.Value)
 }
 
 // checkCSRF refuses an unsafe request authenticated by the session whose
-// cookie holds token when it lacks the session's CSRF token.
+// cookie holds token when it lacks the session's CSRF token. Authenticate
+// applies it to every request it lets in by cookie; safe methods change
+// nothing on the routes behind it.
 func (a *Authenticator) checkCSRF(r *http.Request, token string) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return nil
 	}
+	return a.checkCSRFToken(r, token)
+}
+
+// checkCSRFToken refuses a request authenticated by the session whose
+// cookie holds token when it lacks the session's CSRF token, whatever its
+// method.
+func (a *Authenticator) checkCSRFToken(r *http.Request, token string) error {
 	if !a.cfg.CSRF {
 		return nil
 	}

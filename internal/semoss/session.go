@@ -94,12 +94,12 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"success": "true", "username": l.Name})
 }
 
-// Logout serves /logout/all: ends the session. The route authenticates
-// itself (outside Authenticate), so it applies the CSRF check Authenticate
-// gives every other route: with CSRF protection on, a POST that rides on
-// the session cookie alone must carry the session's X-CSRF-Token (403
-// otherwise, and the session lives on), or any page the browser visits
-// could end the session with a form.
+// Logout serves /logout/all (GET, as semoss-ui sends it, or POST): ends
+// the session. The route authenticates itself (outside Authenticate), so
+// it applies the CSRF check itself, on either method: with CSRF protection
+// on, a logout that rides on the session cookie alone must carry the
+// session's X-CSRF-Token (403 otherwise, and the session lives on), or any
+// page the browser visits could end the session with a form or an image.
 func (s *Server) Logout(w http.ResponseWriter, r *http.Request) {
 	if sa, ok := s.auth.(httpapi.SessionAuthenticator); ok {
 		if err := sa.CheckCSRF(r); err != nil {
