@@ -58,6 +58,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	proxies, err := cfg.Proxies() // valid: Validate checked it
+	if err != nil {
+		return err
+	}
 	if d.Listener != nil {
 		// Serving closes it at shutdown; this covers the returns before.
 		defer d.Listener.Close()
@@ -241,7 +245,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if cfg.Role != config.RoleWorker {
 		auth := d.Auth
 		if auth == nil {
-			auth = jsauth.New(st, jsauth.Config{Dev: cfg.Dev, CSRF: cfg.CSRF, SessionTTL: cfg.SessionTTL})
+			auth = jsauth.New(st, jsauth.Config{
+				Dev: cfg.Dev, CSRF: cfg.CSRF, SessionTTL: cfg.SessionTTL,
+				LoginOrigins: cfg.Origins(), Proxies: proxies,
+			})
 		}
 		var limits *httpapi.Limits
 		if cfg.RateLimit > 0 || cfg.MaxInFlight > 0 {
