@@ -55,7 +55,7 @@
 // the header X-CSRF-Token, whose value GET /config/fetchCsrf returns, on
 // every surface: Authenticate refuses it otherwise (httpapi.ErrForbidden),
 // so no authenticated route can forget the check; the SEMOSS logout, which
-// authenticates itself, calls CheckCSRF. The token is derived from the
+// authenticates itself, calls CheckCSRF, which checks GET too. The token is derived from the
 // session's secret token, so every node can check it without storing
 // anything. Requests with Basic credentials need none: a cross-site page
 // cannot make a browser attach them.
@@ -102,8 +102,17 @@ type Config struct {
 	// by default; never on a network others can reach.
 	Dev bool
 	// CSRF requires the X-CSRF-Token header on POSTs authenticated by the
-	// session cookie alone. Defaults to false.
+	// session cookie alone, and refuses cross-origin logins (see
+	// LoginWith). Defaults to false.
 	CSRF bool
+	// LoginOrigins are the other origins whose pages may log in (with
+	// CSRF on): the front ends allowed to call the API (serve's
+	// --cors-origins; "*" is not one).
+	LoginOrigins []string
+	// Proxies are the reverse proxies whose X-Forwarded-Proto and
+	// X-Forwarded-Host are believed: behind a TLS proxy, the session
+	// cookie is Secure.
+	Proxies httpapi.TrustedProxies
 	// CacheTTL is how long key and session lookups are cached in memory,
 	// and so how long a revoked key may keep working. Defaults to 5 s.
 	CacheTTL time.Duration
@@ -339,7 +348,18 @@ func (a *Authenticator) Login(w http.ResponseWriter, r *http.Request) (httpapi.L
 // LoginWith implements httpapi.SessionAuthenticator: it checks the given
 // access key and secret (POST /auth/login's username and password) and
 // starts a session for them unless r already has one of that key.
+//
+// With CSRF on, a login from another origin's page is refused (an error
+// wrapping httpapi.ErrForbidden) before the credentials are looked at:
+// otherwise any page could log the visitor's browser into the attacker's
+// key (login CSRF), and what the visitor then submits would be the
+// attacker's to read. See checkLoginOrigin.
 func (a *Authenticator) LoginWith(w http.ResponseWriter, r *http.Request, access, secret string) (httpapi.Login, error) {
+	if a.cfg.CSRF {
+		if err := a.checkLoginOrigin(r); err != nil {
+			return httpapi.Login{}, err
+		}
+	}
 	key, err := a.verify(r.Context(), access, secret)
 	if err != nil {
 		return httpapi.Login{}, err
@@ -353,6 +373,40 @@ func (a *Authenticator) LoginWith(w http.ResponseWriter, r *http.Request, access
 		id.SessionID, id.token = sess.ID.String(), token
 	}
 	return a.login(w, r, id)
+}
+
+// checkLoginOrigin refuses a login that a browser sends for another
+// origin's page: its Origin is neither the server's own (as the client
+// sees it: httpapi.TrustedProxies.SameOrigin) nor one of LoginOrigins, or
+// is "null" (a sandboxed or file page); without an Origin, Sec-Fetch-Site
+// says cross-site. A request with neither header is not a browser's (the
+// Python SDK, curl) and goes on.
+func (a *Authenticator) checkLoginOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			return fmt.Errorf("%w: cross-site login refused: the browser says this login comes from another site's page", httpapi.ErrForbidden)
+		}
+		return nil
+	}
+	if a.cfg.Proxies.SameOrigin(r, origin) {
+		return nil
+	}
+	for _, o := range a.cfg.LoginOrigins {
+		if o != "*" && strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return nil
+		}
+	}
+	scheme, _ := a.cfg.Proxies.Scheme(r)
+	return fmt.Errorf("%w: cross-origin login refused: Origin %q is neither this server (%s://%s) nor one of the origins allowed to call it (--cors-origins)",
+		httpapi.ErrForbidden, httpapi.Truncate(origin, 100), scheme, httpapi.Truncate(a.cfg.Proxies.Host(r), 100))
+}
+
+// secure reports whether r reached the server over HTTPS, so that its
+// session cookie must only travel over HTTPS.
+func (a *Authenticator) secure(r *http.Request) bool {
+	scheme, _ := a.cfg.Proxies.Scheme(r)
+	return scheme == "https"
 }
 
 func (a *Authenticator) login(w http.ResponseWriter, r *http.Request, id identity) (httpapi.Login, error) {
@@ -369,7 +423,7 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request, id identit
 		a.sessions.put(a.cfg.Now(), h, sess, a.cfg.CacheTTL)
 		http.SetCookie(w, &http.Cookie{
 			Name: CookieName, Value: token, Path: "/",
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secure(r),
 		})
 		id.SessionID, id.token = sess.ID.String(), token
 	}
@@ -392,7 +446,7 @@ func (a *Authenticator) Logout(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.SessionDelete(r.Context(), h[:]); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secure(r)})
 	return nil
 }
 
@@ -412,9 +466,10 @@ func (a *Authenticator) CSRFToken(r *http.Request) (string, error) {
 	return csrfToken(id.token), nil
 }
 
-// CheckCSRF implements httpapi.SessionAuthenticator. Authenticate already
-// applies it to every request it lets in by cookie; the SEMOSS logout,
-// which authenticates itself, calls it.
+// CheckCSRF implements httpapi.SessionAuthenticator: the SEMOSS logout,
+// which authenticates itself, calls it. It applies to every method: the
+// logout answers GET as well as POST (semoss-ui's is a GET), and a GET
+// that changes state is as forgeable as a POST (an <img> will do).
 func (a *Authenticator) CheckCSRF(r *http.Request) error {
 	if r.Header.Get("Authorization") != "" {
 		return nil
@@ -423,16 +478,25 @@ func (a *Authenticator) CheckCSRF(r *http.Request) error {
 	if err != nil || c.Value == "" {
 		return nil // not cookie-authenticated: nothing a cross-site page could ride on
 	}
-	return a.checkCSRF(r, c.Value)
+	return a.checkCSRFToken(r, c.Value)
 }
 
 // checkCSRF refuses an unsafe request authenticated by the session whose
-// cookie holds token when it lacks the session's CSRF token.
+// cookie holds token when it lacks the session's CSRF token. Authenticate
+// applies it to every request it lets in by cookie; safe methods change
+// nothing on the routes behind it.
 func (a *Authenticator) checkCSRF(r *http.Request, token string) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return nil
 	}
+	return a.checkCSRFToken(r, token)
+}
+
+// checkCSRFToken refuses a request authenticated by the session whose
+// cookie holds token when it lacks the session's CSRF token, whatever its
+// method.
+func (a *Authenticator) checkCSRFToken(r *http.Request, token string) error {
 	if !a.cfg.CSRF {
 		return nil
 	}

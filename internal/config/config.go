@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -161,6 +162,14 @@ type Serve struct {
 	// (comma-separated; "*" allows any, without credentials). Env
 	// JOBSTREAM_CORS_ORIGINS. Defaults to none: CORS off.
 	CORSOrigins string
+	// TrustedProxies are the reverse proxies (comma-separated IP
+	// addresses or CIDR prefixes) whose X-Forwarded-Proto and
+	// X-Forwarded-Host the server believes: behind a TLS proxy, they say
+	// that the client's connection is HTTPS, so the session cookie is
+	// Secure and a login's Origin is compared with the https origin. The
+	// headers of any other peer are ignored (a client could send them).
+	// Env JOBSTREAM_TRUSTED_PROXIES. Defaults to none.
+	TrustedProxies string
 	// MaxPromptBytes caps the size of a job's prompt (command, system
 	// prompt, messages and prompt params together); larger submissions
 	// get 413. Env JOBSTREAM_MAX_PROMPT_BYTES. Defaults to 512 KiB (0 =
@@ -286,6 +295,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.IntVar(&c.RateBurst, "rate-burst", c.envInt(getenv, "JOBSTREAM_RATE_BURST", d.RateBurst), "requests a key may make at once above --rate-limit; 0 = twice the rate (env JOBSTREAM_RATE_BURST)")
 	fs.IntVar(&c.MaxInFlight, "max-inflight", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT", d.MaxInFlight), "concurrent requests (long-polls and SSE streams included) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", env("JOBSTREAM_CORS_ORIGINS", d.CORSOrigins), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("JOBSTREAM_TRUSTED_PROXIES", d.TrustedProxies), "comma-separated IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-Proto/-Host are believed (a TLS proxy: Secure session cookies); default none (env JOBSTREAM_TRUSTED_PROXIES)")
 	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", d.MaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
 	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", d.MaxPendingRows), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
@@ -376,6 +386,9 @@ func (c *Serve) Validate() error {
 			errs = append(errs, fmt.Errorf("--cors-origins: %q is not an origin such as https://app.example.com", o))
 		}
 	}
+	if _, err := c.Proxies(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SessionTTL < 0 {
 		errs = append(errs, fmt.Errorf("--session-ttl must not be negative, got %s", c.SessionTTL))
 	}
@@ -385,6 +398,28 @@ func (c *Serve) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// Proxies returns TrustedProxies as prefixes (an address is a prefix of
+// its full length), or an error naming the first entry that is neither.
+func (c *Serve) Proxies() (httpapi.TrustedProxies, error) {
+	var out httpapi.TrustedProxies
+	for e := range strings.SplitSeq(c.TrustedProxies, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not an IP address or a CIDR prefix such as 10.0.0.0/8", e)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Origins returns CORSOrigins as a list (empty: CORS off).

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -89,6 +90,18 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("TrustedProxies", func(t *testing.T) {
+		t.Parallel()
+		c, err := parse(t, map[string]string{"JOBSTREAM_TRUSTED_PROXIES": "10.1.2.3, 192.168.7.9/16 ,::1,"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Proxies()
+		if err != nil || fmt.Sprint(p) != "[10.1.2.3/32 192.168.0.0/16 ::1/128]" {
+			t.Fatalf("Proxies() = %v, %v", p, err)
+		}
+	})
+
 	t.Run("BadValuesNamed", func(t *testing.T) {
 		t.Parallel()
 		for name, tc := range map[string]struct {
@@ -96,17 +109,20 @@ func TestServe(t *testing.T) {
 			args []string
 			want string
 		}{
-			"Role":            {args: []string{"--role", "both"}, want: "--role"},
-			"Concurrency":     {args: []string{"--concurrency", "0"}, want: "--concurrency"},
-			"LeaseTTL":        {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
-			"MaxConns":        {args: []string{"--max-conns", "1"}, want: "--max-conns"},
-			"LogLevel":        {args: []string{"--log-level", "loud"}, want: "--log-level"},
-			"SessionTTL":      {args: []string{"--session-ttl", "-1h"}, want: "--session-ttl"},
-			"OverloadWait":    {args: []string{"--overload-wait", "-1s"}, want: "--overload-wait"},
-			"EnvOverloadWait": {env: map[string]string{"JOBSTREAM_OVERLOAD_WAIT": "soon"}, want: "JOBSTREAM_OVERLOAD_WAIT"},
-			"EnvInt":          {env: map[string]string{"JOBSTREAM_CONCURRENCY": "many"}, want: "JOBSTREAM_CONCURRENCY"},
-			"EnvDuration":     {env: map[string]string{"JOBSTREAM_LEASE_TTL": "30"}, want: "JOBSTREAM_LEASE_TTL"},
-			"EnvBool":         {env: map[string]string{"JOBSTREAM_DEV": "yes please"}, want: "JOBSTREAM_DEV"},
+			"Role":               {args: []string{"--role", "both"}, want: "--role"},
+			"Concurrency":        {args: []string{"--concurrency", "0"}, want: "--concurrency"},
+			"LeaseTTL":           {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
+			"MaxConns":           {args: []string{"--max-conns", "1"}, want: "--max-conns"},
+			"LogLevel":           {args: []string{"--log-level", "loud"}, want: "--log-level"},
+			"SessionTTL":         {args: []string{"--session-ttl", "-1h"}, want: "--session-ttl"},
+			"OverloadWait":       {args: []string{"--overload-wait", "-1s"}, want: "--overload-wait"},
+			"EnvOverloadWait":    {env: map[string]string{"JOBSTREAM_OVERLOAD_WAIT": "soon"}, want: "JOBSTREAM_OVERLOAD_WAIT"},
+			"EnvInt":             {env: map[string]string{"JOBSTREAM_CONCURRENCY": "many"}, want: "JOBSTREAM_CONCURRENCY"},
+			"EnvDuration":        {env: map[string]string{"JOBSTREAM_LEASE_TTL": "30"}, want: "JOBSTREAM_LEASE_TTL"},
+			"EnvBool":            {env: map[string]string{"JOBSTREAM_DEV": "yes please"}, want: "JOBSTREAM_DEV"},
+			"TrustedProxyName":   {args: []string{"--trusted-proxies", "10.0.0.1, proxy.example"}, want: `--trusted-proxies: "proxy.example"`},
+			"TrustedProxyPrefix": {args: []string{"--trusted-proxies", "10.0.0.0/33"}, want: "--trusted-proxies"},
+			"EnvTrustedProxies":  {env: map[string]string{"JOBSTREAM_TRUSTED_PROXIES": "*"}, want: "--trusted-proxies"},
 		} {
 			_, err := parse(t, tc.env, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

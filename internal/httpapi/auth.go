@@ -120,10 +120,11 @@ type SessionAuthenticator interface {
 	// CSRFToken returns the CSRF token of r's session (ErrUnauthenticated
 	// without one).
 	CSRFToken(r *http.Request) (string, error)
-	// CheckCSRF returns an error (wrapping ErrForbidden) when r needs a
-	// CSRF token and lacks the right one. Authenticate applies it; a
-	// route outside Authenticate that acts on the session (the SEMOSS
-	// logout) calls it itself.
+	// CheckCSRF returns an error (wrapping ErrForbidden) when r rides on
+	// the session cookie and lacks the session's CSRF token, whatever
+	// its method. Authenticate applies the same check to unsafe methods;
+	// a route outside Authenticate that acts on the session (the SEMOSS
+	// logout, on GET too) calls it itself.
 	CheckCSRF(r *http.Request) error
 }
 

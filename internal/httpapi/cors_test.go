@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -53,6 +54,41 @@ func TestCORS(t *testing.T) {
 		w := do(CORS([]string{"*"}, ok), http.MethodGet, "https://any.example")
 		if w.Header().Get("Access-Control-Allow-Origin") != "*" || w.Header().Get("Access-Control-Allow-Credentials") != "" {
 			t.Fatalf("headers = %v", w.Header())
+		}
+	})
+
+	// jobstream issue 18 item 12: the preflight of a DELETE, and of the
+	// headers a browser OpenAI SDK sends (openai-node with
+	// dangerouslyAllowBrowser), were refused.
+	t.Run("PreflightDELETEAndSDKHeaders", func(t *testing.T) {
+		t.Parallel()
+		h := CORS([]string{"https://app.example"}, ok)
+		sdk := "authorization, content-type, openai-beta, x-stainless-arch, x-stainless-lang, x-stainless-os, " +
+			"x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout"
+		for _, tc := range []struct {
+			method, headers, want string
+		}{
+			{"DELETE", "authorization", "Authorization"},
+			{"POST", sdk, "Authorization, Content-Type, Openai-Beta, X-Stainless-Arch, X-Stainless-Lang, X-Stainless-Os, " +
+				"X-Stainless-Package-Version, X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout"},
+			{"GET", "X-Stainless-Helper-Method, OpenAI-Organization", "X-Stainless-Helper-Method, Openai-Organization"},
+			// Not ours: left out, so the browser refuses the request.
+			{"POST", "authorization, x-evil, x-stainless-\"bad\"", "Authorization"},
+		} {
+			r := httptest.NewRequest(http.MethodOptions, "/v1/responses/resp_1", nil)
+			r.Header.Set("Origin", "https://app.example")
+			r.Header.Set("Access-Control-Request-Method", tc.method)
+			r.Header.Set("Access-Control-Request-Headers", tc.headers)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			methods := w.Header().Get("Access-Control-Allow-Methods")
+			if w.Code != http.StatusNoContent || !strings.Contains(methods, tc.method) || w.Header().Get("Access-Control-Allow-Headers") != tc.want {
+				t.Errorf("preflight of %s with %q: %d, methods %q, headers %q; want %s allowed with %q",
+					tc.method, tc.headers, w.Code, methods, w.Header().Get("Access-Control-Allow-Headers"), tc.method, tc.want)
+			}
+			if vary := strings.Join(w.Header().Values("Vary"), ","); !strings.Contains(vary, "Access-Control-Request-Headers") {
+				t.Errorf("preflight Vary %q: want Access-Control-Request-Headers", vary)
+			}
 		}
 	})
 }

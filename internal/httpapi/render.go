@@ -102,8 +102,8 @@ func Retryable(err error) bool {
 // DecodeJSON reads a JSON body of at most limit bytes into v, rejecting
 // unknown fields, trailing data and wrong content types with clear errors.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); !IsJSON(ct) {
-		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got %q", Truncate(ct, 64))
+	if err := JSONContentType(r); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()

@@ -65,6 +65,12 @@ func (s *Server) Authenticate(next http.Handler) http.Handler {
 	return httpapi.Authenticate(s.auth, s.writeError)(next)
 }
 
+// ValidQuery is middleware answering a malformed query string with a 400
+// naming the parameter (httpapi.ParseQuery), in the native error shape.
+func (s *Server) ValidQuery(next http.Handler) http.Handler {
+	return httpapi.ValidQuery(s.writeError)(next)
+}
+
 // Limit is middleware applying the per-key limits after Authenticate,
 // answering 429 in the native error shape.
 func (s *Server) Limit(next http.Handler) http.Handler {

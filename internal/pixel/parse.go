@@ -26,14 +26,24 @@ const (
 // fine but not one jobstream runs, e.g. `Foo(1)`.
 var ErrUnsupported = errors.New("pixel: unsupported pixel")
 
-// ErrTooMany is wrapped by the error for a pixel asking for more than
-// jobstream does in one request: StopPixelExecution with more than
-// MaxStopIDs job ids. Callers answer it with 400.
+// ErrTooMany is wrapped by the error for an expression asking for more
+// than jobstream does in one request: StopPixelExecution pixels naming more
+// than MaxStopIDs distinct job ids between them. Callers answer it with
+// 400.
 var ErrTooMany = errors.New("pixel: too many")
 
-// MaxStopIDs caps the job ids of one StopPixelExecution: each is a cancel
-// transaction.
+// MaxStopIDs caps the distinct job ids that the StopPixelExecution pixels
+// of one expression (one request) name between them: each is a cancel
+// transaction and an audit row. It is per expression, not per pixel, or
+// MaxPixels pixels of MaxStopIDs ids each would be 10,000 cancels.
+// Repeated ids count once (StopKey says which are the same); callers
+// cancel each once.
 const MaxStopIDs = 100
+
+// StopKey is the form of a StopPixelExecution job id under which repeats
+// are the same job: trimmed, lower case (job ids are UUIDs, whose hex
+// digits may come in either case).
+func StopKey(id string) string { return strings.ToLower(strings.TrimSpace(id)) }
 
 // maxListed caps how many unknown argument names an error lists.
 const maxListed = 5
@@ -120,10 +130,17 @@ func Parse(expr string) ([]Pixel, error) {
 		return nil, &SyntaxError{Pos: 0, Msg: "empty expression"}
 	}
 	pixels := make([]Pixel, 0, len(segs))
+	stops := map[string]bool{}
 	for _, s := range segs {
 		px, err := parsePixel(expr, s)
 		if err != nil {
 			return nil, err
+		}
+		for _, id := range px.StopIDs {
+			stops[StopKey(id)] = true
+		}
+		if len(stops) > MaxStopIDs {
+			return nil, fmt.Errorf("pixel: StopPixelExecution: the expression names more than the %d distinct job ids one request stops: %w", MaxStopIDs, ErrTooMany)
 		}
 		pixels = append(pixels, px)
 	}
@@ -458,7 +475,7 @@ func (p *parser) stop() ([]string, error) {
 	case len(ids) == 0:
 		return nil, errors.New("pixel: StopPixelExecution: id: no job id given")
 	case len(ids) > MaxStopIDs:
-		return nil, fmt.Errorf("pixel: StopPixelExecution: id: %d job ids, more than the %d one call stops: %w", len(ids), MaxStopIDs, ErrTooMany)
+		return nil, fmt.Errorf("pixel: StopPixelExecution: id: %d job ids, more than the %d one request stops: %w", len(ids), MaxStopIDs, ErrTooMany)
 	}
 	for _, id := range ids {
 		if strings.TrimSpace(id) == "" {

@@ -371,21 +371,51 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// TestParseLimits: StopPixelExecution stops at most MaxStopIDs jobs per
-// call (ErrTooMany beyond, which callers answer with 400), and an error
+// TestParseLimits: the StopPixelExecution pixels of one expression stop at
+// most MaxStopIDs distinct jobs between them (ErrTooMany beyond, which
+// callers answer with 400), and an error
 // never echoes the whole input: a list of 20,000 unknown arguments, or one
 // name of 100 KB, makes a short message.
 func TestParseLimits(t *testing.T) {
 	t.Parallel()
 	ids := make([]string, MaxStopIDs+1)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%q", fmt.Sprintf("00000000-0000-0000-0000-%012d", i))
+		ids[i] = fmt.Sprintf("%q", fmt.Sprintf("abcdef00-0000-0000-0000-%012d", i))
 	}
 	if _, err := Parse(`StopPixelExecution(id=[` + strings.Join(ids[:MaxStopIDs], ",") + `])`); err != nil {
 		t.Errorf("%d ids: %v", MaxStopIDs, err)
 	}
 	if _, err := Parse(`StopPixelExecution(id=[` + strings.Join(ids, ",") + `])`); !errors.Is(err, ErrTooMany) {
 		t.Errorf("%d ids: %v, want ErrTooMany", len(ids), err)
+	}
+	// Per expression, not per pixel: the amplification of jobstream
+	// issue 18 (MaxPixels pixels of MaxStopIDs distinct ids, 10,000
+	// cancels in one request), and two pixels just over the cap together.
+	var many []string
+	for p := range MaxPixels {
+		var list []string
+		for i := range MaxStopIDs {
+			list = append(list, fmt.Sprintf(`"00000000-0000-0000-%04d-%012d"`, p, i))
+		}
+		many = append(many, `StopPixelExecution(id=[`+strings.Join(list, ",")+`])`)
+	}
+	for name, expr := range map[string]string{
+		"ManyPixels": strings.Join(many, ";"),
+		"TwoPixels": `StopPixelExecution(id=[` + strings.Join(ids[:60], ",") + `]); StopPixelExecution(id=[` +
+			strings.Join(ids[60:], ",") + `])`,
+	} {
+		if _, err := Parse(expr); !errors.Is(err, ErrTooMany) {
+			t.Errorf("%s: %.200v, want ErrTooMany", name, err)
+		}
+	}
+	// Repeated ids count once, in whatever case their hex digits come.
+	var repeats []string
+	upper := strings.ToUpper(strings.Join(ids[:MaxStopIDs], ","))
+	for range MaxPixels / 2 {
+		repeats = append(repeats, `StopPixelExecution(id=[`+strings.Join(ids[:MaxStopIDs], ",")+`])`, `StopPixelExecution(id=[`+upper+`])`)
+	}
+	if px, err := Parse(strings.Join(repeats, ";")); err != nil || len(px) != MaxPixels {
+		t.Errorf("%d pixels repeating the same %d ids: %d pixels, %v", MaxPixels, MaxStopIDs, len(px), err)
 	}
 	var args []string
 	for i := range 20_000 {

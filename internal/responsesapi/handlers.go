@@ -77,6 +77,13 @@ type getParams struct {
 func parseGet(w http.ResponseWriter, r *http.Request, limit int64) (stream bool, after int64, err error) {
 	var p getParams
 	if r.Body != nil && r.Body != http.NoBody {
+		if r.Header.Get("Content-Type") == "" {
+			// openai-go sends GetStreaming's stream option in a body
+			// without a Content-Type. A GET changes nothing, so the
+			// JSON routes' rule (httpapi.JSONContentType) bends for a
+			// missing one here only: a wrong one is still refused.
+			r.Header.Set("Content-Type", "application/json")
+		}
 		body, err := readBody(w, r, limit)
 		if err != nil {
 			return false, 0, err

@@ -130,8 +130,9 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, cfg httpapi.Config, en
 // neither; refusing them here keeps them a 400 rather than a failed
 // INSERT).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return nil, newError(http.StatusUnsupportedMediaType, "invalid_request_error", "", "unsupported_media_type", "Content-Type must be application/json, got %q.", truncate(ct, 80))
+	var ae *httpapi.APIError
+	if err := httpapi.JSONContentType(r); errors.As(err, &ae) {
+		return nil, newError(ae.Status, "invalid_request_error", "", ae.Code, "%s.", ae.Message)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError

@@ -196,8 +196,8 @@ func TestCSRF(t *testing.T) {
 }
 
 // TestCSRFLogout: with CSRF protection on, a logout that rides on the
-// session cookie alone, as a cross-site page's form would, is refused with
-// 403 and the session lives on; the same logout with the session's token
+// session cookie alone, as a cross-site page's form or image would (POST or
+// GET), is refused with 403 and the session lives on; the same logout with the session's token
 // (what the console sends) ends it, and one with Basic credentials needs
 // no token.
 func TestCSRFLogout(t *testing.T) {
@@ -229,11 +229,19 @@ func TestCSRFLogout(t *testing.T) {
 	}
 	meta := url.Values{"expression": {"META | true"}}
 
-	for _, h := range [][]string{
-		{"Origin", "https://elsewhere.example", "Sec-Fetch-Site", "cross-site"},
-		{"X-CSRF-Token", "not-the-token"},
+	// POST, and GET (jobstream issue 18 item 11: a cross-site <img
+	// src=".../logout/all"> ended the session): refused alike.
+	for _, tc := range []struct {
+		form url.Values
+		h    []string
+	}{
+		{url.Values{}, []string{"Origin", "https://elsewhere.example", "Sec-Fetch-Site", "cross-site"}},
+		{url.Values{}, []string{"X-CSRF-Token", "not-the-token"}},
+		{nil, []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Dest", "image"}},
+		{nil, []string{"X-CSRF-Token", "not-the-token"}},
 	} {
-		status, _, body := m.call("/logout/all", url.Values{}, h...)
+		h := tc.h
+		status, _, body := m.call("/logout/all", tc.form, h...)
 		var e struct {
 			Type string `json:"errorType"`
 		}
@@ -258,6 +266,18 @@ func TestCSRFLogout(t *testing.T) {
 	}
 	if status, _, _ := m.call("/engine/runPixel", meta, "X-CSRF-Token", token); status != http.StatusUnauthorized {
 		t.Errorf("after logout, the session's POST: %d, want 401", status)
+	}
+
+	// GET with the token logs out too (semoss-ui's logout is a GET).
+	m.login(k)
+	if token, _ = loggedIn(); token == "" {
+		t.Fatal("second login: no token")
+	}
+	if status, _, body := m.call("/logout/all", nil, "X-CSRF-Token", token); status != http.StatusOK {
+		t.Fatalf("GET logout with the token: %d %s", status, body)
+	}
+	if _, in := loggedIn(); in {
+		t.Error("GET logout with the token left the session logged in")
 	}
 
 	// Basic credentials (a cross-site page cannot attach them) need none.

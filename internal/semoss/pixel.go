@@ -136,9 +136,12 @@ func (s *Server) RunPixel(w http.ResponseWriter, r *http.Request) {
 	// Waiting for a model can outlast the server's WriteTimeout.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(SemossSyncWait + 30*time.Second))
 	out := make([]PixelReturn, 0, len(pixels))
+	// Each job id is stopped once per request, however often the
+	// expression names it (pixel.MaxStopIDs caps the distinct ones).
+	stopped := map[string]string{}
 	for i, px := range pixels {
 		start := time.Now()
-		e := s.runOnePixel(r, insight, px)
+		e := s.runOnePixel(r, insight, px, stopped)
 		if r.Context().Err() != nil {
 			return // the client went away; the job goes on
 		}
@@ -151,7 +154,10 @@ func (s *Server) RunPixel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, PixelResponse{InsightID: insight, PixelReturn: out})
 }
 
-func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel) PixelReturn {
+// runOnePixel runs px. stopped holds the outcome of every job id the
+// request stopped so far, by pixel.StopKey: a repeated id is answered from
+// it, without another cancel.
+func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel, stopped map[string]string) PixelReturn {
 	ctx := r.Context()
 	p := principalFrom(ctx)
 	switch px.Kind {
@@ -160,6 +166,10 @@ func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel) Pi
 	case pixel.KindStop:
 		msgs := make([]string, len(px.StopIDs))
 		for i, id := range px.StopIDs {
+			if msg, ok := stopped[pixel.StopKey(id)]; ok {
+				msgs[i] = msg
+				continue
+			}
 			msg, err := s.stopJob(ctx, p.Tenant, id)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -167,7 +177,7 @@ func (s *Server) runOnePixel(r *http.Request, insight string, px pixel.Pixel) Pi
 				}
 				return PixelReturn{Output: "internal error", OperationType: opError}
 			}
-			msgs[i] = msg
+			msgs[i], stopped[pixel.StopKey(id)] = msg, msg
 		}
 		if len(msgs) == 1 {
 			return PixelReturn{Output: msgs[0], OperationType: opOperation}

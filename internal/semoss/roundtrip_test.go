@@ -69,9 +69,10 @@ func queryName(sql string) string {
 }
 
 // TestPollRoundTrips: a pixelJobStreaming poll that finds data waiting
-// makes at most 2 database round trips for the job (it makes 1: the
-// cursor's advance returns the chunks, the status and whether the job is
-// synchronous), including the poll that ends the job. It was 3 to 4:
+// makes at most 2 database round trips for the job, including the poll
+// that ends the job: the cursor's advance (which settles the page before
+// and returns the chunks, the status and whether the job is synchronous),
+// then the record that the answer was written whole. It was 3 to 4:
 // CursorGet, a wait read, CursorRead, then PixelJobGet on completion.
 func TestPollRoundTrips(t *testing.T) {
 	t.Parallel()

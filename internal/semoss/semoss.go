@@ -116,6 +116,12 @@ func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err erro
 	s.writeSemossError(w, r, err)
 }
 
+// ValidQuery is middleware answering a malformed query string with a 400
+// naming the parameter (httpapi.ParseQuery), in SEMOSS's error shape.
+func (s *Server) ValidQuery(next http.Handler) http.Handler {
+	return httpapi.ValidQuery(s.writeSemossError)(next)
+}
+
 // Limit applies the per-key limits (httpapi.Limits) like the native API,
 // answering 429 with Retry-After in SEMOSS's error shape.
 func (s *Server) Limit(next http.Handler) http.Handler {

@@ -33,6 +33,8 @@ type Server struct {
 	drain  *httpapi.Drain
 	// jobs submits LLM pixels as native jobs.
 	jobs *jobsapi.Server
+	// pages tracks the answers of cursor-mode pages (cursor.go).
+	pages pages
 }
 
 // New returns the SEMOSS surface over d, submitting jobs through jobs.

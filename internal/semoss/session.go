@@ -66,6 +66,8 @@ func (s *Server) FetchCSRF(w http.ResponseWriter, r *http.Request) {
 
 // Login serves POST /auth/login: username is an access key, password
 // its secret key. On success it starts a session and sets its cookie.
+// With CSRF protection on, a login from another origin's page is a 403
+// (auth.Authenticator.LoginWith).
 func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 	f, err := s.semossForm(w, r)
 	if err != nil {
@@ -84,9 +86,12 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := sa.LoginWith(w, r, user, pass)
 	if err != nil {
-		if errors.Is(err, httpapi.ErrUnauthenticated) {
-			s.writeSemossError(w, r, semossErrorf(http.StatusUnauthorized, "Unauthorized", "invalid username or password"))
-			return
+		switch {
+		case errors.Is(err, httpapi.ErrUnauthenticated):
+			err = semossErrorf(http.StatusUnauthorized, "Unauthorized", "invalid username or password")
+		case errors.Is(err, httpapi.ErrForbidden):
+			// A cross-origin login under CSRF protection.
+			err = semossErrorf(http.StatusForbidden, "CSRF", "%v", err)
 		}
 		s.writeSemossError(w, r, err)
 		return
@@ -94,12 +99,12 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"success": "true", "username": l.Name})
 }
 
-// Logout serves /logout/all: ends the session. The route authenticates
-// itself (outside Authenticate), so it applies the CSRF check Authenticate
-// gives every other route: with CSRF protection on, a POST that rides on
-// the session cookie alone must carry the session's X-CSRF-Token (403
-// otherwise, and the session lives on), or any page the browser visits
-// could end the session with a form.
+// Logout serves /logout/all (GET, as semoss-ui sends it, or POST): ends
+// the session. The route authenticates itself (outside Authenticate), so
+// it applies the CSRF check itself, on either method: with CSRF protection
+// on, a logout that rides on the session cookie alone must carry the
+// session's X-CSRF-Token (403 otherwise, and the session lives on), or any
+// page the browser visits could end the session with a form or an image.
 func (s *Server) Logout(w http.ResponseWriter, r *http.Request) {
 	if sa, ok := s.auth.(httpapi.SessionAuthenticator); ok {
 		if err := sa.CheckCSRF(r); err != nil {

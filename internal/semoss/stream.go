@@ -55,8 +55,10 @@ func (s *Server) semossWait(f url.Values) (time.Duration, error) {
 // (an unknown one, or another tenant's, is UnknownJob).
 //
 // With jobId alone (SEMOSS clients), each session has its own cursor in
-// PostgreSQL and receives every chunk exactly once, whichever node its
-// polls reach. With offset=N the read is stateless, from chunk N, and the
+// PostgreSQL, whichever node its polls reach, and a page stays
+// unacknowledged until the session's next poll, which gets it again unless
+// its answer was written completely (cursor.go says exactly what that
+// guarantees). With offset=N the read is stateless, from chunk N, and the
 // answer adds "offset", the next one to ask for. Either way, when nothing
 // is new and the job goes on, it waits (the wait field, SemossDefaultWait
 // by default) until a chunk arrives.
@@ -75,53 +77,51 @@ func (s *Server) PixelJobStreaming(w http.ResponseWriter, r *http.Request) {
 		s.writeSemossError(w, r, err)
 		return
 	}
-	// A session polling a job it has polled before (every poll but its
-	// first): one round trip hands out what is new, with the status.
-	page, err := s.store.CursorPoll(ctx, q.tenant, q.id, session, s.cfg.PageSize)
+	k := pageKey{job: q.id, session: session}
+	until := time.Now().Add(q.wait)
+	// One round trip settles the page handed out before and hands out
+	// what is new, with the status.
+	page, err := s.pollCursor(ctx, q, k, until)
 	if !s.semossReadOK(w, r, err, unknownJobStream) {
 		return
 	}
-	if page.Found && (len(page.Chunks) > 0 || page.Terminal()) {
-		s.writeStreaming(w, page.Snapshot, page.Sync)
+	if page.Verdict == store.VerdictBusy {
+		// Another poll of the session is still answering: nothing for
+		// this one yet.
+		writeJSON(w, http.StatusOK, StreamingResponse{Status: SemossInProgress, Message: []StreamMessage{}})
 		return
 	}
-	from := page.From
-	if !page.Found {
-		// The session's first poll of the job (or not the tenant's job).
-		cur, err := s.store.CursorGet(ctx, q.tenant, q.id, session)
+	if len(page.Chunks) > 0 || page.Terminal() {
+		s.sendPage(w, r, q, k, page)
+		return
+	}
+	// Nothing new: wait, holding no connection, from where the session
+	// stands; then hand out what came.
+	snap, err := s.read(ctx, stream.Params{Tenant: q.tenant, JobID: q.id, From: page.From, Limit: 1, Wait: time.Until(until)})
+	if err == nil && len(snap.Chunks) > 0 {
+		page, err = s.pollCursor(ctx, q, k, until)
 		if !s.semossReadOK(w, r, err, unknownJobStream) {
 			return
 		}
-		from = cur.Next
-	}
-	// Nothing new: wait, holding no connection, from where the session
-	// stands; then hand out the chunks and advance the cursor.
-	snap, err := s.read(ctx, stream.Params{Tenant: q.tenant, JobID: q.id, From: from, Limit: 1, Wait: q.wait})
-	sync := page.Sync
-	if err == nil && len(snap.Chunks) > 0 {
-		if page.Found {
-			page, err = s.store.CursorPoll(ctx, q.tenant, q.id, session, s.cfg.PageSize)
-			snap, sync = page.Snapshot, page.Sync
-		} else {
-			snap, err = s.store.CursorRead(ctx, q.tenant, q.id, session, s.cfg.PageSize)
-			sync = s.isSync(ctx, q.tenant, q.id, snap.Status)
+		if page.Verdict == store.VerdictBusy {
+			writeJSON(w, http.StatusOK, StreamingResponse{Status: SemossInProgress, Message: []StreamMessage{}})
+			return
 		}
-	} else if err == nil && !page.Found {
-		sync = s.isSync(ctx, q.tenant, q.id, snap.Status)
+		s.sendPage(w, r, q, k, page)
+		return
 	}
 	if !s.semossReadOK(w, r, err, unknownJobStream) {
 		return
 	}
-	s.writeStreaming(w, snap, sync)
+	writeJSON(w, http.StatusOK, StreamingResponse{Status: s.streamingStatus(snap, page.Sync), Message: messagesOf(snap.Chunks)})
 }
 
-// writeStreaming answers a pixelJobStreaming poll with snap.
-func (s *Server) writeStreaming(w http.ResponseWriter, snap store.Snapshot, sync bool) {
-	status := SemossInProgress
-	if !snap.More {
-		status = semossStatusName(snap.Status, sync)
+// streamingStatus is the status of a pixelJobStreaming answer with snap.
+func (s *Server) streamingStatus(snap store.Snapshot, sync bool) string {
+	if snap.More {
+		return SemossInProgress
 	}
-	writeJSON(w, http.StatusOK, StreamingResponse{Status: status, Message: messagesOf(snap.Chunks)})
+	return semossStatusName(snap.Status, sync)
 }
 
 // semossPollRequest is what the polling routes (pixelJobStreaming,

@@ -11,9 +11,9 @@ import (
 )
 
 // routes is the route table of every wire surface. Each surface mounts
-// under its own prefix, behind its own Authenticate and Limit middleware,
-// which answer in that surface's error shape; a new surface adds a block
-// here the same way.
+// under its own prefix, behind its own ValidQuery, Authenticate and Limit
+// middleware, which answer in that surface's error shape; a new surface
+// adds a block here the same way.
 //
 // Long-poll and SSE routes must not sit behind a timeout middleware (chi's
 // middleware.Timeout answers 504 at its deadline); waits are capped by
@@ -42,7 +42,7 @@ func (a *API) routes() chi.Router {
 	// its own: chi routes it past this one, behind its own middleware.
 	r.Route("/v1", func(r chi.Router) {
 		jobs := a.jobs
-		r.Use(jobs.Authenticate, jobs.Limit)
+		r.Use(jobs.ValidQuery, jobs.Authenticate, jobs.Limit)
 		r.Post("/jobs", jobs.CreateJob)
 		r.Get("/jobs", jobs.ListJobs)
 		r.Get("/jobs/{id}", jobs.GetJob)
@@ -61,7 +61,7 @@ func (a *API) routes() chi.Router {
 	// shape.
 	r.Route("/v1/responses", func(r chi.Router) {
 		resp := a.responses
-		r.Use(resp.Authenticate, resp.Limit)
+		r.Use(resp.ValidQuery, resp.Authenticate, resp.Limit)
 		r.NotFound(resp.NotFound)
 		r.MethodNotAllowed(resp.MethodNotAllowed)
 		r.Post("/", resp.Create)
@@ -74,6 +74,7 @@ func (a *API) routes() chi.Router {
 	// The SEMOSS-compatible surface (internal/semoss).
 	r.Route("/Monolith/api", func(r chi.Router) {
 		sem := a.semoss
+		r.Use(sem.ValidQuery)
 		// Logins and logouts authenticate themselves (wrong credentials
 		// read as logged out); they are rate-limited all the same, since
 		// each login may start a session.

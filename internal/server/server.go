@@ -57,6 +57,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	proxies, err := cfg.Proxies() // valid: Validate checked it
+	if err != nil {
+		return err
+	}
 	if d.Listener != nil {
 		// Serving closes it at shutdown; this covers the returns before.
 		defer d.Listener.Close()
@@ -200,7 +204,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if cfg.Role != config.RoleWorker {
 		auth := d.Auth
 		if auth == nil {
-			auth = jsauth.New(st, jsauth.Config{Dev: cfg.Dev, CSRF: cfg.CSRF, SessionTTL: cfg.SessionTTL})
+			auth = jsauth.New(st, jsauth.Config{
+				Dev: cfg.Dev, CSRF: cfg.CSRF, SessionTTL: cfg.SessionTTL,
+				LoginOrigins: cfg.Origins(), Proxies: proxies,
+			})
 		}
 		var limits *httpapi.Limits
 		if cfg.RateLimit > 0 || cfg.MaxInFlight > 0 {
@@ -229,6 +236,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			IdleTimeout:    120 * time.Second,
 			MaxHeaderBytes: 64 << 10,
 			BaseContext:    func(net.Listener) context.Context { return httpCtx },
+			// Handlers may learn whether the client reset the connection
+			// with their answer unread (SEMOSS cursor mode sends such a
+			// page again).
+			ConnContext: httpapi.ConnContext,
 		}
 		if listener != nil {
 			// Serve only once LISTEN is in place, so /readyz is green
@@ -253,6 +264,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 			}
 		}
+		ln = httpapi.WatchConns(ln)
 		if a, ok := auth.(*jsauth.Authenticator); ok {
 			running++
 			go func() { errc <- a.WatchRevocations(runCtx) }()

@@ -100,9 +100,10 @@ func (s *Store) Records(ctx context.Context, f JobFilter, fn func(Record) error)
 	})
 }
 
-// Events returns a job's audit trail, oldest first, for the job's own
-// tenant only (another tenant's job is ErrNotFound, as everywhere).
-func (s *Store) Events(ctx context.Context, tenant string, id uuid.UUID) ([]Event, error) {
+// Events returns a page of a job's audit trail, oldest first: up to limit
+// events after the event with id after (0: from the first), for the job's
+// own tenant only (another tenant's job is ErrNotFound, as everywhere).
+func (s *Store) Events(ctx context.Context, tenant string, id uuid.UUID, after int64, limit int) ([]Event, error) {
 	var out []Event
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := s.q.JobGet(ctx, tx, dbsqlc.JobGetParams{ID: id, Tenant: tenant}); errors.Is(err, pgx.ErrNoRows) {
@@ -110,11 +111,15 @@ func (s *Store) Events(ctx context.Context, tenant string, id uuid.UUID) ([]Even
 		} else if err != nil {
 			return err
 		}
-		events, err := s.q.JobEventList(ctx, tx, id)
+		rows, err := s.q.JobEventPage(ctx, tx, dbsqlc.JobEventPageParams{JobID: id, AfterID: after, Max: int64(limit)})
 		if err != nil {
 			return err
 		}
-		out = eventsFromRows(events)
+		list := make([]dbsqlc.JobEventListRow, len(rows))
+		for i, r := range rows {
+			list[i] = dbsqlc.JobEventListRow(r)
+		}
+		out = eventsFromRows(list)
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {

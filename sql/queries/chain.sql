@@ -70,3 +70,13 @@ FROM job_chunks c
 WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id)
 ORDER BY c.job_id
 LIMIT 1000;
+
+-- JobEventPage is one page of a job's audit trail, oldest first: up to @max
+-- events after event @after_id (keyset on job_events_job_idx (job_id, id),
+-- so a page costs the same at any depth).
+-- name: JobEventPage :many
+SELECT id, job_id, tenant, event, from_status, to_status, attempt, lease_owner, actor, reason, detail, db_role, at
+FROM job_events
+WHERE job_id = @job_id AND id > @after_id
+ORDER BY id
+LIMIT @max;

@@ -271,6 +271,73 @@ func (q *Queries) JobEventList(ctx context.Context, db DBTX, jobID uuid.UUID) ([
 	return items, nil
 }
 
+const jobEventPage = `-- name: JobEventPage :many
+SELECT id, job_id, tenant, event, from_status, to_status, attempt, lease_owner, actor, reason, detail, db_role, at
+FROM job_events
+WHERE job_id = $1 AND id > $2
+ORDER BY id
+LIMIT $3
+`
+
+type JobEventPageParams struct {
+	JobID   uuid.UUID
+	AfterID int64
+	Max     int64
+}
+
+type JobEventPageRow struct {
+	ID         int64
+	JobID      uuid.UUID
+	Tenant     string
+	Event      string
+	FromStatus *string
+	ToStatus   *string
+	Attempt    *int32
+	LeaseOwner *string
+	Actor      string
+	Reason     *string
+	Detail     []byte
+	DbRole     string
+	At         time.Time
+}
+
+// JobEventPage is one page of a job's audit trail, oldest first: up to @max
+// events after event @after_id (keyset on job_events_job_idx (job_id, id),
+// so a page costs the same at any depth).
+func (q *Queries) JobEventPage(ctx context.Context, db DBTX, arg JobEventPageParams) ([]JobEventPageRow, error) {
+	rows, err := db.Query(ctx, jobEventPage, arg.JobID, arg.AfterID, arg.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []JobEventPageRow
+	for rows.Next() {
+		var i JobEventPageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.JobID,
+			&i.Tenant,
+			&i.Event,
+			&i.FromStatus,
+			&i.ToStatus,
+			&i.Attempt,
+			&i.LeaseOwner,
+			&i.Actor,
+			&i.Reason,
+			&i.Detail,
+			&i.DbRole,
+			&i.At,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const jobGetAny = `-- name: JobGetAny :one
 SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs WHERE id = $1
 `

@@ -194,12 +194,16 @@ type Session struct {
 }
 
 type StreamCursor struct {
-	JobID      uuid.UUID
-	SessionID  uuid.UUID
-	NextSeq    int32
-	PartialSeq int32
-	ErrorSent  bool
-	UpdatedAt  time.Time
+	JobID        uuid.UUID
+	SessionID    uuid.UUID
+	NextSeq      int32
+	PartialSeq   int32
+	ErrorSent    bool
+	UpdatedAt    time.Time
+	SentUpto     int32
+	SentGen      int64
+	SentState    string
+	SentDeadline time.Time
 }
 
 type TokenUsageDaily struct {

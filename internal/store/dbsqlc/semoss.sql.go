@@ -14,51 +14,76 @@ import (
 
 const cursorAdvance = `-- name: CursorAdvance :many
 WITH cur AS (
-    SELECT c.job_id, c.session_id, c.next_seq
+    SELECT c.job_id, c.session_id, c.next_seq, c.sent_upto, c.sent_gen, c.sent_state, c.sent_deadline
     FROM stream_cursors c
     JOIN jobs j ON j.id = c.job_id
     WHERE c.job_id = $1 AND c.session_id = $2 AND j.tenant = $3
     FOR UPDATE OF c
+), settled AS (
+    SELECT cur.job_id, cur.session_id, cur.next_seq, cur.sent_upto, cur.sent_gen, cur.sent_state, cur.sent_deadline,
+           CASE
+               WHEN cur.sent_upto = cur.next_seq THEN 'none'
+               WHEN cur.sent_state = 'failed' OR cur.sent_gen = $4::bigint THEN 'resend'
+               WHEN cur.sent_state = 'written' OR cur.sent_gen = $5::bigint THEN 'ack'
+               WHEN cur.sent_deadline > now() THEN 'busy'
+               ELSE 'resend'
+           END AS verdict
+    FROM cur
+), base AS (
+    SELECT s.job_id, s.session_id, s.next_seq, s.sent_upto, s.sent_gen, s.sent_state, s.sent_deadline, s.verdict, CASE WHEN s.verdict = 'ack' THEN s.sent_upto ELSE s.next_seq END AS from_seq
+    FROM settled s
 ), page AS (
     SELECT j.status, j.finish_reason, j.created_at AS job_created_at,
-           cur.next_seq AS from_seq,
-           EXISTS (SELECT 1 FROM pixel_jobs p WHERE p.job_id = cur.job_id AND p.sync) AS sync,
+           b.from_seq, b.verdict, b.sent_gen, b.sent_deadline,
+           EXISTS (SELECT 1 FROM pixel_jobs p WHERE p.job_id = b.job_id AND p.sync) AS sync,
            ch.seq, ch.stream_type, ch.data, ch.created_at
-    FROM cur
-    JOIN jobs j ON j.id = cur.job_id
+    FROM base b
+    JOIN jobs j ON j.id = b.job_id
     LEFT JOIN LATERAL (
         SELECT seq, stream_type, data, created_at
         FROM job_chunks
-        WHERE job_id = cur.job_id AND seq >= cur.next_seq
+        WHERE job_id = b.job_id AND seq >= b.from_seq AND b.verdict <> 'busy'
         ORDER BY seq
-        LIMIT $4
+        LIMIT $6
     ) ch ON true
+), sent AS (
+    -- One row: the end of the page handed out, NULL when it is empty.
+    SELECT max(p.seq) + 1 AS upto
+    FROM (SELECT seq FROM page WHERE seq IS NOT NULL ORDER BY seq LIMIT $7) p
 ), moved AS (
     UPDATE stream_cursors s
-    SET next_seq = (SELECT max(p.seq) + 1
-                    FROM (SELECT seq FROM page WHERE seq IS NOT NULL
-                          ORDER BY seq LIMIT $5) p),
+    SET next_seq = b.from_seq,
+        sent_upto = coalesce(sent.upto, b.from_seq),
+        sent_gen = CASE WHEN sent.upto IS NULL THEN s.sent_gen ELSE s.sent_gen + 1 END,
+        sent_state = CASE WHEN sent.upto IS NULL THEN s.sent_state ELSE 'sending' END,
+        sent_deadline = CASE WHEN sent.upto IS NULL THEN s.sent_deadline
+                             ELSE now() + make_interval(secs => $8::float8) END,
         updated_at = now()
-    FROM cur
-    WHERE s.job_id = cur.job_id AND s.session_id = cur.session_id
-      AND EXISTS (SELECT 1 FROM page WHERE seq IS NOT NULL)
+    FROM base b, sent
+    WHERE s.job_id = b.job_id AND s.session_id = b.session_id
+      AND b.verdict <> 'busy'
+      AND (b.verdict <> 'none' OR sent.upto IS NOT NULL)
 )
 SELECT status, finish_reason,
        coalesce(seq, -1)::integer AS seq,
        coalesce(stream_type, '')::text AS stream_type,
        coalesce(data, 'null'::json)::json AS data,
        coalesce(created_at, job_created_at)::timestamptz AS created_at,
-       from_seq, sync
+       coalesce(from_seq, 0)::integer AS from_seq, sync, verdict::text AS verdict, sent_gen AS prev_gen,
+       sent_deadline AS prev_deadline
 FROM page
 ORDER BY seq
 `
 
 type CursorAdvanceParams struct {
-	JobID     uuid.UUID
-	SessionID uuid.UUID
-	Tenant    string
-	Max       int64
-	PageSize  int64
+	JobID       uuid.UUID
+	SessionID   uuid.UUID
+	Tenant      string
+	UnreadGen   int64
+	WrittenGen  int64
+	Max         int64
+	PageSize    int64
+	SendTimeout float64
 }
 
 type CursorAdvanceRow struct {
@@ -70,26 +95,47 @@ type CursorAdvanceRow struct {
 	CreatedAt    time.Time
 	FromSeq      int32
 	Sync         bool
+	Verdict      string
+	PrevGen      int64
+	PrevDeadline time.Time
 }
 
-// CursorAdvance is CursorRead's common case, a session that has a cursor
-// on the job, in ONE statement instead of a transaction of four: it locks
-// the cursor (concurrent polls of one session serialise on it, and after
-// waiting the lock returns the cursor as the previous poll left it), reads
-// the job's status and up to @max chunks from the cursor in the statement's
-// one snapshot, and moves the cursor past the first @page_size of them.
-// No rows: no cursor yet (CursorLock / CursorCreate make one), or not the
-// tenant's job. Every row also carries where the cursor stood (from_seq:
-// where to wait from when nothing is new) and whether the job is a
-// synchronous runPixel's (its completed status is named differently), so
-// a poll that finds data makes this one round trip and no other.
+// CursorAdvance is a pixelJobStreaming poll of a session that has a cursor
+// on the job, in ONE statement. It locks the cursor (concurrent polls of one
+// session serialise on it; after waiting for the lock a poll sees the
+// cursor as the previous one left it), settles the page the session was
+// last handed out, reads the job's status and up to @max chunks from the
+// acknowledged position in the statement's one snapshot, and hands out the
+// first @page_size of them as the new outstanding page.
+//
+// The outstanding page [next_seq, sent_upto) is settled by its answer's
+// fate (sent_state; @written_gen and @unread_gen are what the polling
+// process knows of it before the database does):
+//
+//	'ack'    written completely: next_seq moves to sent_upto;
+//	'resend' failed, unread (the client reset the connection with it
+//	         unread), or still 'sending' past sent_deadline (whoever was
+//	         writing it died): it is read again from next_seq;
+//	'busy'   another poll is still writing it: nothing is read or changed,
+//	         and the caller waits for that answer's fate and polls again;
+//	'none'   nothing outstanding.
+//
+// A page with chunks becomes the new outstanding page: token sent_gen + 1,
+// 'sending' until @send_timeout_ms from now.
+// No rows: no cursor yet (CursorCreate makes one), or not the tenant's job.
+// Every row carries where the page starts (from_seq: where to wait from when
+// nothing is new), the verdict, the previous token and whether the job is a
+// synchronous runPixel's (its completed status is named differently).
 func (q *Queries) CursorAdvance(ctx context.Context, db DBTX, arg CursorAdvanceParams) ([]CursorAdvanceRow, error) {
 	rows, err := db.Query(ctx, cursorAdvance,
 		arg.JobID,
 		arg.SessionID,
 		arg.Tenant,
+		arg.UnreadGen,
+		arg.WrittenGen,
 		arg.Max,
 		arg.PageSize,
+		arg.SendTimeout,
 	)
 	if err != nil {
 		return nil, err
@@ -107,6 +153,9 @@ func (q *Queries) CursorAdvance(ctx context.Context, db DBTX, arg CursorAdvanceP
 			&i.CreatedAt,
 			&i.FromSeq,
 			&i.Sync,
+			&i.Verdict,
+			&i.PrevGen,
+			&i.PrevDeadline,
 		); err != nil {
 			return nil, err
 		}
@@ -212,24 +261,90 @@ func (q *Queries) CursorLock(ctx context.Context, db DBTX, arg CursorLockParams)
 	return i, err
 }
 
+const cursorSent = `-- name: CursorSent :execrows
+UPDATE stream_cursors c
+SET sent_state = 'written', updated_at = now()
+FROM jobs j
+WHERE c.job_id = $1 AND c.session_id = $2 AND j.id = c.job_id AND j.tenant = $3
+  AND c.sent_gen = $4 AND c.sent_state = 'sending' AND c.sent_upto > c.next_seq
+`
+
+type CursorSentParams struct {
+	JobID     uuid.UUID
+	SessionID uuid.UUID
+	Tenant    string
+	Gen       int64
+}
+
+// CursorSent records that the answer carrying the page with token @gen was
+// written to the connection completely: the session's next poll
+// acknowledges it. Nothing happens when the page is no longer the
+// outstanding one (a later poll sent it again), or it failed meanwhile.
+// It locks the cursor row for the update only.
+func (q *Queries) CursorSent(ctx context.Context, db DBTX, arg CursorSentParams) (int64, error) {
+	result, err := db.Exec(ctx, cursorSent,
+		arg.JobID,
+		arg.SessionID,
+		arg.Tenant,
+		arg.Gen,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const cursorUnsent = `-- name: CursorUnsent :execrows
+UPDATE stream_cursors c
+SET sent_state = 'failed', updated_at = now()
+FROM jobs j
+WHERE c.job_id = $1 AND c.session_id = $2 AND j.id = c.job_id AND j.tenant = $3
+  AND c.sent_gen = $4 AND c.sent_upto > c.next_seq
+`
+
+type CursorUnsentParams struct {
+	JobID     uuid.UUID
+	SessionID uuid.UUID
+	Tenant    string
+	Gen       int64
+}
+
+// CursorUnsent records that the answer carrying the page with token @gen
+// did not reach the client (its write failed, or the client reset the
+// connection with the answer unread): the session's next poll sends the
+// page again. It overrides 'written', which may have been recorded first.
+// It locks the cursor row for the update only.
+func (q *Queries) CursorUnsent(ctx context.Context, db DBTX, arg CursorUnsentParams) (int64, error) {
+	result, err := db.Exec(ctx, cursorUnsent,
+		arg.JobID,
+		arg.SessionID,
+		arg.Tenant,
+		arg.Gen,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const cursorUpdate = `-- name: CursorUpdate :exec
 UPDATE stream_cursors
-SET next_seq = $1, partial_seq = $2, error_sent = $3, updated_at = now()
-WHERE job_id = $4 AND session_id = $5
+SET partial_seq = $1, error_sent = $2, updated_at = now()
+WHERE job_id = $3 AND session_id = $4
 `
 
 type CursorUpdateParams struct {
-	NextSeq    int32
 	PartialSeq int32
 	ErrorSent  bool
 	JobID      uuid.UUID
 	SessionID  uuid.UUID
 }
 
-// CursorUpdate stores a cursor locked (or created) in the same transaction.
+// CursorUpdate stores the /engine/partial and /engine/error positions of a
+// cursor locked (or created) in the same transaction. pixelJobStreaming's
+// position moves only in CursorAdvance.
 func (q *Queries) CursorUpdate(ctx context.Context, db DBTX, arg CursorUpdateParams) error {
 	_, err := db.Exec(ctx, cursorUpdate,
-		arg.NextSeq,
 		arg.PartialSeq,
 		arg.ErrorSent,
 		arg.JobID,
