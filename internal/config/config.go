@@ -63,6 +63,21 @@ type Serve struct {
 	// Concurrency is the number of jobs one process runs at once. Env
 	// JOBSTREAM_CONCURRENCY. Defaults to 256.
 	Concurrency int
+	// MaxRunningPerTenant is the most jobs of one tenant a worker process
+	// runs at once; the tenant's other jobs wait queued while other
+	// tenants' jobs start. Free slots go round robin (the tenant with the
+	// fewest jobs running first, then the oldest job). Env
+	// JOBSTREAM_MAX_RUNNING_PER_TENANT. Defaults to 0: three quarters of
+	// Concurrency (at least 1); negative: no cap (round robin only, for a
+	// server with a single tenant).
+	MaxRunningPerTenant int
+	// MaxRuntime bounds how long one attempt of a job runs: then its model
+	// call is stopped and the job fails with an error finish chunk of
+	// type "timeout" (enforced by the worker, and by every node's rescuer
+	// for a worker that does not). Submissions to the sim whose params
+	// would run longer are refused. Env JOBSTREAM_MAX_RUNTIME. Defaults to
+	// 1h.
+	MaxRuntime time.Duration
 	// LeaseTTL is how long a job's lease lasts without a heartbeat. Env
 	// JOBSTREAM_LEASE_TTL. Defaults to 30s.
 	LeaseTTL time.Duration
@@ -189,6 +204,7 @@ func Default() Serve {
 		PprofAddr:         DefaultPprofAddr,
 		Role:              RoleAll,
 		Concurrency:       worker.DefaultConcurrency,
+		MaxRuntime:        worker.DefaultMaxRuntime,
 		LeaseTTL:          worker.DefaultLeaseTTL,
 		ShutdownGrace:     worker.DefaultShutdownGrace,
 		FlushWindow:       worker.DefaultFlushWindow,
@@ -248,6 +264,8 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.StringVar(&c.DataDir, "data-dir", env("JOBSTREAM_DATA_DIR", d.DataDir), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR; default ~/.local/share/jobstream)")
 	fs.StringVar(&c.Role, "role", env("JOBSTREAM_ROLE", d.Role), "what to run: all (api + workers), api, or worker (env JOBSTREAM_ROLE)")
 	fs.IntVar(&c.Concurrency, "concurrency", c.envInt(getenv, "JOBSTREAM_CONCURRENCY", d.Concurrency), "jobs run at once by this process (env JOBSTREAM_CONCURRENCY)")
+	fs.IntVar(&c.MaxRunningPerTenant, "max-running-per-tenant", c.envInt(getenv, "JOBSTREAM_MAX_RUNNING_PER_TENANT", d.MaxRunningPerTenant), "most jobs of one tenant this process runs at once, so that other tenants' jobs start while one floods the queue; 0 = three quarters of --concurrency, negative = no cap (env JOBSTREAM_MAX_RUNNING_PER_TENANT)")
+	fs.DurationVar(&c.MaxRuntime, "max-runtime", c.envDuration(getenv, "JOBSTREAM_MAX_RUNTIME", d.MaxRuntime), "longest a job may run; then it fails with a timeout error (env JOBSTREAM_MAX_RUNTIME)")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.envDuration(getenv, "JOBSTREAM_LEASE_TTL", d.LeaseTTL), "job lease lifetime without a heartbeat; a dead worker's jobs are rescued after it (env JOBSTREAM_LEASE_TTL)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration(getenv, "JOBSTREAM_SHUTDOWN_GRACE", d.ShutdownGrace), "how long in-flight jobs may finish on SIGTERM (env JOBSTREAM_SHUTDOWN_GRACE)")
 	fs.DurationVar(&c.FlushWindow, "flush-window", c.envDuration(getenv, "JOBSTREAM_FLUSH_WINDOW", d.FlushWindow), "group-commit window of the chunk writer (env JOBSTREAM_FLUSH_WINDOW)")
@@ -289,6 +307,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	if c.MaxRuntime < time.Second {
+		errs = append(errs, fmt.Errorf("--max-runtime must be at least 1s, got %s", c.MaxRuntime))
 	}
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--lease-ttl must be at least 1s, got %s", c.LeaseTTL))

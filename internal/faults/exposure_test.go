@@ -107,11 +107,11 @@ func TestRevokedKeyStreams(t *testing.T) {
 	b := setup(t)
 	a := b.serve("--dev=false")
 	alice, bob := b.key("alice"), b.key("bob")
-	job, err := b.client(a, alice).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 5)})
+	job, err := b.client(a, alice).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 10_000, "sim_tokens_per_second", 5)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bobJob, err := b.client(a, bob).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 5)})
+	bobJob, err := b.client(a, bob).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 10_000, "sim_tokens_per_second", 5)})
 	if err != nil {
 		t.Fatal(err)
 	}

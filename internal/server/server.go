@@ -66,6 +66,9 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// A submission the simulator could not finish within the runtime
+	// bound is a 400, not a job that holds a slot until it times out.
+	d.Engines.SetMaxRuntime(cfg.MaxRuntime)
 	res, err := pgsetup.Resolve(ctx, pgsetup.Config{
 		DatabaseURL: cfg.DatabaseURL,
 		DataDir:     cfg.DataDir,
@@ -185,6 +188,8 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		st := store.New(wpool)
 		wcfg := worker.Config{
 			Concurrency:   cfg.Concurrency,
+			TenantCap:     cfg.MaxRunningPerTenant,
+			MaxRuntime:    cfg.MaxRuntime,
 			LeaseTTL:      cfg.LeaseTTL,
 			ShutdownGrace: cfg.ShutdownGrace,
 			AdmitBacklog:  cfg.AdmitBacklog,

@@ -167,7 +167,7 @@ func (q *Queries) JobEventList(ctx context.Context, db DBTX, jobID uuid.UUID) ([
 }
 
 const jobGetAny = `-- name: JobGetAny :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash FROM jobs WHERE id = $1
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, deadline_at FROM jobs WHERE id = $1
 `
 
 func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, error) {
@@ -194,6 +194,7 @@ func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, er
 		&i.FinishedAt,
 		&i.ChunkCount,
 		&i.FinalHash,
+		&i.DeadlineAt,
 	)
 	return i, err
 }

@@ -56,6 +56,7 @@ type Job struct {
 	FinishedAt        *time.Time
 	ChunkCount        *int32
 	FinalHash         []byte
+	DeadlineAt        *time.Time
 }
 
 type JobChunk struct {
