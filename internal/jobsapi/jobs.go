@@ -390,9 +390,24 @@ func uptoField(upto int) *int {
 	return &upto
 }
 
-// ListEngines serves GET /v1/engines.
+// EngineInfo is what GET /v1/engines tells every tenant of an engine: its
+// id, provider and model. Never its base URL, which names internal hosts
+// and may carry secrets in its query string; the operator sees it in the
+// engines file (`jobstream engines --engines FILE`).
+type EngineInfo struct {
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+	Model    string `json:"model,omitempty"`
+}
+
+// ListEngines serves GET /v1/engines: {"engines":[EngineInfo..]}.
 func (s *Server) ListEngines(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"engines": s.engines.List()})
+	infos := s.engines.List()
+	out := make([]EngineInfo, len(infos))
+	for i, e := range infos {
+		out[i] = EngineInfo{ID: e.ID, Provider: e.Provider, Model: e.Model}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"engines": out})
 }
 
 // sseEvent formats one SSE event.

@@ -452,6 +452,37 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	// Issue 18, item 13: every tenant may list the engines, so the
+	// listing shows ids, provider and model only: not the base URL, whose
+	// host is internal and whose query string may carry a key.
+	t.Run("EnginesHideBaseURLs", func(t *testing.T) {
+		t.Parallel()
+		reg := engines()
+		reg.Register(engine.Info{ID: "vllm", Provider: "openai", Model: "qwen3",
+			BaseURL: "http://vllm.internal.corp:8000/v1?api-key=s3cret-in-query"}, sim.New())
+		api := server.NewAPI(server.APIDeps{Store: store.New(dbtest.Pool(t)), Engines: reg, Auth: tenantAuth(testserver.Tenant(t))})
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		resp, err := srv.Client().Get(srv.URL + "/v1/engines")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, leak := range []string{"base_url", "internal.corp", "s3cret", "8000"} {
+			if bytes.Contains(body, []byte(leak)) {
+				t.Errorf("GET /v1/engines shows %q: %s", leak, body)
+			}
+		}
+		var engs struct{ Engines []map[string]string }
+		if err := json.Unmarshal(body, &engs); err != nil || len(engs.Engines) != 3 {
+			t.Fatalf("engines = %s (%v)", body, err)
+		}
+		if e := engs.Engines[2]; len(e) != 3 || e["id"] != "vllm" || e["provider"] != "openai" || e["model"] != "qwen3" {
+			t.Errorf("vllm listed as %v, want exactly id, provider and model", e)
+		}
+	})
+
 	t.Run("NotReady", func(t *testing.T) {
 		t.Parallel()
 		api := server.NewAPI(server.APIDeps{
