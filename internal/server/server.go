@@ -187,15 +187,16 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		m.WatchPool("worker", wpool)
 		st := store.New(wpool)
 		wcfg := worker.Config{
-			Concurrency:   cfg.Concurrency,
-			TenantCap:     cfg.MaxRunningPerTenant,
-			MaxRuntime:    cfg.MaxRuntime,
-			LeaseTTL:      cfg.LeaseTTL,
-			ShutdownGrace: cfg.ShutdownGrace,
-			AdmitBacklog:  cfg.AdmitBacklog,
-			Writer:        writerCfg,
-			WriteMode:     cfg.WriteMode,
-			Logger:        log,
+			Concurrency:    cfg.Concurrency,
+			TenantCap:      cfg.MaxRunningPerTenant,
+			MaxRuntime:     cfg.MaxRuntime,
+			MaxPromptBytes: cfg.MaxPromptBytes,
+			LeaseTTL:       cfg.LeaseTTL,
+			ShutdownGrace:  cfg.ShutdownGrace,
+			AdmitBacklog:   cfg.AdmitBacklog,
+			Writer:         writerCfg,
+			WriteMode:      cfg.WriteMode,
+			Logger:         log,
 		}
 		if listener == nil {
 			// Poll-only: no notifications, so look for work and

@@ -36,6 +36,9 @@ const (
 	// outputs models give (a chunk is a token or a few), far below what
 	// would let one job fill the database.
 	DefaultMaxChunks = 100_000
+	// DefaultMaxPromptBytes is Config.MaxPromptBytes's default: the API's
+	// limit on a submitted prompt (httpapi.DefaultMaxPromptBytes).
+	DefaultMaxPromptBytes = 512 << 10
 	// DefaultMaxRuntime is Config.MaxRuntime's default: longer than any
 	// model turn we know of (a long reasoning answer takes minutes), short
 	// enough that a job that never ends frees its slot within the hour.
@@ -98,6 +101,11 @@ type Config struct {
 	// running a lease TTL past it (see store.RescueOverdue). Defaults to
 	// DefaultMaxRuntime; negative: no bound.
 	MaxRuntime time.Duration
+	// MaxPromptBytes bounds the prompt a job's room history is added to:
+	// only the latest turns that fit, with the request's own prompt, are
+	// sent (see buildRequest). The server sets it to --max-prompt-bytes,
+	// the limit on a submitted prompt. Defaults to DefaultMaxPromptBytes.
+	MaxPromptBytes int
 	// Writer configures the chunk writer.
 	Writer WriterConfig
 	// WriteMode selects the chunk writer: WriteBatched (group commit) or
@@ -176,6 +184,7 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	cfg.MaxChunks = max(cmpOr(cfg.MaxChunks, DefaultMaxChunks), 2)
 	cfg.TenantCap = cmpOr(cfg.TenantCap, DefaultTenantCap(cfg.Concurrency))
 	cfg.MaxRuntime = cmpOr(cfg.MaxRuntime, DefaultMaxRuntime)
+	cfg.MaxPromptBytes = cmpOr(cfg.MaxPromptBytes, DefaultMaxPromptBytes)
 	cfg.AdmitBacklog = cmpOr(cfg.AdmitBacklog, 2*cmpOr(cfg.Writer.MaxBatch, DefaultMaxBatch))
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
