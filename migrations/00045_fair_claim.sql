@@ -1,4 +1,5 @@
--- Fair claiming and a bound on a job's runtime (issue 18, item 2).
+-- Fair claiming and a bound on a job's runtime (issue 18, item 2), and
+-- the access path by which revoking a key cancels its jobs (item 14).
 --
 -- JobClaim (sql/queries/jobs.sql) hands free slots to tenants in round
 -- robin (the tenant with the fewest running jobs first, then the oldest
@@ -23,6 +24,8 @@ CREATE INDEX jobs_queued_tenant_idx ON jobs (tenant, id) WHERE status = 'queued'
 CREATE INDEX jobs_running_tenant_idx ON jobs (tenant, lease_owner) WHERE status = 'running';
 -- The rescuer's access path to overdue jobs.
 CREATE INDEX jobs_running_deadline_idx ON jobs (deadline_at) WHERE status = 'running' AND deadline_at IS NOT NULL;
+-- Revoking a key cancels its queued and running jobs (store.KeyRevoke).
+CREATE INDEX jobs_api_key_active_idx ON jobs (api_key_id) WHERE status IN ('queued', 'running');
 
 -- +goose StatementBegin
 DO $$
@@ -46,6 +49,7 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+DROP INDEX jobs_api_key_active_idx;
 DROP INDEX jobs_running_deadline_idx;
 DROP INDEX jobs_running_tenant_idx;
 DROP INDEX jobs_queued_tenant_idx;

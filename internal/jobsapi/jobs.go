@@ -116,6 +116,10 @@ func (s *Server) SubmitPixel(r *http.Request, p httpapi.Principal, req CreateJob
 		return store.Job{}, errorf(http.StatusRequestEntityTooLarge, "prompt_too_large", "the prompt is %d bytes, more than the %d allowed", n, s.cfg.MaxPromptBytes)
 	}
 	job, err := s.store.Submit(r.Context(), sp)
+	if errors.Is(err, store.ErrKeyRevoked) {
+		// Revoked since the credential cache let the request in.
+		return job, errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	}
 	if errors.Is(err, store.ErrUnstorable) {
 		return job, errorf(http.StatusBadRequest, "invalid_request", "%s", truncate(err.Error(), httpapi.MaxMessage))
 	}

@@ -1,9 +1,19 @@
 -- Queries on the jobs table. Every query a client can reach is filtered by
 -- tenant: another tenant's job reads as "no rows".
 
+-- JobInsert stores a queued job, unless its API key is revoked (no row):
+-- a credential cache may let a request in for a few seconds after the
+-- revocation, not its job. The key's row is locked FOR KEY SHARE (as the
+-- foreign key's check does), so a revocation in progress (KeyLock, FOR
+-- UPDATE) either waits for this job, and cancels it, or makes it see the
+-- key revoked.
 -- name: JobInsert :one
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
-VALUES (@id, @tenant, @api_key_id, @engine, @room_id, @request, @max_attempts)
+SELECT @id, @tenant, sqlc.narg('api_key_id')::uuid, @engine, @room_id, @request, @max_attempts
+WHERE sqlc.narg('api_key_id')::uuid IS NULL
+   OR EXISTS (SELECT 1 FROM api_keys k
+              WHERE k.id = sqlc.narg('api_key_id')::uuid AND k.revoked_at IS NULL
+              FOR KEY SHARE)
 RETURNING *;
 
 -- name: JobGet :one
@@ -247,6 +257,34 @@ INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner
 SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::text, sqlc.narg('reason')::text
 FROM jobs
 WHERE id = @id AND tenant = @tenant;
+
+-- JobEventsCancelRequestedForKey records, for every queued or running job
+-- an API key submitted, a cancel request by actor (who revoked the key),
+-- reason key_revoked. Uses jobs_api_key_active_idx.
+-- name: JobEventsCancelRequestedForKey :execrows
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::text, 'key_revoked'
+FROM jobs
+WHERE api_key_id = @api_key_id AND status IN ('queued', 'running');
+
+-- JobLockQueuedForKey locks an API key's queued jobs until the end of the
+-- transaction, oldest first, so they can be cancelled (JobCancelQueued):
+-- no worker claims them meanwhile (the claim skips locked rows), and a
+-- job a claim holds is waited for and then, running, left out.
+-- name: JobLockQueuedForKey :many
+SELECT id FROM jobs
+WHERE api_key_id = @api_key_id AND status = 'queued'
+ORDER BY id
+FOR UPDATE;
+
+-- JobRequestCancelForKey asks the workers running an API key's jobs to
+-- stop them (their heartbeat sees cancel_requested_at; the caller also
+-- NOTIFYs them).
+-- name: JobRequestCancelForKey :many
+UPDATE jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE api_key_id = @api_key_id AND status = 'running'
+RETURNING id;
 
 -- AuditSet names the actor (and, when not empty, the event) that the
 -- jobs_audit trigger records for the rest of the transaction.

@@ -273,6 +273,29 @@ func (q *Queries) JobEventCancelRequested(ctx context.Context, db DBTX, arg JobE
 	return result.RowsAffected(), nil
 }
 
+const jobEventsCancelRequestedForKey = `-- name: JobEventsCancelRequestedForKey :execrows
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, $1::text, 'key_revoked'
+FROM jobs
+WHERE api_key_id = $2 AND status IN ('queued', 'running')
+`
+
+type JobEventsCancelRequestedForKeyParams struct {
+	Actor    string
+	ApiKeyID *uuid.UUID
+}
+
+// JobEventsCancelRequestedForKey records, for every queued or running job
+// an API key submitted, a cancel request by actor (who revoked the key),
+// reason key_revoked. Uses jobs_api_key_active_idx.
+func (q *Queries) JobEventsCancelRequestedForKey(ctx context.Context, db DBTX, arg JobEventsCancelRequestedForKeyParams) (int64, error) {
+	result, err := db.Exec(ctx, jobEventsCancelRequestedForKey, arg.Actor, arg.ApiKeyID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const jobExpiredLock = `-- name: JobExpiredLock :many
 SELECT j.id, j.attempt, j.max_attempts
 FROM jobs j
@@ -601,7 +624,11 @@ func (q *Queries) JobHeartbeatWait(ctx context.Context, db DBTX, arg JobHeartbea
 const jobInsert = `-- name: JobInsert :one
 
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT $1, $2, $3::uuid, $4, $5, $6, $7
+WHERE $3::uuid IS NULL
+   OR EXISTS (SELECT 1 FROM api_keys k
+              WHERE k.id = $3::uuid AND k.revoked_at IS NULL
+              FOR KEY SHARE)
 RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, deadline_at
 `
 
@@ -617,6 +644,12 @@ type JobInsertParams struct {
 
 // Queries on the jobs table. Every query a client can reach is filtered by
 // tenant: another tenant's job reads as "no rows".
+// JobInsert stores a queued job, unless its API key is revoked (no row):
+// a credential cache may let a request in for a few seconds after the
+// revocation, not its job. The key's row is locked FOR KEY SHARE (as the
+// foreign key's check does), so a revocation in progress (KeyLock, FOR
+// UPDATE) either waits for this job, and cancels it, or makes it see the
+// key revoked.
 func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (Job, error) {
 	row := db.QueryRow(ctx, jobInsert,
 		arg.ID,
@@ -808,6 +841,37 @@ func (q *Queries) JobLockQueued(ctx context.Context, db DBTX, arg JobLockQueuedP
 	return id, err
 }
 
+const jobLockQueuedForKey = `-- name: JobLockQueuedForKey :many
+SELECT id FROM jobs
+WHERE api_key_id = $1 AND status = 'queued'
+ORDER BY id
+FOR UPDATE
+`
+
+// JobLockQueuedForKey locks an API key's queued jobs until the end of the
+// transaction, oldest first, so they can be cancelled (JobCancelQueued):
+// no worker claims them meanwhile (the claim skips locked rows), and a
+// job a claim holds is waited for and then, running, left out.
+func (q *Queries) JobLockQueuedForKey(ctx context.Context, db DBTX, apiKeyID *uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, jobLockQueuedForKey, apiKeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const jobOverdueLock = `-- name: JobOverdueLock :many
 SELECT j.id, j.attempt, j.deadline_at
 FROM jobs j
@@ -877,6 +941,36 @@ func (q *Queries) JobRequestCancel(ctx context.Context, db DBTX, arg JobRequestC
 	var status string
 	err := row.Scan(&status)
 	return status, err
+}
+
+const jobRequestCancelForKey = `-- name: JobRequestCancelForKey :many
+UPDATE jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE api_key_id = $1 AND status = 'running'
+RETURNING id
+`
+
+// JobRequestCancelForKey asks the workers running an API key's jobs to
+// stop them (their heartbeat sees cancel_requested_at; the caller also
+// NOTIFYs them).
+func (q *Queries) JobRequestCancelForKey(ctx context.Context, db DBTX, apiKeyID *uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, jobRequestCancelForKey, apiKeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const jobRequeue = `-- name: JobRequeue :execrows
