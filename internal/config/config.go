@@ -158,6 +158,11 @@ type Serve struct {
 	// SSE streams included (429 with Retry-After beyond). 0 disables it.
 	// Env JOBSTREAM_MAX_INFLIGHT. Defaults to 5000 (Default()).
 	MaxInFlight int
+	// MaxInFlightExpensive caps the concurrent requests of one key on the
+	// routes that read a whole job (verify, transcript, audit), 429 with
+	// Retry-After beyond. 0 disables it. Env
+	// JOBSTREAM_MAX_INFLIGHT_EXPENSIVE. Defaults to 4 (Default()).
+	MaxInFlightExpensive int
 	// CORSOrigins are the browser origins allowed to call the API
 	// (comma-separated; "*" allows any, without credentials). Env
 	// JOBSTREAM_CORS_ORIGINS. Defaults to none: CORS off.
@@ -200,30 +205,31 @@ type Serve struct {
 // unless it turns them off explicitly.
 func Default() Serve {
 	return Serve{
-		Addr:              DefaultAddr,
-		PprofAddr:         DefaultPprofAddr,
-		Role:              RoleAll,
-		Concurrency:       worker.DefaultConcurrency,
-		MaxRuntime:        worker.DefaultMaxRuntime,
-		LeaseTTL:          worker.DefaultLeaseTTL,
-		ShutdownGrace:     worker.DefaultShutdownGrace,
-		FlushWindow:       worker.DefaultFlushWindow,
-		FlushMaxRows:      worker.DefaultMaxBatch,
-		WriteMode:         worker.WriteBatched,
-		ReadBatch:         stream.DefaultMaxBatch,
-		LocalReads:        true,
-		MaxConns:          DefaultMaxConns,
-		WorkerConns:       DefaultWorkerConns,
-		MaxWait:           httpapi.DefaultMaxWait,
-		SessionTTL:        DefaultSessionTTL,
-		LogLevel:          DefaultLogLevel,
-		RateLimit:         httpapi.DefaultRatePerSecond,
-		MaxInFlight:       httpapi.DefaultMaxInFlightKey,
-		MaxPromptBytes:    httpapi.DefaultMaxPromptBytes,
-		ReadHeaderTimeout: DefaultReadHeaderTimeout,
-		MaxPendingRows:    worker.DefaultMaxPending,
-		OverloadWait:      worker.DefaultOverloadWait,
-		Retention:         DefaultRetention(),
+		Addr:                 DefaultAddr,
+		PprofAddr:            DefaultPprofAddr,
+		Role:                 RoleAll,
+		Concurrency:          worker.DefaultConcurrency,
+		MaxRuntime:           worker.DefaultMaxRuntime,
+		LeaseTTL:             worker.DefaultLeaseTTL,
+		ShutdownGrace:        worker.DefaultShutdownGrace,
+		FlushWindow:          worker.DefaultFlushWindow,
+		FlushMaxRows:         worker.DefaultMaxBatch,
+		WriteMode:            worker.WriteBatched,
+		ReadBatch:            stream.DefaultMaxBatch,
+		LocalReads:           true,
+		MaxConns:             DefaultMaxConns,
+		WorkerConns:          DefaultWorkerConns,
+		MaxWait:              httpapi.DefaultMaxWait,
+		SessionTTL:           DefaultSessionTTL,
+		LogLevel:             DefaultLogLevel,
+		RateLimit:            httpapi.DefaultRatePerSecond,
+		MaxInFlight:          httpapi.DefaultMaxInFlightKey,
+		MaxInFlightExpensive: httpapi.DefaultMaxExpensiveInFlight,
+		MaxPromptBytes:       httpapi.DefaultMaxPromptBytes,
+		ReadHeaderTimeout:    DefaultReadHeaderTimeout,
+		MaxPendingRows:       worker.DefaultMaxPending,
+		OverloadWait:         worker.DefaultOverloadWait,
+		Retention:            DefaultRetention(),
 	}
 }
 
@@ -288,6 +294,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat(getenv, "JOBSTREAM_RATE_LIMIT", d.RateLimit), "requests per second allowed per API key, then 429 with Retry-After; 0 = no limit (env JOBSTREAM_RATE_LIMIT)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.envInt(getenv, "JOBSTREAM_RATE_BURST", d.RateBurst), "requests a key may make at once above --rate-limit; 0 = twice the rate (env JOBSTREAM_RATE_BURST)")
 	fs.IntVar(&c.MaxInFlight, "max-inflight", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT", d.MaxInFlight), "concurrent requests (long-polls and SSE streams included) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT)")
+	fs.IntVar(&c.MaxInFlightExpensive, "max-inflight-expensive", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT_EXPENSIVE", d.MaxInFlightExpensive), "concurrent verify, transcript and audit requests (they read a whole job) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT_EXPENSIVE)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", env("JOBSTREAM_CORS_ORIGINS", d.CORSOrigins), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
 	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", d.MaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
@@ -348,6 +355,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("--max-inflight must not be negative, got %d", c.MaxInFlight))
+	}
+	if c.MaxInFlightExpensive < 0 {
+		errs = append(errs, fmt.Errorf("--max-inflight-expensive must not be negative, got %d", c.MaxInFlightExpensive))
 	}
 	if c.MaxPromptBytes < 0 {
 		errs = append(errs, fmt.Errorf("--max-prompt-bytes must be at least 1, got %d", c.MaxPromptBytes))

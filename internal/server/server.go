@@ -259,7 +259,8 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			Engines: d.Engines,
 			Auth:    auth,
 			Logger:  log,
-			Config:  httpapi.Config{MaxWait: cfg.MaxWait, MaxPromptBytes: cfg.MaxPromptBytes, LogPrompts: cfg.LogPrompts},
+			Config: httpapi.Config{MaxWait: cfg.MaxWait, MaxPromptBytes: cfg.MaxPromptBytes, LogPrompts: cfg.LogPrompts,
+				MaxExpensiveInFlight: expensiveLimit(cfg.MaxInFlightExpensive)},
 			Metrics: m.Handler(),
 			Limits:  limits,
 			Ready:   readiness(pool, listener, log),
@@ -385,6 +386,15 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		}
 	}
 	return runErr
+}
+
+// expensiveLimit is --max-inflight-expensive as httpapi.Config has it: 0
+// (no limit) is negative there, where 0 is the default.
+func expensiveLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // readiness is /readyz's check: the database answers and the LISTEN
