@@ -100,6 +100,7 @@ func TestServe(t *testing.T) {
 			"Concurrency":     {args: []string{"--concurrency", "0"}, want: "--concurrency"},
 			"LeaseTTL":        {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
 			"MaxRuntime":      {args: []string{"--max-runtime", "0s"}, want: "--max-runtime"},
+			"MaxExpensive":    {args: []string{"--max-inflight-expensive", "-1"}, want: "--max-inflight-expensive"},
 			"EnvMaxRunning":   {env: map[string]string{"JOBSTREAM_MAX_RUNNING_PER_TENANT": "half"}, want: "JOBSTREAM_MAX_RUNNING_PER_TENANT"},
 			"MaxConns":        {args: []string{"--max-conns", "1"}, want: "--max-conns"},
 			"LogLevel":        {args: []string{"--log-level", "loud"}, want: "--log-level"},
@@ -126,6 +127,9 @@ func TestFairness(t *testing.T) {
 	c, err := parse(t, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.MaxInFlightExpensive != 4 {
+		t.Errorf("default --max-inflight-expensive %d, want 4", c.MaxInFlightExpensive)
 	}
 	if c.MaxRunningPerTenant != 0 || c.MaxRuntime != time.Hour {
 		t.Errorf("defaults: max running per tenant %d (0: three quarters of --concurrency), max runtime %s, want 0 and 1h", c.MaxRunningPerTenant, c.MaxRuntime)
