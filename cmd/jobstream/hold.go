@@ -1,12 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -43,12 +40,7 @@ func actorFlag(fs interface {
 func holdActorName(e *env, flag string) (string, error) {
 	a := strings.TrimSpace(flag)
 	if a == "" {
-		name := e.getenv("USER")
-		if u, err := user.Current(); err == nil && u.Username != "" {
-			name = u.Username
-		}
-		host, _ := os.Hostname()
-		a = cmp.Or(name, "unknown") + "@" + cmp.Or(host, "unknown")
+		a = osUser(e)
 	}
 	if len(a) > maxHoldText {
 		return "", usagef("--actor must be at most %d bytes", maxHoldText)

@@ -19,7 +19,7 @@ clients take them as access_key and secret_key).
 
   keys create --name NAME [--tenant T] [--json]   print a new access key and secret key
   keys list [--json]                               list keys (never secrets)
-  keys revoke ACCESS_KEY|ID                        revoke a key and end its sessions
+  keys revoke ACCESS_KEY|ID                        revoke a key, end its sessions, cancel its jobs
 
 A key sees only its own jobs: its tenant is its own id unless --tenant gives
 several keys the same one. The secret key is printed once; only its SHA-256
@@ -154,7 +154,7 @@ func cmdKeysList(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdKeysRevoke(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "keys revoke", "ACCESS_KEY|ID", "Revoke an API key: it fails authentication from then on (within 5 s on every server), and its sessions end.")
+	fs := newFlags(e, "keys revoke", "ACCESS_KEY|ID", "Revoke an API key: it fails authentication from then on (within 5 s on every server; it can submit no job from the moment of revocation), its sessions end, and the jobs it submitted that have not ended are cancelled (queued ones at once, running ones by their workers), recorded in their audit trails as cancelled by cli:<your user name>.")
 	dataDir := dataDirFlag(e, fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -169,20 +169,29 @@ func cmdKeysRevoke(ctx context.Context, e *env, args []string) error {
 	}
 	defer closeDB()
 	ref := strings.TrimSpace(pos[0])
-	if prev, ok, err := findKey(ctx, st, ref); err != nil {
+	prev, ok, err := findKey(ctx, st, ref)
+	if err != nil {
 		return err
-	} else if ok && prev.RevokedAt != nil {
-		fmt.Fprintf(e.stdout, "%s (%s) was already revoked at %s\n", prev.AccessKey, prev.Name, prev.RevokedAt.UTC().Format(time.RFC3339))
-		return nil
 	}
-	key, err := st.KeyRevoke(ctx, ref)
+	// Who revoked the key, for the audit trail of the jobs it cancels (the
+	// database role is recorded too).
+	ctx = store.WithActor(ctx, store.Actor{Name: cliActor(e)})
+	res, err := st.KeyRevoke(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no key has access key or id %q (jobstream keys list shows them)", pos[0])
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "revoked %s (%s)\n", key.AccessKey, key.Name)
+	key := res.Key
+	if ok && prev.RevokedAt != nil {
+		fmt.Fprintf(e.stdout, "%s (%s) was already revoked at %s\n", key.AccessKey, key.Name, prev.RevokedAt.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(e.stdout, "revoked %s (%s)\n", key.AccessKey, key.Name)
+	}
+	if n, m := len(res.Cancelled), len(res.Stopping); n+m > 0 {
+		fmt.Fprintf(e.stdout, "cancelled %d queued jobs; %d running jobs are being stopped\n", n, m)
+	}
 	return nil
 }
 

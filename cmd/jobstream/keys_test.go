@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -44,8 +45,24 @@ func TestKeys(t *testing.T) {
 		t.Fatal("keys list shows a secret")
 	}
 
-	if res = runCmd(t, env, "keys", "revoke", alice.Access); res.err != nil || !strings.Contains(res.stdout, "revoked "+alice.Access) {
+	// A queued job of alice's: the revocation cancels it, as the person
+	// who ran the command.
+	pool := testserver.Pool(t, env["DATABASE_URL"], 1)
+	var jobID string
+	if err := pool.QueryRow(context.Background(), `
+		INSERT INTO jobs (id, tenant, api_key_id, engine, request)
+		VALUES (gen_random_uuid(), $1, $2, 'sim', '{"command":"c"}') RETURNING id::text`, keys[0].Tenant, keys[0].ID).Scan(&jobID); err != nil {
+		t.Fatal(err)
+	}
+	if res = runCmd(t, env, "keys", "revoke", alice.Access); res.err != nil || !strings.Contains(res.stdout, "revoked "+alice.Access) ||
+		!strings.Contains(res.stdout, "cancelled 1 queued jobs") {
 		t.Fatalf("keys revoke: %v\n%s%s", res.err, res.stdout, res.stderr)
+	}
+	var status, actor string
+	if err := pool.QueryRow(context.Background(), `
+		SELECT j.status, e.actor FROM jobs j JOIN job_events e ON e.job_id = j.id AND e.event = 'cancel_requested'
+		WHERE j.id = $1`, jobID).Scan(&status, &actor); err != nil || status != "cancelled" || !strings.HasPrefix(actor, "cli") {
+		t.Errorf("alice's queued job: %s, cancel requested by %q (%v); want cancelled by cli:<user>", status, actor, err)
 	}
 	// Revoking twice says so, and keeps the first time.
 	if res = runCmd(t, env, "keys", "revoke", alice.Access); res.err != nil || !strings.Contains(res.stdout, alice.Access+" (alice) was already revoked at ") {

@@ -95,12 +95,15 @@ func connect(ctx context.Context, e *env, dataDir string) (*pgxpool.Pool, error)
 }
 
 // cliActor names the person running a command in the audit trail: "cli:"
-// and the OS user at the host.
-func cliActor(e *env) string {
+// and osUser.
+func cliActor(e *env) string { return "cli:" + osUser(e) }
+
+// osUser is the OS user at this host, "unknown" for what cannot be told.
+func osUser(e *env) string {
 	name := e.getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
-	return "cli:" + cmp.Or(name, "unknown") + "@" + cmp.Or(host, "unknown")
+	return cmp.Or(name, "unknown") + "@" + cmp.Or(host, "unknown")
 }

@@ -49,13 +49,17 @@ func (a *Authenticator) WatchRevocations(ctx context.Context) error {
 	}
 }
 
-// revoke ends the requests of keys found revoked and forgets their cached
-// lookups.
+// revoke forgets the cached lookups of keys found revoked, then ends their
+// requests: in that order, so that a client whose stream just ended is
+// refused when it comes back, never let in by the cache once more.
 func (a *Authenticator) revoke(keys []store.RevokedKey, now time.Time) {
-	fresh := a.guards.revoke(keys, now)
+	fresh, stop := a.guards.revoke(keys, now)
 	for _, k := range fresh {
 		a.keys.drop(k.AccessKey)
 		a.sessions.dropIf(func(s store.Session) bool { return s.APIKeyID != nil && *s.APIKeyID == k.ID })
+	}
+	for _, gd := range stop {
+		gd.cancel(ErrRevoked)
 	}
 }
 
@@ -113,9 +117,10 @@ func (g *guards) add(ctx context.Context, key uuid.UUID) (context.Context, conte
 	}
 }
 
-// revoke cancels the requests of keys and returns those not seen revoked
-// before.
-func (g *guards) revoke(keys []store.RevokedKey, now time.Time) []store.RevokedKey {
+// revoke marks keys revoked (a Guard of them from now on ends at once) and
+// returns those not seen revoked before and the guards of their running
+// requests, for the caller to cancel.
+func (g *guards) revoke(keys []store.RevokedKey, now time.Time) (fresh []store.RevokedKey, stop []*guard) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for id, at := range g.revoked {
@@ -123,16 +128,15 @@ func (g *guards) revoke(keys []store.RevokedKey, now time.Time) []store.RevokedK
 			delete(g.revoked, id)
 		}
 	}
-	var fresh []store.RevokedKey
 	for _, k := range keys {
 		if _, ok := g.revoked[k.ID]; !ok {
 			fresh = append(fresh, k)
 		}
 		g.revoked[k.ID] = now
 		for gd := range g.running[k.ID] {
-			gd.cancel(ErrRevoked)
+			stop = append(stop, gd)
 		}
 		delete(g.running, k.ID)
 	}
-	return fresh
+	return fresh, stop
 }

@@ -356,6 +356,9 @@ func (c *Config) serveArgs() []string {
 		// rate limit would throttle the load generator itself.
 		"--rate-limit", "0",
 		"--max-inflight", "0",
+		// ... and every job is the dev tenant's: the per-tenant cap
+		// would hold a quarter of the streams back.
+		"--max-running-per-tenant", "-1",
 	}
 	if c.WriteMode == "naive" {
 		// A commit per chunk, from every job's goroutine at once: give

@@ -78,6 +78,21 @@ type Serve struct {
 	// Concurrency is the number of jobs one process runs at once. Env
 	// JOBSTREAM_CONCURRENCY. Defaults to 256.
 	Concurrency int
+	// MaxRunningPerTenant is the most jobs of one tenant a worker process
+	// runs at once; the tenant's other jobs wait queued while other
+	// tenants' jobs start. Free slots go round robin (the tenant with the
+	// fewest jobs running first, then the oldest job). Env
+	// JOBSTREAM_MAX_RUNNING_PER_TENANT. Defaults to 0: three quarters of
+	// Concurrency (at least 1); negative: no cap (round robin only, for a
+	// server with a single tenant).
+	MaxRunningPerTenant int
+	// MaxRuntime bounds how long one attempt of a job runs: then its model
+	// call is stopped and the job fails with an error finish chunk of
+	// type "timeout" (enforced by the worker, and by every node's rescuer
+	// for a worker that does not). Submissions to the sim whose params
+	// would run longer are refused. Env JOBSTREAM_MAX_RUNTIME. Defaults to
+	// 1h.
+	MaxRuntime time.Duration
 	// LeaseTTL is how long a job's lease lasts without a heartbeat. Env
 	// JOBSTREAM_LEASE_TTL. Defaults to 30s.
 	LeaseTTL time.Duration
@@ -158,6 +173,11 @@ type Serve struct {
 	// SSE streams included (429 with Retry-After beyond). 0 disables it.
 	// Env JOBSTREAM_MAX_INFLIGHT. Defaults to 5000 (Default()).
 	MaxInFlight int
+	// MaxInFlightExpensive caps the concurrent requests of one key on the
+	// routes that read a whole job (verify, transcript, audit), 429 with
+	// Retry-After beyond. 0 disables it. Env
+	// JOBSTREAM_MAX_INFLIGHT_EXPENSIVE. Defaults to 4 (Default()).
+	MaxInFlightExpensive int
 	// CORSOrigins are the browser origins allowed to call the API
 	// (comma-separated; "*" allows any, without credentials). Env
 	// JOBSTREAM_CORS_ORIGINS. Defaults to none: CORS off.
@@ -208,29 +228,31 @@ type Serve struct {
 // unless it turns them off explicitly.
 func Default() Serve {
 	return Serve{
-		Addr:              DefaultAddr,
-		PprofAddr:         DefaultPprofAddr,
-		Role:              RoleAll,
-		Concurrency:       worker.DefaultConcurrency,
-		LeaseTTL:          worker.DefaultLeaseTTL,
-		ShutdownGrace:     worker.DefaultShutdownGrace,
-		FlushWindow:       worker.DefaultFlushWindow,
-		FlushMaxRows:      worker.DefaultMaxBatch,
-		WriteMode:         worker.WriteBatched,
-		ReadBatch:         stream.DefaultMaxBatch,
-		LocalReads:        true,
-		MaxConns:          DefaultMaxConns,
-		WorkerConns:       DefaultWorkerConns,
-		MaxWait:           httpapi.DefaultMaxWait,
-		SessionTTL:        DefaultSessionTTL,
-		LogLevel:          DefaultLogLevel,
-		RateLimit:         httpapi.DefaultRatePerSecond,
-		MaxInFlight:       httpapi.DefaultMaxInFlightKey,
-		MaxPromptBytes:    httpapi.DefaultMaxPromptBytes,
-		ReadHeaderTimeout: DefaultReadHeaderTimeout,
-		MaxPendingRows:    worker.DefaultMaxPending,
-		OverloadWait:      worker.DefaultOverloadWait,
-		Retention:         DefaultRetention(),
+		Addr:                 DefaultAddr,
+		PprofAddr:            DefaultPprofAddr,
+		Role:                 RoleAll,
+		Concurrency:          worker.DefaultConcurrency,
+		MaxRuntime:           worker.DefaultMaxRuntime,
+		LeaseTTL:             worker.DefaultLeaseTTL,
+		ShutdownGrace:        worker.DefaultShutdownGrace,
+		FlushWindow:          worker.DefaultFlushWindow,
+		FlushMaxRows:         worker.DefaultMaxBatch,
+		WriteMode:            worker.WriteBatched,
+		ReadBatch:            stream.DefaultMaxBatch,
+		LocalReads:           true,
+		MaxConns:             DefaultMaxConns,
+		WorkerConns:          DefaultWorkerConns,
+		MaxWait:              httpapi.DefaultMaxWait,
+		SessionTTL:           DefaultSessionTTL,
+		LogLevel:             DefaultLogLevel,
+		RateLimit:            httpapi.DefaultRatePerSecond,
+		MaxInFlight:          httpapi.DefaultMaxInFlightKey,
+		MaxInFlightExpensive: httpapi.DefaultMaxExpensiveInFlight,
+		MaxPromptBytes:       httpapi.DefaultMaxPromptBytes,
+		ReadHeaderTimeout:    DefaultReadHeaderTimeout,
+		MaxPendingRows:       worker.DefaultMaxPending,
+		OverloadWait:         worker.DefaultOverloadWait,
+		Retention:            DefaultRetention(),
 	}
 }
 
@@ -272,6 +294,8 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.StringVar(&c.DataDir, "data-dir", env("JOBSTREAM_DATA_DIR", d.DataDir), "data directory for the private PostgreSQL cluster (env JOBSTREAM_DATA_DIR; default ~/.local/share/jobstream)")
 	fs.StringVar(&c.Role, "role", env("JOBSTREAM_ROLE", d.Role), "what to run: all (api + workers), api, or worker (env JOBSTREAM_ROLE)")
 	fs.IntVar(&c.Concurrency, "concurrency", c.envInt(getenv, "JOBSTREAM_CONCURRENCY", d.Concurrency), "jobs run at once by this process (env JOBSTREAM_CONCURRENCY)")
+	fs.IntVar(&c.MaxRunningPerTenant, "max-running-per-tenant", c.envInt(getenv, "JOBSTREAM_MAX_RUNNING_PER_TENANT", d.MaxRunningPerTenant), "most jobs of one tenant this process runs at once, so that other tenants' jobs start while one floods the queue; 0 = three quarters of --concurrency, negative = no cap (env JOBSTREAM_MAX_RUNNING_PER_TENANT)")
+	fs.DurationVar(&c.MaxRuntime, "max-runtime", c.envDuration(getenv, "JOBSTREAM_MAX_RUNTIME", d.MaxRuntime), "longest a job may run; then it fails with a timeout error (env JOBSTREAM_MAX_RUNTIME)")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.envDuration(getenv, "JOBSTREAM_LEASE_TTL", d.LeaseTTL), "job lease lifetime without a heartbeat; a dead worker's jobs are rescued after it (env JOBSTREAM_LEASE_TTL)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration(getenv, "JOBSTREAM_SHUTDOWN_GRACE", d.ShutdownGrace), "how long in-flight jobs may finish on SIGTERM (env JOBSTREAM_SHUTDOWN_GRACE)")
 	fs.DurationVar(&c.FlushWindow, "flush-window", c.envDuration(getenv, "JOBSTREAM_FLUSH_WINDOW", d.FlushWindow), "group-commit window of the chunk writer (env JOBSTREAM_FLUSH_WINDOW)")
@@ -294,6 +318,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.envFloat(getenv, "JOBSTREAM_RATE_LIMIT", d.RateLimit), "requests per second allowed per API key, then 429 with Retry-After; 0 = no limit (env JOBSTREAM_RATE_LIMIT)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.envInt(getenv, "JOBSTREAM_RATE_BURST", d.RateBurst), "requests a key may make at once above --rate-limit; 0 = twice the rate (env JOBSTREAM_RATE_BURST)")
 	fs.IntVar(&c.MaxInFlight, "max-inflight", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT", d.MaxInFlight), "concurrent requests (long-polls and SSE streams included) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT)")
+	fs.IntVar(&c.MaxInFlightExpensive, "max-inflight-expensive", c.envInt(getenv, "JOBSTREAM_MAX_INFLIGHT_EXPENSIVE", d.MaxInFlightExpensive), "concurrent verify, transcript and audit requests (they read a whole job) per API key, then 429; 0 = no limit (env JOBSTREAM_MAX_INFLIGHT_EXPENSIVE)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", env("JOBSTREAM_CORS_ORIGINS", d.CORSOrigins), "comma-separated browser origins allowed to call the API (\"*\" = any, without credentials); default none: CORS off (env JOBSTREAM_CORS_ORIGINS)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("JOBSTREAM_TRUSTED_PROXIES", d.TrustedProxies), "comma-separated IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-Proto/-Host are believed (a TLS proxy: Secure session cookies); default none (env JOBSTREAM_TRUSTED_PROXIES)")
 	fs.IntVar(&c.MaxPromptBytes, "max-prompt-bytes", c.envInt(getenv, "JOBSTREAM_MAX_PROMPT_BYTES", d.MaxPromptBytes), "largest prompt (command, system, messages) a job may have (env JOBSTREAM_MAX_PROMPT_BYTES)")
@@ -327,6 +352,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	if c.MaxRuntime < time.Second {
+		errs = append(errs, fmt.Errorf("--max-runtime must be at least 1s, got %s", c.MaxRuntime))
 	}
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--lease-ttl must be at least 1s, got %s", c.LeaseTTL))
@@ -365,6 +393,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("--max-inflight must not be negative, got %d", c.MaxInFlight))
+	}
+	if c.MaxInFlightExpensive < 0 {
+		errs = append(errs, fmt.Errorf("--max-inflight-expensive must not be negative, got %d", c.MaxInFlightExpensive))
 	}
 	if c.MaxPromptBytes < 0 {
 		errs = append(errs, fmt.Errorf("--max-prompt-bytes must be at least 1, got %d", c.MaxPromptBytes))

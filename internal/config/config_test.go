@@ -112,6 +112,9 @@ func TestServe(t *testing.T) {
 			"Role":               {args: []string{"--role", "both"}, want: "--role"},
 			"Concurrency":        {args: []string{"--concurrency", "0"}, want: "--concurrency"},
 			"LeaseTTL":           {args: []string{"--lease-ttl", "10ms"}, want: "--lease-ttl"},
+			"MaxRuntime":         {args: []string{"--max-runtime", "0s"}, want: "--max-runtime"},
+			"MaxExpensive":       {args: []string{"--max-inflight-expensive", "-1"}, want: "--max-inflight-expensive"},
+			"EnvMaxRunning":      {env: map[string]string{"JOBSTREAM_MAX_RUNNING_PER_TENANT": "half"}, want: "JOBSTREAM_MAX_RUNNING_PER_TENANT"},
 			"MaxConns":           {args: []string{"--max-conns", "1"}, want: "--max-conns"},
 			"LogLevel":           {args: []string{"--log-level", "loud"}, want: "--log-level"},
 			"SessionTTL":         {args: []string{"--session-ttl", "-1h"}, want: "--session-ttl"},
@@ -178,5 +181,30 @@ func TestRetention(t *testing.T) {
 	}
 	if _, err := parse(t, map[string]string{"JOBSTREAM_RETENTION_INTERVAL": "soon"}); err == nil || !strings.Contains(err.Error(), "JOBSTREAM_RETENTION_INTERVAL") {
 		t.Errorf("bad interval: %v", err)
+	}
+}
+
+// TestFairness: the per-tenant cap and the runtime bound have defaults
+// that bound a flood (a cap below --concurrency, an hour), and each is set
+// by its flag or environment variable.
+func TestFairness(t *testing.T) {
+	t.Parallel()
+	c, err := parse(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxInFlightExpensive != 4 {
+		t.Errorf("default --max-inflight-expensive %d, want 4", c.MaxInFlightExpensive)
+	}
+	if c.MaxRunningPerTenant != 0 || c.MaxRuntime != time.Hour {
+		t.Errorf("defaults: max running per tenant %d (0: three quarters of --concurrency), max runtime %s, want 0 and 1h", c.MaxRunningPerTenant, c.MaxRuntime)
+	}
+	c, err = parse(t, map[string]string{"JOBSTREAM_MAX_RUNNING_PER_TENANT": "5", "JOBSTREAM_MAX_RUNTIME": "10m"})
+	if err != nil || c.MaxRunningPerTenant != 5 || c.MaxRuntime != 10*time.Minute {
+		t.Errorf("from the environment: %+v, %v", c, err)
+	}
+	c, err = parse(t, nil, "--max-running-per-tenant", "-1", "--max-runtime", "90s")
+	if err != nil || c.MaxRunningPerTenant != -1 || c.MaxRuntime != 90*time.Second {
+		t.Errorf("from flags: %+v, %v", c, err)
 	}
 }

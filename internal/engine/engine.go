@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobstream/jobstream/internal/jsonstr"
@@ -223,6 +224,10 @@ type Registry struct {
 	engines map[string]Engine
 	infos   map[string]Info
 	order   []string
+	// maxRuntime is SetMaxRuntime's bound (nanoseconds; 0: none),
+	// atomic because servers sharing a registry (tests) set it as they
+	// start.
+	maxRuntime atomic.Int64
 }
 
 // Info describes a configured engine without secrets.
@@ -274,6 +279,22 @@ type Validator interface {
 	Validate(params map[string]json.RawMessage) error
 }
 
+// MinRuntimer is implemented by engines that know from a request's params
+// alone how long its turn takes at least: the simulator, whose pace is a
+// param. Validate refuses a request that could not end within the
+// registry's maximum runtime (SetMaxRuntime): it would only hold a
+// worker's slot until the runtime bound stopped it.
+type MinRuntimer interface {
+	// MinRuntime is the least time a turn with params takes; params
+	// Validate accepts.
+	MinRuntime(params map[string]json.RawMessage) time.Duration
+}
+
+// SetMaxRuntime sets the longest a job may run (the server's
+// --max-runtime), which Validate holds MinRuntimer engines' requests to;
+// 0: no bound.
+func (r *Registry) SetMaxRuntime(d time.Duration) { r.maxRuntime.Store(int64(max(d, 0))) }
+
 // Validate checks params against engine id: ErrUnknownEngine for an id not
 // registered, or the engine's own Validator error.
 func (r *Registry) Validate(id string, params map[string]json.RawMessage) error {
@@ -282,7 +303,16 @@ func (r *Registry) Validate(id string, params map[string]json.RawMessage) error 
 		return err
 	}
 	if v, ok := e.(Validator); ok {
-		return v.Validate(params)
+		if err := v.Validate(params); err != nil {
+			return err
+		}
+	}
+	if m, ok := e.(MinRuntimer); ok {
+		if bound := time.Duration(r.maxRuntime.Load()); bound > 0 {
+			if d := m.MinRuntime(params); d > bound {
+				return fmt.Errorf("params: engine %s would run for at least %s with these params, longer than the %s a job may run (the server's maximum runtime)", id, d.Round(time.Second), bound)
+			}
+		}
 	}
 	return nil
 }

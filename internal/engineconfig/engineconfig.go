@@ -437,6 +437,10 @@ func (s *simEngine) Validate(params map[string]json.RawMessage) error {
 	return s.Engine.Validate(upstream.MergeParams(s.defaults, params))
 }
 
+func (s *simEngine) MinRuntime(params map[string]json.RawMessage) time.Duration {
+	return s.Engine.MinRuntime(upstream.MergeParams(s.defaults, params))
+}
+
 // options are an entry's options; see engines.example.yaml.
 type options struct {
 	Params         map[string]any    `yaml:"params"`

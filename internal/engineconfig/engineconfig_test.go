@@ -326,6 +326,26 @@ func TestDefault(t *testing.T) {
 	}
 }
 
+// TestSimEntryBoundedByMaxRuntime: a sim entry's default params count
+// toward its runtime, so a job adding a slow pace to an entry's long
+// first-token delay is refused under the registry's maximum runtime.
+func TestSimEntryBoundedByMaxRuntime(t *testing.T) {
+	t.Parallel()
+	r, err := Load(writeFile(t, "engines:\n  - id: slow\n    provider: sim\n    options:\n      params: {sim_first_token_delay: 3000}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetMaxRuntime(time.Hour)
+	p := map[string]json.RawMessage{"sim_tokens": json.RawMessage("1000"), "sim_tokens_per_second": json.RawMessage("1")}
+	if err := r.Validate("slow", p); err == nil || !strings.Contains(err.Error(), "maximum runtime") {
+		t.Errorf("3,000 s of delay and 999 s of tokens: %v, want refused", err)
+	}
+	p["sim_tokens"] = json.RawMessage("100")
+	if err := r.Validate("slow", p); err != nil {
+		t.Errorf("3,099 s: %v, want accepted", err)
+	}
+}
+
 // TestBuiltEngines streams through engines built from a file, against fake
 // servers: the key comes from the named variable, and the hooks fire with
 // the engine's id.

@@ -29,7 +29,7 @@ func TestWorkerKilled(t *testing.T) {
 	ttl := []string{"--lease-ttl", "2s"}
 	a := b.serve(ttl...)
 
-	streaming := b.submit(a, "streaming when killed", "sim_tokens", 100_000, "sim_tokens_per_second", 20)
+	streaming := b.submit(a, "streaming when killed", "sim_tokens", 40_000, "sim_tokens_per_second", 20)
 	// The model answers after 15 s: nothing is written before the kill.
 	// (4 s was not always enough: on a loaded 2-core machine getting from
 	// here to the kill took 6 s, and the job completed on the dead node.)

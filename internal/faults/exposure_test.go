@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jobstream/jobstream/internal/jobsapi"
 	"github.com/jobstream/jobstream/internal/store"
@@ -101,17 +104,23 @@ func TestPprofApart(t *testing.T) {
 // TestRevokedKeyStreams: `jobstream keys revoke` ends the key's SSE
 // streams and long-polls that were open before it, within the same 5 s
 // (the auth cache's lifetime) in which its new requests are refused; the
-// long-poll gets a 401. Another key's stream goes on.
+// long-poll gets a 401. The jobs the key submitted are cancelled, in
+// their audit trail by the operator who revoked it (issue 18, item 14);
+// another key's job and stream go on, of the same tenant too.
 func TestRevokedKeyStreams(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	a := b.serve("--dev=false")
-	alice, bob := b.key("alice"), b.key("bob")
-	job, err := b.client(a, alice).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 5)})
+	alice, bob, carol := b.key("alice", "--tenant", "team"), b.key("bob"), b.key("carol", "--tenant", "team")
+	job, err := b.client(a, alice).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 10_000, "sim_tokens_per_second", 5)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bobJob, err := b.client(a, bob).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 5)})
+	bobJob, err := b.client(a, bob).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 10_000, "sim_tokens_per_second", 5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carolJob, err := b.client(a, carol).Submit(context.Background(), jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_tokens", 10_000, "sim_tokens_per_second", 5)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +145,11 @@ func TestRevokedKeyStreams(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, sse.Body); sseEnded <- time.Now() }()
 	bobEnded := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, bobSSE.Body); close(bobEnded) }()
-	// A long-poll far ahead of the stream: it waits.
+	// A long-poll far ahead of the stream of a job of alice's tenant that
+	// is not hers (her own ends with the revocation): it waits.
 	pollEnded := make(chan int, 1)
 	go func() {
-		resp, err := open(alice, fmt.Sprintf("/v1/jobs/%s/chunks?offset=1000000&wait=25", job.ID))
+		resp, err := open(alice, fmt.Sprintf("/v1/jobs/%s/chunks?offset=1000000&wait=25", carolJob.ID))
 		if err != nil {
 			pollEnded <- 0
 			return
@@ -180,6 +190,32 @@ func TestRevokedKeyStreams(t *testing.T) {
 	case <-bobEnded:
 		t.Error("bob's stream ended with alice's revocation")
 	default:
+	}
+	// Alice's job was cancelled by the revocation, as the audit trail
+	// says; carol's and bob's run on.
+	b.waitStatus(job.ID, store.StatusCancelled)
+	var audit struct {
+		Events []struct {
+			Event, Actor string
+			Reason       *string
+		}
+	}
+	resp := b.do(t, carol, http.MethodGet, a.URL+"/v1/jobs/"+job.ID.String()+"/audit", "")
+	if err := json.NewDecoder(resp.Body).Decode(&audit); err != nil {
+		t.Fatal(err)
+	}
+	revoked := false
+	for _, e := range audit.Events {
+		revoked = revoked || e.Event == "cancel_requested" && strings.HasPrefix(e.Actor, "cli") && e.Reason != nil && *e.Reason == "key_revoked"
+	}
+	if !revoked {
+		t.Errorf("alice's job's audit trail %+v lacks the cancel request of the revocation", audit.Events)
+	}
+	for _, id := range []uuid.UUID{carolJob.ID, bobJob.ID} {
+		var status string
+		if err := b.pool.QueryRow(context.Background(), `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status); err != nil || status != store.StatusRunning {
+			t.Errorf("job %s is %s (%v) after alice's revocation, want running", id, status, err)
+		}
 	}
 }
 

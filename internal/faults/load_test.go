@@ -47,7 +47,7 @@ func TestIdleLongPolls(t *testing.T) {
 	// Jobs whose model never answers while the polls wait.
 	jobs := make([]uuid.UUID, 10)
 	for i := range jobs {
-		jobs[i] = b.submit(a, "idle", "sim_first_token_delay", 3600).ID
+		jobs[i] = b.submit(a, "idle", "sim_first_token_delay", 1800).ID
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: polls, DisableCompression: true}
 	defer tr.CloseIdleConnections()
@@ -293,7 +293,7 @@ func TestLimits(t *testing.T) {
 		a := b.serve("--dev=false", "--max-inflight", "2")
 		k1, k2 := b.key("waits-1"), b.key("waits-2")
 		c := b.client(a, k1)
-		job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_first_token_delay", 3600)})
+		job, err := c.Submit(ctx, jobsapi.CreateJobRequest{Command: "slow", Params: params("sim_first_token_delay", 1800)})
 		if err != nil {
 			t.Fatal(err)
 		}

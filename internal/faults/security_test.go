@@ -53,7 +53,7 @@ func TestTenantIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runPixelAsync: %v", async)
 	}
-	running, err := aliceClient.Submit(ctx, jobsapi.CreateJobRequest{Command: "alice's running job", Params: params("sim_tokens", 100_000, "sim_tokens_per_second", 10)})
+	running, err := aliceClient.Submit(ctx, jobsapi.CreateJobRequest{Command: "alice's running job", Params: params("sim_tokens", 20_000, "sim_tokens_per_second", 10)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// Its model answers after 8 s: after the grace period.
 	silent := b.submit(a, "handed back", "sim_first_token_delay", 8, "sim_tokens", 10, "sim_tokens_per_second", 0)
-	endless := b.submit(a, "outlives the grace", "sim_tokens", 100_000, "sim_tokens_per_second", 20)
+	endless := b.submit(a, "outlives the grace", "sim_tokens", 40_000, "sim_tokens_per_second", 20)
 	b.waitStatus(silent.ID, store.StatusRunning)
 	eventually(t, time.Minute, "a job to stream", func() bool { return len(b.stored(endless.ID)) > 0 })
 

@@ -42,6 +42,10 @@ const (
 	DefaultSSEKeepAlive = 15 * time.Second
 	// DefaultMaxPromptBytes is Config.MaxPromptBytes's default.
 	DefaultMaxPromptBytes = 512 << 10
+	// DefaultMaxExpensiveInFlight is Config.MaxExpensiveInFlight's
+	// default: a client verifying or exporting a few jobs at once is
+	// served; one looping on them cannot take the database from others.
+	DefaultMaxExpensiveInFlight = 4
 )
 
 // Config holds the HTTP layer's limits.
@@ -64,6 +68,13 @@ type Config struct {
 	// LogPrompts logs every submitted job's prompt at info level. Prompts
 	// are user data, so it is off by default; secrets are never logged.
 	LogPrompts bool
+	// MaxExpensiveInFlight caps the concurrent requests of one key (else
+	// tenant, else client address) on the routes that read a whole job:
+	// verify, transcript, audit (429 with Retry-After beyond). A verify
+	// of a 100,000-chunk job reads them all (0.46 s, ~20 MB); 40 such
+	// loops from one key made every other tenant's requests 250 times
+	// slower. Defaults to 4; negative: no limit.
+	MaxExpensiveInFlight int
 }
 
 // WithDefaults returns c with every unset limit at its default.
@@ -74,6 +85,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxPageSize = cmp.Or(c.MaxPageSize, DefaultMaxPageSize)
 	c.SSEKeepAlive = cmp.Or(c.SSEKeepAlive, DefaultSSEKeepAlive)
 	c.MaxPromptBytes = cmp.Or(c.MaxPromptBytes, DefaultMaxPromptBytes)
+	c.MaxExpensiveInFlight = cmp.Or(c.MaxExpensiveInFlight, DefaultMaxExpensiveInFlight)
 	return c
 }
 

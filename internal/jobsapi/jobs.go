@@ -114,6 +114,10 @@ func (s *Server) SubmitPixel(r *http.Request, p httpapi.Principal, req CreateJob
 		return store.Job{}, errorf(http.StatusRequestEntityTooLarge, "prompt_too_large", "the prompt is %d bytes, more than the %d allowed", n, s.cfg.MaxPromptBytes)
 	}
 	job, err := s.store.Submit(r.Context(), sp)
+	if errors.Is(err, store.ErrKeyRevoked) {
+		// Revoked since the credential cache let the request in.
+		return job, errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	}
 	if errors.Is(err, store.ErrUnstorable) {
 		return job, errorf(http.StatusBadRequest, "invalid_request", "%s", truncate(err.Error(), httpapi.MaxMessage))
 	}
@@ -388,9 +392,24 @@ func uptoField(upto int) *int {
 	return &upto
 }
 
-// ListEngines serves GET /v1/engines.
+// EngineInfo is what GET /v1/engines tells every tenant of an engine: its
+// id, provider and model. Never its base URL, which names internal hosts
+// and may carry secrets in its query string; the operator sees it in the
+// engines file (`jobstream engines --engines FILE`).
+type EngineInfo struct {
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+	Model    string `json:"model,omitempty"`
+}
+
+// ListEngines serves GET /v1/engines: {"engines":[EngineInfo..]}.
 func (s *Server) ListEngines(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"engines": s.engines.List()})
+	infos := s.engines.List()
+	out := make([]EngineInfo, len(infos))
+	for i, e := range infos {
+		out[i] = EngineInfo{ID: e.ID, Provider: e.Provider, Model: e.Model}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"engines": out})
 }
 
 // sseEvent formats one SSE event.

@@ -471,6 +471,37 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	// Issue 18, item 13: every tenant may list the engines, so the
+	// listing shows ids, provider and model only: not the base URL, whose
+	// host is internal and whose query string may carry a key.
+	t.Run("EnginesHideBaseURLs", func(t *testing.T) {
+		t.Parallel()
+		reg := engines()
+		reg.Register(engine.Info{ID: "vllm", Provider: "openai", Model: "qwen3",
+			BaseURL: "http://vllm.internal.corp:8000/v1?api-key=s3cret-in-query"}, sim.New())
+		api := server.NewAPI(server.APIDeps{Store: store.New(dbtest.Pool(t)), Engines: reg, Auth: tenantAuth(testserver.Tenant(t))})
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		resp, err := srv.Client().Get(srv.URL + "/v1/engines")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, leak := range []string{"base_url", "internal.corp", "s3cret", "8000"} {
+			if bytes.Contains(body, []byte(leak)) {
+				t.Errorf("GET /v1/engines shows %q: %s", leak, body)
+			}
+		}
+		var engs struct{ Engines []map[string]string }
+		if err := json.Unmarshal(body, &engs); err != nil || len(engs.Engines) != 3 {
+			t.Fatalf("engines = %s (%v)", body, err)
+		}
+		if e := engs.Engines[2]; len(e) != 3 || e["id"] != "vllm" || e["provider"] != "openai" || e["model"] != "qwen3" {
+			t.Errorf("vllm listed as %v, want exactly id, provider and model", e)
+		}
+	})
+
 	t.Run("NotReady", func(t *testing.T) {
 		t.Parallel()
 		api := server.NewAPI(server.APIDeps{
@@ -618,5 +649,50 @@ func TestQueuedAge(t *testing.T) {
 	res = b.get(t, "/v1/jobs/"+job.ID.String())
 	if bytes.Contains(res.body, []byte(`"queued_seconds"`)) {
 		t.Errorf("a cancelled job has a queue age: %s", res.body)
+	}
+}
+
+// cachedAuth lets every request in as one API key, as a credential cache
+// does for a few seconds after the key is revoked.
+type cachedAuth struct {
+	tenant string
+	key    uuid.UUID
+}
+
+func (a cachedAuth) Authenticate(*http.Request) (httpapi.Principal, error) {
+	return httpapi.Principal{Tenant: a.tenant, KeyID: &a.key}, nil
+}
+
+// TestSubmitWithRevokedKey: a request the credential cache still lets in
+// after its key was revoked cannot submit a job: 401, nothing stored
+// (issue 18, item 14: revocation cancels the key's jobs, so none may
+// appear after it).
+func TestSubmitWithRevokedKey(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	st := store.New(pool)
+	tenant := testserver.Tenant(t)
+	key, err := st.KeyCreate(context.Background(), store.NewKey{Name: "k", Tenant: tenant, AccessKey: "ak_" + uuid.NewString(), SecretHash: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.KeyRevoke(context.Background(), key.AccessKey); err != nil {
+		t.Fatal(err)
+	}
+	api := server.NewAPI(server.APIDeps{Store: st, Engines: engines(), Auth: cachedAuth{tenant: tenant, key: key.ID}})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL+"/v1/jobs", "application/json", strings.NewReader(`{"command":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte("revoked")) {
+		t.Errorf("POST /v1/jobs with a revoked key = %d %s, want 401 saying the key was revoked", resp.StatusCode, body)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE tenant = $1`, tenant).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d jobs stored (%v), want none", n, err)
 	}
 }

@@ -35,22 +35,31 @@ type Server struct {
 	cfg     httpapi.Config
 	limits  *httpapi.Limits
 	drain   *httpapi.Drain
+	// expensive limits concurrent whole-job reads per key (LimitExpensive);
+	// nil: no limit.
+	expensive *httpapi.Limits
+	// verdicts caches the verify verdicts of finished jobs.
+	verdicts *verdictCache
 }
 
 // New returns the native API over d.
 func New(d httpapi.Deps) *Server {
 	s := &Server{
-		store:   d.Store,
-		reader:  d.Reader,
-		engines: d.Engines,
-		auth:    d.Auth,
-		log:     d.Logger,
-		cfg:     d.Config.WithDefaults(),
-		limits:  d.Limits,
-		drain:   d.Drain,
+		store:    d.Store,
+		reader:   d.Reader,
+		engines:  d.Engines,
+		auth:     d.Auth,
+		log:      d.Logger,
+		cfg:      d.Config.WithDefaults(),
+		limits:   d.Limits,
+		drain:    d.Drain,
+		verdicts: newVerdictCache(verdictCacheSize),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if n := s.cfg.MaxExpensiveInFlight; n > 0 {
+		s.expensive = &httpapi.Limits{MaxInFlight: n}
 	}
 	return s
 }
@@ -76,6 +85,20 @@ func (s *Server) ValidQuery(next http.Handler) http.Handler {
 func (s *Server) Limit(next http.Handler) http.Handler {
 	return httpapi.Limit(s.limits, func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 		s.writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited", "too many requests for this key; retry after %s", wait.Round(time.Millisecond)))
+	})(next)
+}
+
+// LimitExpensive is middleware, after Authenticate, bounding the
+// concurrent requests of one key on the routes that read a whole job
+// (verify, transcript, audit) to Config.MaxExpensiveInFlight: 429 with
+// Retry-After beyond, in the native error shape. Apart from Limit's
+// bound, which long-polls count against: a key may wait on many jobs at
+// once, but not make the database read many whole jobs at once.
+func (s *Server) LimitExpensive(next http.Handler) http.Handler {
+	return httpapi.Limit(s.expensive, func(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+		s.writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited",
+			"too many concurrent verify, transcript or audit requests for this key (at most %d); retry after %s",
+			s.cfg.MaxExpensiveInFlight, wait.Round(time.Millisecond)))
 	})(next)
 }
 

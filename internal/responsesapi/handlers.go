@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/respevent"
 	"github.com/jobstream/jobstream/internal/store"
 	"github.com/jobstream/jobstream/internal/stream"
@@ -34,6 +35,10 @@ func (s *Server) Create(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	job, err := s.store.SubmitResponse(ctx, c.job, meta, input)
 	cancel()
+	if errors.Is(err, store.ErrKeyRevoked) {
+		// Revoked since the credential cache let the request in.
+		err = httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

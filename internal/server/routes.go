@@ -49,9 +49,10 @@ func (a *API) routes() chi.Router {
 		r.Get("/jobs/{id}/chunks", jobs.GetChunks)
 		r.Get("/jobs/{id}/events", jobs.StreamEvents)
 		r.Post("/jobs/{id}/cancel", jobs.CancelJob)
-		r.Get("/jobs/{id}/transcript", jobs.GetTranscript)
-		r.Get("/jobs/{id}/verify", jobs.VerifyJob)
-		r.Get("/jobs/{id}/audit", jobs.GetAudit)
+		// Routes that read a whole job: a few at a time per key.
+		r.With(jobs.LimitExpensive).Get("/jobs/{id}/transcript", jobs.GetTranscript)
+		r.With(jobs.LimitExpensive).Get("/jobs/{id}/verify", jobs.VerifyJob)
+		r.With(jobs.LimitExpensive).Get("/jobs/{id}/audit", jobs.GetAudit)
 		r.Post("/jobs/{id}/hold", jobs.HoldJob)
 		r.Delete("/jobs/{id}/hold", jobs.UnholdJob)
 		r.Get("/engines", jobs.ListEngines)

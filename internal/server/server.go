@@ -69,6 +69,9 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// A submission the simulator could not finish within the runtime
+	// bound is a 400, not a job that holds a slot until it times out.
+	d.Engines.SetMaxRuntime(cfg.MaxRuntime)
 	db, err := OpenDatabase(ctx, cfg, d, log)
 	if err != nil {
 		return err
@@ -147,13 +150,16 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		m.WatchPool("worker", wpool)
 		st := store.New(wpool)
 		wcfg := worker.Config{
-			Concurrency:   cfg.Concurrency,
-			LeaseTTL:      cfg.LeaseTTL,
-			ShutdownGrace: cfg.ShutdownGrace,
-			AdmitBacklog:  cfg.AdmitBacklog,
-			Writer:        writerCfg,
-			WriteMode:     cfg.WriteMode,
-			Logger:        log,
+			Concurrency:    cfg.Concurrency,
+			TenantCap:      cfg.MaxRunningPerTenant,
+			MaxRuntime:     cfg.MaxRuntime,
+			MaxPromptBytes: cfg.MaxPromptBytes,
+			LeaseTTL:       cfg.LeaseTTL,
+			ShutdownGrace:  cfg.ShutdownGrace,
+			AdmitBacklog:   cfg.AdmitBacklog,
+			Writer:         writerCfg,
+			WriteMode:      cfg.WriteMode,
+			Logger:         log,
 		}
 		if listener == nil {
 			// Poll-only: no notifications, so look for work and
@@ -219,7 +225,8 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			Engines: d.Engines,
 			Auth:    auth,
 			Logger:  log,
-			Config:  httpapi.Config{MaxWait: cfg.MaxWait, MaxPromptBytes: cfg.MaxPromptBytes, LogPrompts: cfg.LogPrompts},
+			Config: httpapi.Config{MaxWait: cfg.MaxWait, MaxPromptBytes: cfg.MaxPromptBytes, LogPrompts: cfg.LogPrompts,
+				MaxExpensiveInFlight: expensiveLimit(cfg.MaxInFlightExpensive)},
 			Metrics: m.Handler(),
 			Limits:  limits,
 			Ready:   readiness(pool, listener, log),
@@ -350,6 +357,15 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		}
 	}
 	return runErr
+}
+
+// expensiveLimit is --max-inflight-expensive as httpapi.Config has it: 0
+// (no limit) is negative there, where 0 is the default.
+func expensiveLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // readiness is /readyz's check: the database answers and the LISTEN

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,31 +96,89 @@ func (s *Store) KeyList(ctx context.Context) ([]APIKey, error) {
 	return keys, nil
 }
 
-// KeyRevoke revokes the key whose access key or id is ref and ends its
-// sessions, in one transaction. It returns ErrNotFound when no key matches.
-// Revoking a revoked key is not an error.
-func (s *Store) KeyRevoke(ctx context.Context, ref string) (APIKey, error) {
+// Revoked is what KeyRevoke did.
+type Revoked struct {
+	Key APIKey
+	// Cancelled are the key's queued jobs, now cancelled.
+	Cancelled []uuid.UUID
+	// Stopping are the key's running jobs, whose workers were told to
+	// stop them (each then ends cancelled).
+	Stopping []uuid.UUID
+}
+
+// KeyRevoke revokes the key whose access key or id is ref, ends its
+// sessions and cancels the jobs it submitted that have not ended: a
+// queued job at once (its finish chunk {"finish_reason":"cancelled"}), a
+// running one by asking its worker to stop it. All in one transaction,
+// recorded in each job's audit trail as a cancel request (reason
+// key_revoked) by ctx's Actor (who revoked the key; "cli" if none) and,
+// for a queued job, its cancellation by the same actor. A job submitted
+// with the key while it is being revoked either is cancelled with the
+// others or is refused (ErrKeyRevoked, see JobInsert). It returns
+// ErrNotFound when no key matches. Revoking a revoked key is not an
+// error, and cancels whatever the key still has running.
+func (s *Store) KeyRevoke(ctx context.Context, ref string) (Revoked, error) {
 	p := dbsqlc.KeyRevokeParams{Ref: ref}
 	if id, err := uuid.Parse(ref); err == nil {
 		p.ID = &id
 	}
-	var key APIKey
+	actor := cmp.Or(ActorFrom(ctx).Name, "cli")
+	var out Revoked
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = Revoked{}
+		if _, err := s.q.KeyLock(ctx, tx, dbsqlc.KeyLockParams{Ref: p.Ref, ID: p.ID}); err != nil {
+			return err
+		}
 		row, err := s.q.KeyRevoke(ctx, tx, p)
 		if err != nil {
 			return err
 		}
-		key = keyFromRow(row)
-		_, err = s.q.SessionDeleteForKey(ctx, tx, &key.ID)
-		return err
+		out.Key = keyFromRow(row)
+		if _, err = s.q.SessionDeleteForKey(ctx, tx, &out.Key.ID); err != nil {
+			return err
+		}
+		return s.cancelKeyJobs(ctx, tx, out.Key.ID, actor, &out)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKey{}, ErrNotFound
+		return Revoked{}, ErrNotFound
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke key: %w", err)
+		return Revoked{}, fmt.Errorf("revoke key: %w", err)
 	}
-	return key, nil
+	return out, nil
+}
+
+// cancelKeyJobs cancels the queued jobs of a key being revoked and asks
+// the workers of its running ones to stop them, in tx (see KeyRevoke).
+func (s *Store) cancelKeyJobs(ctx context.Context, tx pgx.Tx, keyID uuid.UUID, actor string, out *Revoked) error {
+	if _, err := s.q.JobEventsCancelRequestedForKey(ctx, tx, dbsqlc.JobEventsCancelRequestedForKeyParams{ApiKeyID: &keyID, Actor: actor}); err != nil {
+		return err
+	}
+	queued, err := s.q.JobLockQueuedForKey(ctx, tx, &keyID)
+	if err != nil {
+		return err
+	}
+	if err := s.setAudit(ctx, tx, actor, ""); err != nil {
+		return err
+	}
+	for _, id := range queued {
+		if _, err := s.q.ChunkAppendLocked(ctx, tx, dbsqlc.ChunkAppendLockedParams{
+			JobID: id, StreamType: "content", Data: `{"finish_reason":"cancelled"}`,
+		}); err != nil {
+			return err
+		}
+		if err := s.q.JobCancelQueued(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	out.Cancelled = queued
+	if out.Stopping, err = s.q.JobRequestCancelForKey(ctx, tx, &keyID); err != nil {
+		return err
+	}
+	if err := s.notifyIDs(ctx, tx, ChannelCancel, out.Stopping); err != nil {
+		return err
+	}
+	return s.notifyIDs(ctx, tx, ChannelChunks, out.Cancelled)
 }
 
 // RevokedKey is a key found revoked by KeysRevokedWithin.

@@ -92,7 +92,8 @@ func TestKeys(t *testing.T) {
 			if byID {
 				ref = k.ID.String()
 			}
-			got, err := s.KeyRevoke(ctx, ref)
+			res, err := s.KeyRevoke(ctx, ref)
+			got := res.Key
 			if err != nil || got.ID != k.ID || got.RevokedAt == nil {
 				t.Fatalf("revoke by %q: %+v, %v", ref, got, err)
 			}
@@ -100,7 +101,7 @@ func TestKeys(t *testing.T) {
 				t.Errorf("session of a revoked key: %v, want ErrNotFound", err)
 			}
 			again, err := s.KeyRevoke(ctx, ref)
-			if err != nil || !again.RevokedAt.Equal(*got.RevokedAt) {
+			if err != nil || !again.Key.RevokedAt.Equal(*got.RevokedAt) {
 				t.Errorf("revoking twice: %+v, %v; want the first revocation time kept", again, err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -34,11 +35,48 @@ type Claim struct {
 	ChainTip chain.Hash
 }
 
-// Claim claims up to max queued jobs for owner with a lease of ttl.
+// Claim claims up to max queued jobs for owner with a lease of ttl, with
+// no per-tenant cap and no deadline (ClaimWith).
 func (s *Store) Claim(ctx context.Context, owner string, max int, ttl time.Duration) ([]Claim, error) {
+	return s.ClaimWith(ctx, ClaimOptions{Owner: owner, Max: max, LeaseTTL: ttl})
+}
+
+// ClaimOptions are a claim's parameters.
+type ClaimOptions struct {
+	// Owner names the claiming worker in leases.
+	Owner string
+	// Max is the most jobs to claim: the worker's free slots.
+	Max int
+	// LeaseTTL is the leases' lifetime without a heartbeat.
+	LeaseTTL time.Duration
+	// TenantCap is the most jobs of one tenant Owner may have running,
+	// the claimed ones included; <= 0: no cap.
+	TenantCap int
+	// MaxRuntime bounds how long each claimed attempt may run: its
+	// deadline (deadline_at) is the claim's time plus MaxRuntime, after
+	// which RescueOverdue fails it. <= 0: no deadline.
+	MaxRuntime time.Duration
+}
+
+// ClaimWith claims queued jobs fairly across tenants: the free slots go
+// round robin, the tenant with the fewest jobs running first, then the
+// oldest job, and no tenant gets more than TenantCap jobs running on this
+// worker (see JobClaim).
+func (s *Store) ClaimWith(ctx context.Context, o ClaimOptions) ([]Claim, error) {
 	ctx, cancel := s.hot(ctx)
 	defer cancel()
-	rows, err := s.q.JobClaim(ctx, s.pool, dbsqlc.JobClaimParams{Owner: owner, LeaseSeconds: ttl.Seconds(), Max: int64(max)})
+	p := dbsqlc.JobClaimParams{
+		Owner:        o.Owner,
+		LeaseSeconds: o.LeaseTTL.Seconds(),
+		Max:          int32(min(o.Max, math.MaxInt32)),
+	}
+	if o.TenantCap > 0 {
+		p.TenantCap = ptr(int32(min(o.TenantCap, math.MaxInt32)))
+	}
+	if o.MaxRuntime > 0 {
+		p.MaxRuntimeSeconds = ptr(o.MaxRuntime.Seconds())
+	}
+	rows, err := s.q.JobClaim(ctx, s.pool, p)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
@@ -350,6 +388,60 @@ func (s *Store) RescueExpired(ctx context.Context, max int, ttl time.Duration) (
 	}
 	return res, nil
 }
+
+// RescueOverdue fails up to max running jobs whose deadline (the claim's
+// time plus the claiming worker's maximum runtime, ClaimOptions.MaxRuntime)
+// passed more than grace ago, with an error finish chunk of type "timeout"
+// after their last chunk. A worker stops its jobs at their deadline itself;
+// this is the database's bound for a worker that does not (a model call
+// that ignores cancellation, a worker that kept its lease but not its
+// clock). One transaction, recorded in the audit trail as failed by ctx's
+// Actor (the rescuing worker), reason "timeout". The worker holding such a
+// job is told to stop (ChannelCancel); its writes find no lease from then
+// on. It returns the jobs failed.
+func (s *Store) RescueOverdue(ctx context.Context, max int, grace time.Duration) ([]uuid.UUID, error) {
+	ctx, cancel := s.hot(ctx)
+	defer cancel()
+	var failed []uuid.UUID
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		failed = nil
+		rows, err := s.q.JobOverdueLock(ctx, tx, dbsqlc.JobOverdueLockParams{Max: int64(max), GraceSeconds: grace.Seconds()})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		if err := s.setAudit(ctx, tx, cmp.Or(ActorFrom(ctx).Name, "rescuer"), ""); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			e, _ := json.Marshal(map[string]string{
+				"message": fmt.Sprintf("the job ran past its maximum runtime (its deadline was %s) and was stopped",
+					deref(r.DeadlineAt).UTC().Format(time.RFC3339)),
+				"type": ErrorTypeTimeout,
+			})
+			if _, err := s.q.ChunkAppendLocked(ctx, tx, dbsqlc.ChunkAppendLockedParams{
+				JobID: r.ID, StreamType: "content", Data: finishError(e),
+			}); err != nil {
+				return err
+			}
+			if err := s.q.JobFailExpired(ctx, tx, dbsqlc.JobFailExpiredParams{ID: r.ID, Attempt: r.Attempt, Error: e}); err != nil {
+				return err
+			}
+			failed = append(failed, r.ID)
+		}
+		if err := s.notifyIDs(ctx, tx, ChannelCancel, failed); err != nil {
+			return err
+		}
+		return s.notifyIDs(ctx, tx, ChannelChunks, failed)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rescue overdue jobs: %w", err)
+	}
+	return failed, nil
+}
+
+// ErrorTypeTimeout is the error type of a job stopped at its maximum
+// runtime, in its error finish chunk and its error.
+const ErrorTypeTimeout = "timeout"
 
 // Turn is one finished job of a room, for rebuilding history.
 type Turn struct {

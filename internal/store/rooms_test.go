@@ -35,7 +35,7 @@ func TestRecentRoomHistory(t *testing.T) {
 	finishQueued(t, pool, foreign.ID, "no")
 	current := mustSubmit(t, s, store.SubmitParams{Tenant: tenant, RoomID: room})
 
-	turns, err := s.RecentRoomHistory(ctx, tenant, room, current.ID, 3)
+	turns, err := s.RecentRoomHistory(ctx, tenant, room, current.ID, 3, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +48,18 @@ func TestRecentRoomHistory(t *testing.T) {
 		t.Fatalf("history %q, want the latest three turns oldest first %q", got, want)
 	}
 	// Only turns before the given job.
-	turns, _ = s.RecentRoomHistory(ctx, tenant, room, ids[2], 10)
+	turns, _ = s.RecentRoomHistory(ctx, tenant, room, ids[2], 10, 1<<20)
 	if len(turns) != 2 || turns[1].JobID != ids[1] {
 		t.Fatalf("history before turn 2: %d turns", len(turns))
+	}
+	// A byte budget leaves the oldest turns out: each turn here is 18
+	// bytes of command and output ("question n" + "answer n").
+	turns, _ = s.RecentRoomHistory(ctx, tenant, room, current.ID, 10, 53)
+	if len(turns) != 2 || turns[0].JobID != ids[3] || turns[1].JobID != ids[4] {
+		t.Fatalf("history within 53 bytes: %d turns, want the latest two", len(turns))
+	}
+	if turns, _ = s.RecentRoomHistory(ctx, tenant, room, current.ID, 10, 17); len(turns) != 0 {
+		t.Fatalf("history within 17 bytes: %d turns, want none", len(turns))
 	}
 }
 

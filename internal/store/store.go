@@ -27,6 +27,9 @@ var (
 	// ErrLeaseLost: the worker no longer holds the job's lease; its writes
 	// were not applied.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrKeyRevoked: the API key a job was submitted with is revoked;
+	// nothing was stored.
+	ErrKeyRevoked = errors.New("the API key was revoked")
 )
 
 // NOTIFY channels. Payloads are small: job ids, never chunk data.
@@ -269,6 +272,9 @@ func (s *Store) submit(ctx context.Context, p SubmitParams, also func(tx pgx.Tx,
 			Request:     req,
 			MaxAttempts: int32(max(cmp.Or(p.MaxAttempts, DefaultMaxAttempts), 1)),
 		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrKeyRevoked
+		}
 		if err != nil {
 			return err
 		}
@@ -290,6 +296,9 @@ func (s *Store) submit(ctx context.Context, p SubmitParams, also func(tx pgx.Tx,
 		}
 		return s.q.Notify(ctx, tx, dbsqlc.NotifyParams{Channel: ChannelJobs, Payload: id.String()})
 	})
+	if errors.Is(err, ErrKeyRevoked) {
+		return Job{}, ErrKeyRevoked
+	}
 	if err != nil {
 		return Job{}, fmt.Errorf("submit job: %w", err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,41 +21,87 @@ import (
 // last committed chunk, and a job that ends meanwhile is never mistaken
 // for a truncated one.
 func (s *Store) Verify(ctx context.Context, tenant string, id uuid.UUID) (chain.Result, error) {
-	var res chain.Result
+	res, _, err := s.VerifySealed(ctx, tenant, id)
+	return res, err
+}
+
+// Seal is what a job's row says of its chain: whether the job has ended,
+// and, once it has, its chunk count and final hash (sealed by the terminal
+// update). A finished job's verdict cannot change unless its chunks or its
+// seal are tampered with.
+type Seal struct {
+	Terminal   bool
+	ChunkCount *int
+	FinalHash  []byte
+}
+
+// Same reports whether o is the same seal as s.
+func (s Seal) Same(o Seal) bool {
+	return s.Terminal == o.Terminal && bytes.Equal(s.FinalHash, o.FinalHash) &&
+		(s.ChunkCount == nil) == (o.ChunkCount == nil) && (s.ChunkCount == nil || *s.ChunkCount == *o.ChunkCount)
+}
+
+// VerifySealed is Verify, also returning the seal the job's row had in the
+// snapshot its chunks were read in.
+func (s *Store) VerifySealed(ctx context.Context, tenant string, id uuid.UUID) (chain.Result, Seal, error) {
+	var (
+		res  chain.Result
+		seal Seal
+	)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		res, err = s.verify(ctx, tx, tenant, id)
+		res, seal, err = s.verify(ctx, tx, tenant, id)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
-		return chain.Result{}, ErrNotFound
+		return chain.Result{}, Seal{}, ErrNotFound
 	}
 	if err != nil {
-		return chain.Result{}, fmt.Errorf("verify job %s: %w", id, err)
+		return chain.Result{}, Seal{}, fmt.Errorf("verify job %s: %w", id, err)
 	}
-	return res, nil
+	return res, seal, nil
 }
 
-func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) (chain.Result, error) {
-	row, err := s.q.JobChainGet(ctx, tx, dbsqlc.JobChainGetParams{ID: id, Tenant: strPtr(tenant)})
+// JobSeal reads a tenant's job's seal ("" matches any tenant), one row by
+// its key, no chunk: enough to tell whether a verdict computed before
+// still holds.
+func (s *Store) JobSeal(ctx context.Context, tenant string, id uuid.UUID) (Seal, error) {
+	row, err := s.q.JobChainGet(ctx, s.pool, dbsqlc.JobChainGetParams{ID: id, Tenant: strPtr(tenant)})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return chain.Result{}, ErrNotFound
+		return Seal{}, ErrNotFound
 	}
 	if err != nil {
-		return chain.Result{}, err
+		return Seal{}, fmt.Errorf("read job %s seal: %w", id, err)
 	}
-	seed, err := chain.SeedOf(int(row.ChainVersion), row.ID, row.Tenant, row.Engine, []byte(row.Request))
-	if err != nil {
-		return chain.Result{}, err
-	}
-	job := chain.Job{ID: row.ID, Seed: seed, StoredSeed: row.ChainSeed, Terminal: Terminal(row.Status), FinalHash: row.FinalHash}
+	return sealOf(row), nil
+}
+
+func sealOf(row dbsqlc.JobChainGetRow) Seal {
+	seal := Seal{Terminal: Terminal(row.Status), FinalHash: row.FinalHash}
 	if row.ChunkCount != nil {
 		n := int(*row.ChunkCount)
-		job.ChunkCount = &n
+		seal.ChunkCount = &n
 	}
+	return seal
+}
+
+func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UUID) (chain.Result, Seal, error) {
+	row, err := s.q.JobChainGet(ctx, tx, dbsqlc.JobChainGetParams{ID: id, Tenant: strPtr(tenant)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chain.Result{}, Seal{}, ErrNotFound
+	}
+	if err != nil {
+		return chain.Result{}, Seal{}, err
+	}
+	seal := sealOf(row)
+	seed, err := chain.SeedOf(int(row.ChainVersion), row.ID, row.Tenant, row.Engine, []byte(row.Request))
+	if err != nil {
+		return chain.Result{}, Seal{}, err
+	}
+	job := chain.Job{ID: row.ID, Seed: seed, StoredSeed: row.ChainSeed, Terminal: seal.Terminal, FinalHash: row.FinalHash, ChunkCount: seal.ChunkCount}
 	chunks, err := s.q.ChunkChainList(ctx, tx, id)
 	if err != nil {
-		return chain.Result{}, err
+		return chain.Result{}, Seal{}, err
 	}
 	v := chain.NewVerifier(job)
 	for _, c := range chunks {
@@ -62,12 +109,12 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UU
 	}
 	res := v.Result()
 	if !res.OK {
-		return res, nil
+		return res, seal, nil
 	}
 	// The chunks hold: the job's audit trail must too.
 	rows, err := s.q.JobEventChainList(ctx, tx, id)
 	if err != nil {
-		return chain.Result{}, err
+		return chain.Result{}, Seal{}, err
 	}
 	events := make([]chain.Event, len(rows))
 	for i, r := range rows {
@@ -78,7 +125,7 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UU
 	if reason := chain.VerifyEvents(id, events); reason != "" {
 		res.OK, res.Reason = false, reason
 	}
-	return res, nil
+	return res, seal, nil
 }
 
 // ChunkOrphans returns the ids (at most 1,000) of jobs that have chunks

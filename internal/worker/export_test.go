@@ -28,3 +28,7 @@ func SetJobDone(w *Worker, f func(store.Lease)) { w.jobDone = f }
 // SetHeld makes w call f each time its claim loop holds new jobs back
 // because the writer's backlog is above AdmitBacklog. Set it before Run.
 func SetHeld(w *Worker, f func(backlog int)) { w.held = f }
+
+// SetClaimed makes w call f with every batch its claim loop claims (empty
+// ones included). Set it before Run.
+func SetClaimed(w *Worker, f func([]store.Claim)) { w.claimed = f }

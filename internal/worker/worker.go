@@ -36,7 +36,21 @@ const (
 	// outputs models give (a chunk is a token or a few), far below what
 	// would let one job fill the database.
 	DefaultMaxChunks = 100_000
+	// DefaultMaxPromptBytes is Config.MaxPromptBytes's default: the API's
+	// limit on a submitted prompt (httpapi.DefaultMaxPromptBytes).
+	DefaultMaxPromptBytes = 512 << 10
+	// DefaultMaxRuntime is Config.MaxRuntime's default: longer than any
+	// model turn we know of (a long reasoning answer takes minutes), short
+	// enough that a job that never ends frees its slot within the hour.
+	DefaultMaxRuntime = time.Hour
 )
+
+// DefaultTenantCap is Config.TenantCap's default for a worker running
+// concurrency jobs at once: three quarters of its slots, at least one. A
+// tenant that floods the queue fills at most that share, so that the
+// quarter left starts other tenants' jobs at once, without waiting for
+// the flood's jobs to end (a claim never stops a running job).
+func DefaultTenantCap(concurrency int) int { return max(1, concurrency*3/4) }
 
 // Config configures a Worker.
 type Config struct {
@@ -73,6 +87,25 @@ type Config struct {
 	// Defaults to 2 x Writer.MaxBatch (two commits behind); negative: no
 	// admission control.
 	AdmitBacklog int
+	// TenantCap is the most jobs of one tenant this worker runs at once;
+	// the tenant's other jobs wait queued for a slot under the cap, here
+	// or on another node. Free slots go to tenants round robin: the one
+	// with the fewest jobs running (on every node) first, then the oldest
+	// job. 0: DefaultTenantCap(Concurrency); negative: no cap (round
+	// robin only).
+	TenantCap int
+	// MaxRuntime bounds each attempt of a job: at MaxRuntime after its
+	// claim the model call is stopped and the job fails with an error
+	// finish chunk of type "timeout". The claim also records the deadline
+	// in the database, where the rescuer of any node fails a job still
+	// running a lease TTL past it (see store.RescueOverdue). Defaults to
+	// DefaultMaxRuntime; negative: no bound.
+	MaxRuntime time.Duration
+	// MaxPromptBytes bounds the prompt a job's room history is added to:
+	// only the latest turns that fit, with the request's own prompt, are
+	// sent (see buildRequest). The server sets it to --max-prompt-bytes,
+	// the limit on a submitted prompt. Defaults to DefaultMaxPromptBytes.
+	MaxPromptBytes int
 	// Writer configures the chunk writer.
 	Writer WriterConfig
 	// WriteMode selects the chunk writer: WriteBatched (group commit) or
@@ -114,6 +147,8 @@ type Worker struct {
 	// heartbeat, jobDone when an attempt has ended.
 	afterHeartbeat func(held []store.HeartbeatResult, err error)
 	jobDone        func(store.Lease)
+	// claimed, if set (tests, before Run), sees every batch of claims.
+	claimed func([]store.Claim)
 }
 
 type run struct {
@@ -128,6 +163,13 @@ var (
 	errChunkCap = errors.New("the job reached its chunk cap")
 )
 
+// maxRuntimeError is the cause of a job's cancellation at Config.MaxRuntime.
+type maxRuntimeError struct{ after time.Duration }
+
+func (e maxRuntimeError) Error() string {
+	return fmt.Sprintf("the job ran for its maximum runtime of %s and was stopped", e.after)
+}
+
 // New returns a Worker.
 func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	if cfg.Owner == "" {
@@ -140,6 +182,9 @@ func New(s *store.Store, engines *engine.Registry, cfg Config) *Worker {
 	cfg.RescueInterval = min(cmpOr(cfg.RescueInterval, DefaultRescueInterval), max(cfg.LeaseTTL/2, 10*time.Millisecond))
 	cfg.ShutdownGrace = cmpOr(cfg.ShutdownGrace, DefaultShutdownGrace)
 	cfg.MaxChunks = max(cmpOr(cfg.MaxChunks, DefaultMaxChunks), 2)
+	cfg.TenantCap = cmpOr(cfg.TenantCap, DefaultTenantCap(cfg.Concurrency))
+	cfg.MaxRuntime = cmpOr(cfg.MaxRuntime, DefaultMaxRuntime)
+	cfg.MaxPromptBytes = cmpOr(cfg.MaxPromptBytes, DefaultMaxPromptBytes)
 	cfg.AdmitBacklog = cmpOr(cfg.AdmitBacklog, 2*cmpOr(cfg.Writer.MaxBatch, DefaultMaxBatch))
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -291,12 +336,18 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 			}
 		}
 		if free > 0 {
-			claims, err := w.store.Claim(ctx, w.cfg.Owner, free, w.cfg.LeaseTTL)
+			claims, err := w.store.ClaimWith(ctx, store.ClaimOptions{
+				Owner: w.cfg.Owner, Max: free, LeaseTTL: w.cfg.LeaseTTL,
+				TenantCap: w.cfg.TenantCap, MaxRuntime: w.cfg.MaxRuntime,
+			})
 			if err != nil && ctx.Err() == nil {
 				w.failed()
 				w.log.Warn("claim jobs", "err", err)
 			}
 			got = len(claims)
+			if w.claimed != nil {
+				w.claimed(claims)
+			}
 			for _, c := range claims {
 				slots <- struct{}{}
 				jobs.Add(1)
@@ -311,8 +362,12 @@ func (w *Worker) claimLoop(ctx, jobsCtx context.Context, slots chan struct{}, jo
 				}()
 			}
 		}
-		if got > 0 && got == free {
-			continue // there may be more queued
+		if got > 0 {
+			// There may be more queued: a batch can come back short of
+			// the free slots while jobs wait, when the tenants' shares
+			// were locked by another worker's claim or a tenant had
+			// fewer jobs than its share.
+			continue
 		}
 		t := time.NewTimer(w.cfg.PollInterval)
 		select {
@@ -447,11 +502,33 @@ func (w *Worker) rescueLoop(ctx context.Context) {
 				w.Wake()
 			}
 		}
+		// Jobs past their deadline by a whole lease TTL: their worker had
+		// that long to stop them itself.
+		overdue, err := w.store.RescueOverdue(store.WithActor(ctx, store.Actor{Name: "rescuer:" + w.cfg.Owner}), 100, w.cfg.LeaseTTL)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.failed()
+				w.log.Warn("rescue overdue jobs", "err", err)
+			}
+			continue
+		}
+		if len(overdue) > 0 {
+			w.log.Warn("failed jobs running past their maximum runtime", "failed", len(overdue))
+		}
 	}
 }
 
 // runJob streams one claimed job to its end.
 func (w *Worker) runJob(parent context.Context, c store.Claim) {
+	if w.cfg.MaxRuntime > 0 {
+		// The bound is on the whole attempt (model call, the wait for
+		// room in the writer, the history read), measured from here, just
+		// after the claim set the database's deadline: the worker ends the
+		// job before the rescuer would.
+		var stop context.CancelFunc
+		parent, stop = context.WithTimeoutCause(parent, w.cfg.MaxRuntime, maxRuntimeError{after: w.cfg.MaxRuntime})
+		defer stop()
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	w.mu.Lock()
@@ -622,6 +699,8 @@ func errorBody(err, cause error) errorInfo {
 	switch {
 	case errors.Is(cause, errShutdown):
 		return errorInfo{Message: "the worker shut down before the job finished", Type: "shutdown"}
+	case errors.As(cause, new(maxRuntimeError)):
+		return errorInfo{Message: cause.Error(), Type: store.ErrorTypeTimeout}
 	case errors.As(err, &ee):
 		return errorInfo{Message: ee.Message, Type: ee.Type}
 	case errors.Is(err, ErrOverloaded):

@@ -13,6 +13,14 @@ SELECT * FROM api_keys WHERE access_key = @access_key;
 -- name: KeyList :many
 SELECT * FROM api_keys ORDER BY created_at, id;
 
+-- KeyLock locks a key given its access key or its id FOR UPDATE until the
+-- end of the transaction, before KeyRevoke: a submission in progress
+-- holds the key's row FOR KEY SHARE (JobInsert), which the UPDATE alone
+-- (FOR NO KEY UPDATE) would not wait for; the revocation must, to see and
+-- cancel its job.
+-- name: KeyLock :one
+SELECT id FROM api_keys WHERE access_key = @ref OR id = sqlc.narg('id') FOR UPDATE;
+
 -- KeyRevoke revokes a key given its access key or its id. Revoking twice
 -- keeps the first time.
 -- name: KeyRevoke :one

@@ -1,9 +1,19 @@
 -- Queries on the jobs table. Every query a client can reach is filtered by
 -- tenant: another tenant's job reads as "no rows".
 
+-- JobInsert stores a queued job, unless its API key is revoked (no row):
+-- a credential cache may let a request in for a few seconds after the
+-- revocation, not its job. The key's row is locked FOR KEY SHARE (as the
+-- foreign key's check does), so a revocation in progress (KeyLock, FOR
+-- UPDATE) either waits for this job, and cancels it, or makes it see the
+-- key revoked.
 -- name: JobInsert :one
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
-VALUES (@id, @tenant, @api_key_id, @engine, @room_id, @request, @max_attempts)
+SELECT @id, @tenant, sqlc.narg('api_key_id')::uuid, @engine, @room_id, @request, @max_attempts
+WHERE sqlc.narg('api_key_id')::uuid IS NULL
+   OR EXISTS (SELECT 1 FROM api_keys k
+              WHERE k.id = sqlc.narg('api_key_id')::uuid AND k.revoked_at IS NULL
+              FOR KEY SHARE)
 RETURNING *;
 
 -- name: JobGet :one
@@ -24,30 +34,105 @@ WHERE tenant = @tenant
 ORDER BY id DESC
 LIMIT @max;
 
--- JobClaim claims up to max queued jobs, oldest first. FOR UPDATE SKIP
--- LOCKED lets any number of workers claim concurrently without blocking each
--- other or double-claiming; the claim is one short statement, never a
--- transaction held open across a model call. attempt is incremented and
--- becomes the lease token the worker's writes are fenced on. next_seq is
--- where this attempt's chunks continue (0 unless a previous attempt wrote)
--- and prev_hash the chain hash they continue from (the last chunk's, or
--- the job's chain seed).
+-- JobClaim claims up to max queued jobs for one worker, fairly across
+-- tenants:
+--
+--   - round robin: a tenant's k-th new job counts as its (running + k)-th
+--     running job (running: its jobs running now, on every node), and the
+--     free slots go in that order, ties to the tenant whose oldest queued
+--     job is oldest; within a tenant, oldest job first. So the tenant with
+--     the fewest running jobs is served first, and a tenant that submits
+--     thousands of jobs gets no more of the batch than one that submits
+--     one, as long as both have jobs waiting;
+--   - a cap: no tenant gets more than tenant_cap jobs running on this
+--     worker (lease_owner = owner); the rest wait queued. NULL: no cap.
+--
+-- The statement reads no more than it needs at 10,000 queued jobs: the
+-- tenants with queued jobs come from a loose index scan of
+-- jobs_queued_tenant_idx (one probe per tenant, not a read of every queued
+-- job), their running jobs from jobs_running_tenant_idx, and the batch is
+-- shared out (quota) before any row is locked. Each tenant's share is
+-- then locked oldest first with FOR UPDATE SKIP LOCKED, so any number of
+-- workers claim concurrently without blocking each other or
+-- double-claiming (a row another worker holds is skipped for the tenant's
+-- next one); the claim is one short statement, never a transaction held
+-- open across a model call. A worker claims one batch at a time, so its
+-- cap holds exactly; the round-robin counts of concurrent claims by
+-- different workers may each miss the other's batch.
+--
+-- attempt is incremented and becomes the lease token the worker's writes
+-- are fenced on. deadline_at is when this attempt must have ended (now() +
+-- the worker's maximum runtime; NULL: no bound), for the rescuer
+-- (JobOverdueLock). next_seq is where this attempt's chunks continue (0
+-- unless a previous attempt wrote) and prev_hash the chain hash they
+-- continue from (the last chunk's, or the job's chain seed).
 -- name: JobClaim :many
-WITH next AS (
-    SELECT id FROM jobs
-    WHERE status = 'queued'
-    ORDER BY id
-    LIMIT @max
-    FOR UPDATE SKIP LOCKED
+WITH RECURSIVE queued_tenants AS (
+    (SELECT q.tenant, q.id FROM jobs q
+     WHERE q.status = 'queued'
+     ORDER BY q.tenant, q.id
+     LIMIT 1)
+    UNION ALL
+    SELECT nx.tenant, nx.id
+    FROM queued_tenants qt
+    CROSS JOIN LATERAL (
+        SELECT q.tenant, q.id FROM jobs q
+        WHERE q.status = 'queued' AND q.tenant > qt.tenant
+        ORDER BY q.tenant, q.id
+        LIMIT 1
+    ) nx
+), load AS MATERIALIZED (
+    -- Counted once per tenant (MATERIALIZED: inlined, the counts were
+    -- recomputed for every slot), and only as far as they matter, so that a tenant with thousands
+    -- of jobs running costs no more than max (or tenant_cap) rows: max for
+    -- the order (a tenant running max more jobs than another gets nothing
+    -- before it anyway; tenants past max tie, and still share round
+    -- robin), tenant_cap for the cap (not counted without one).
+    SELECT qt.tenant, qt.id AS oldest,
+        (SELECT count(*) FROM (
+            SELECT 1 FROM jobs r
+            WHERE r.status = 'running' AND r.tenant = qt.tenant
+            -- jobs_running_tenant_idx's order: without it the LIMIT
+            -- was planned as a walk of every running job's lease.
+            ORDER BY r.tenant, r.lease_owner
+            LIMIT sqlc.arg('max')::integer) r) AS running,
+        CASE WHEN sqlc.narg('tenant_cap')::integer IS NULL THEN 0
+        ELSE (SELECT count(*) FROM (
+            SELECT 1 FROM jobs r
+            WHERE r.status = 'running' AND r.tenant = qt.tenant AND r.lease_owner = @owner::text
+            ORDER BY r.tenant, r.lease_owner
+            LIMIT sqlc.narg('tenant_cap')::integer) h) END AS here
+    FROM queued_tenants qt
+), slots AS (
+    SELECT l.tenant
+    FROM load l
+    CROSS JOIN LATERAL generate_series(1, least(sqlc.arg('max')::integer,
+        coalesce(sqlc.narg('tenant_cap')::integer, sqlc.arg('max')::integer) - l.here)) AS k
+    ORDER BY l.running + k, l.oldest
+    LIMIT sqlc.arg('max')::integer
+), quota AS (
+    SELECT s.tenant, count(*) AS n FROM slots s GROUP BY s.tenant
+), next AS (
+    SELECT c.id
+    FROM quota
+    CROSS JOIN LATERAL (
+        SELECT q.id FROM jobs q
+        WHERE q.status = 'queued' AND q.tenant = quota.tenant
+        ORDER BY q.id
+        LIMIT quota.n
+        FOR UPDATE SKIP LOCKED
+    ) c
 )
 UPDATE jobs j
 SET status = 'running',
     lease_owner = @owner::text,
     lease_expires_at = now() + make_interval(secs => sqlc.arg('lease_seconds')::float8),
     attempt = j.attempt + 1,
-    started_at = coalesce(j.started_at, now())
-FROM next
-WHERE j.id = next.id
+    started_at = coalesce(j.started_at, now()),
+    deadline_at = now() + make_interval(secs => sqlc.narg('max_runtime_seconds')::float8)
+-- = ANY (ARRAY(..)): one primary key probe per claimed job whatever the
+-- planner guesses of next's size (a join was planned as a scan of jobs).
+WHERE j.id = ANY (ARRAY(SELECT next.id FROM next))
 RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
     (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq,
     coalesce((SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1), j.chain_seed) AS prev_hash;
@@ -173,6 +258,34 @@ SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::tex
 FROM jobs
 WHERE id = @id AND tenant = @tenant;
 
+-- JobEventsCancelRequestedForKey records, for every queued or running job
+-- an API key submitted, a cancel request by actor (who revoked the key),
+-- reason key_revoked. Uses jobs_api_key_active_idx.
+-- name: JobEventsCancelRequestedForKey :execrows
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::text, 'key_revoked'
+FROM jobs
+WHERE api_key_id = @api_key_id AND status IN ('queued', 'running');
+
+-- JobLockQueuedForKey locks an API key's queued jobs until the end of the
+-- transaction, oldest first, so they can be cancelled (JobCancelQueued):
+-- no worker claims them meanwhile (the claim skips locked rows), and a
+-- job a claim holds is waited for and then, running, left out.
+-- name: JobLockQueuedForKey :many
+SELECT id FROM jobs
+WHERE api_key_id = @api_key_id AND status = 'queued'
+ORDER BY id
+FOR UPDATE;
+
+-- JobRequestCancelForKey asks the workers running an API key's jobs to
+-- stop them (their heartbeat sees cancel_requested_at; the caller also
+-- NOTIFYs them).
+-- name: JobRequestCancelForKey :many
+UPDATE jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE api_key_id = @api_key_id AND status = 'running'
+RETURNING id;
+
 -- AuditSet names the actor (and, when not empty, the event) that the
 -- jobs_audit trigger records for the rest of the transaction.
 -- name: AuditSet :exec
@@ -247,6 +360,24 @@ ORDER BY j.lease_expires_at
 LIMIT @max
 FOR UPDATE SKIP LOCKED;
 
+-- JobOverdueLock locks running jobs whose deadline (deadline_at, set by
+-- the claim from the worker's maximum runtime) passed more than
+-- grace_seconds ago, so exactly one rescuer fails each (SKIP LOCKED). Their
+-- worker stops them at the deadline itself; the grace lets it, so this
+-- finds only a job whose worker kept its lease but not the bound (a model
+-- call that ignores cancellation). Like JobExpiredLock it reads only the
+-- rows it locks, and it locks out the worker's writer (whose fence takes
+-- FOR SHARE on the same rows): once failed, the worker's writes find no
+-- lease.
+-- name: JobOverdueLock :many
+SELECT j.id, j.attempt, j.deadline_at
+FROM jobs j
+WHERE j.status = 'running'
+  AND j.deadline_at < now() - make_interval(secs => sqlc.arg('grace_seconds')::float8)
+ORDER BY j.deadline_at
+LIMIT @max
+FOR UPDATE SKIP LOCKED;
+
 -- JobRequeue hands a job whose worker died before writing anything back to
 -- the queue. Run under JobExpiredLock's row lock, its check for chunks
 -- sees every chunk ever committed (writers need the same row FOR SHARE):
@@ -258,9 +389,9 @@ WHERE j.id = @id AND j.attempt = @attempt AND j.status = 'running'
   AND NOT EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = j.id);
 
 -- JobFailExpired fails a job whose worker died, locked by JobExpiredLock,
--- after its error finish chunk was appended in the same transaction
--- (ChunkAppendLocked, whose seq says whether the job had output and so
--- which error it got).
+-- or that ran past its deadline, locked by JobOverdueLock, after its error
+-- finish chunk was appended in the same transaction (ChunkAppendLocked,
+-- whose seq says whether the job had output and so which error it got).
 -- name: JobFailExpired :exec
 UPDATE jobs
 SET status = 'failed', finish_reason = 'error', finished_at = now(),

@@ -200,15 +200,27 @@ WHERE j.id = @job_id AND j.tenant = @tenant;
 -- room before a given job, oldest first, with their assembled transcripts:
 -- the conversation history a useHistory job is sent. Transcripts are
 -- assembled only for the turns returned. (Uses jobs_room_idx.)
+--
+-- Turns are left out oldest first once the newest ones hold more than
+-- max_bytes of command and output text: a lower bound of what each turn
+-- adds to the prompt, so no turn that could fit the caller's budget is
+-- left out here (the caller bounds the prompt exactly), and a room of
+-- large turns is not sent to the caller whole.
 -- name: RoomHistoryRecent :many
-SELECT h.id, h.request, h.status, t.content, t.tool_calls
+SELECT b.id, b.request, b.status, b.content, b.tool_calls
 FROM (
-    SELECT j.id, j.request, j.status
-    FROM jobs j
-    WHERE j.tenant = @tenant AND j.room_id = @room_id AND j.id < @before_id
-      AND j.status IN ('completed', 'failed', 'cancelled')
-    ORDER BY j.id DESC
-    LIMIT @max
-) h
-CROSS JOIN LATERAL job_transcript(h.id) t
-ORDER BY h.id;
+    SELECT h.id, h.request, h.status, t.content, t.tool_calls,
+           sum(octet_length(t.content) + octet_length(coalesce(h.request->>'command', '')))
+               OVER (ORDER BY h.id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
+    FROM (
+        SELECT j.id, j.request, j.status
+        FROM jobs j
+        WHERE j.tenant = @tenant AND j.room_id = @room_id AND j.id < @before_id
+          AND j.status IN ('completed', 'failed', 'cancelled')
+        ORDER BY j.id DESC
+        LIMIT @max
+    ) h
+    CROSS JOIN LATERAL job_transcript(h.id) t
+) b
+WHERE b.newer_bytes <= sqlc.arg('max_bytes')::bigint
+ORDER BY b.id;

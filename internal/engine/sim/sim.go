@@ -18,6 +18,11 @@
 //	sim_first_token_delay  seconds to wait before the first token (0 to 3600;
 //	                       default 0): a model slow to answer, for tests of
 //	                       what happens to a job that has written nothing yet
+//
+// A server refuses at submit params with which a turn would take longer
+// than its maximum job runtime (MinRuntime, engine.MinRuntimer): the sim
+// costs nothing, so without that bound one request could hold a worker's
+// slot for hours.
 package sim
 
 import (
@@ -113,6 +118,34 @@ func parse(p map[string]json.RawMessage) (settings, error) {
 		s.timestamps = string(raw) == "true"
 	}
 	return s, nil
+}
+
+// MinRuntime is the least time a turn with params p takes: the first
+// token's delay plus the pace of its tokens (engine.MinRuntimer), so that
+// a server refuses at submit a simulated turn that would outlast its
+// maximum runtime. With tools the turn may be a short tool call, so only
+// the delay and its first few chunks count.
+func (e *Engine) MinRuntime(p map[string]json.RawMessage) time.Duration {
+	s, err := parse(p)
+	if err != nil {
+		return 0
+	}
+	n := s.tokens
+	if s.hasMax {
+		n = min(n, s.maxTokens)
+	}
+	if s.hasFail {
+		n = min(n, max(s.failAfter, 0))
+	}
+	if tools, _ := engine.Tools(p); len(tools) > 0 {
+		n = min(n, 4)
+	}
+	d := s.firstDelay
+	if s.rate > 0 && n > 1 {
+		// Token i is released at i/rate after the first.
+		d += time.Duration(float64(n-1) / s.rate * float64(time.Second))
+	}
+	return d
 }
 
 // Validate checks the simulator's params, so bad ones are rejected at submit

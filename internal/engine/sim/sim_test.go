@@ -193,3 +193,46 @@ func TestStream(t *testing.T) {
 		}
 	})
 }
+
+// TestBoundedByMaxRuntime: a registry with a maximum runtime refuses
+// simulator params that could not end within it (the tester's 3,600 s
+// first-token delay, a pace of 0.001 tokens per second), and accepts what
+// can, with the engine's own defaults counted (issue 18, item 2).
+func TestBoundedByMaxRuntime(t *testing.T) {
+	t.Parallel()
+	r := engine.NewRegistry()
+	r.Register(Info(), New())
+	r.SetMaxRuntime(time.Hour)
+	for name, tc := range map[string]struct {
+		p    map[string]any
+		min  time.Duration
+		fits bool
+	}{
+		"Defaults":           {map[string]any{}, 149 * time.Second / 30, true},
+		"AnHourOfSilence":    {map[string]any{"sim_first_token_delay": 3600}, time.Hour + 149*time.Second/30, false},
+		"Crawl":              {map[string]any{"sim_tokens_per_second": 0.001}, 149_000 * time.Second, false},
+		"LongButCapped":      {map[string]any{"sim_tokens": 100_000, "sim_tokens_per_second": 5, "max_completion_tokens": 11}, 2 * time.Second, true},
+		"FailsEarly":         {map[string]any{"sim_tokens": 100_000, "sim_tokens_per_second": 5, "sim_fail_after": 6}, time.Second, true},
+		"AsFastAsPossible":   {map[string]any{"sim_tokens": 100_000, "sim_tokens_per_second": 0, "sim_first_token_delay": 60}, time.Minute, true},
+		"ToolCallIsShort":    {map[string]any{"sim_tokens_per_second": 0.01, "tools": []map[string]any{{"type": "function", "function": map[string]any{"name": "f"}}}}, 300 * time.Second, true},
+		"JustOverTheBound":   {map[string]any{"sim_tokens": 3602, "sim_tokens_per_second": 1}, time.Hour + time.Second, false},
+		"JustWithinTheBound": {map[string]any{"sim_tokens": 3601, "sim_tokens_per_second": 1}, time.Hour, true},
+	} {
+		p := params(t, tc.p)
+		if got := New().MinRuntime(p); got != tc.min {
+			t.Errorf("%s: MinRuntime = %s, want %s", name, got, tc.min)
+		}
+		err := r.Validate(ID, p)
+		if tc.fits && err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+		if !tc.fits && (err == nil || !strings.Contains(err.Error(), "maximum runtime")) {
+			t.Errorf("%s: Validate = %v, want an error naming the maximum runtime", name, err)
+		}
+	}
+	// Without a bound (SetMaxRuntime 0), only the simulator's own limits.
+	r.SetMaxRuntime(0)
+	if err := r.Validate(ID, params(t, map[string]any{"sim_first_token_delay": 3600})); err != nil {
+		t.Errorf("without a bound: %v", err)
+	}
+}

@@ -102,6 +102,27 @@ func (q *Queries) KeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
 	return items, nil
 }
 
+const keyLock = `-- name: KeyLock :one
+SELECT id FROM api_keys WHERE access_key = $1 OR id = $2 FOR UPDATE
+`
+
+type KeyLockParams struct {
+	Ref string
+	ID  *uuid.UUID
+}
+
+// KeyLock locks a key given its access key or its id FOR UPDATE until the
+// end of the transaction, before KeyRevoke: a submission in progress
+// holds the key's row FOR KEY SHARE (JobInsert), which the UPDATE alone
+// (FOR NO KEY UPDATE) would not wait for; the revocation must, to see and
+// cancel its job.
+func (q *Queries) KeyLock(ctx context.Context, db DBTX, arg KeyLockParams) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, keyLock, arg.Ref, arg.ID)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
 const keyRevoke = `-- name: KeyRevoke :one
 UPDATE api_keys
 SET revoked_at = coalesce(revoked_at, now())

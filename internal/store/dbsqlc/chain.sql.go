@@ -339,7 +339,7 @@ func (q *Queries) JobEventPage(ctx context.Context, db DBTX, arg JobEventPagePar
 }
 
 const jobGetAny = `-- name: JobGetAny :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs WHERE id = $1
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at FROM jobs WHERE id = $1
 `
 
 func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, error) {
@@ -369,6 +369,7 @@ func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, er
 		&i.RequestSha256,
 		&i.ChainVersion,
 		&i.ChainSeed,
+		&i.DeadlineAt,
 	)
 	return i, err
 }

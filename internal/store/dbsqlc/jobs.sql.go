@@ -84,30 +84,81 @@ func (q *Queries) JobCancelQueued(ctx context.Context, db DBTX, id uuid.UUID) er
 }
 
 const jobClaim = `-- name: JobClaim :many
-WITH next AS (
-    SELECT id FROM jobs
-    WHERE status = 'queued'
-    ORDER BY id
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
+WITH RECURSIVE queued_tenants AS (
+    (SELECT q.tenant, q.id FROM jobs q
+     WHERE q.status = 'queued'
+     ORDER BY q.tenant, q.id
+     LIMIT 1)
+    UNION ALL
+    SELECT nx.tenant, nx.id
+    FROM queued_tenants qt
+    CROSS JOIN LATERAL (
+        SELECT q.tenant, q.id FROM jobs q
+        WHERE q.status = 'queued' AND q.tenant > qt.tenant
+        ORDER BY q.tenant, q.id
+        LIMIT 1
+    ) nx
+), load AS MATERIALIZED (
+    -- Counted once per tenant (MATERIALIZED: inlined, the counts were
+    -- recomputed for every slot), and only as far as they matter, so that a tenant with thousands
+    -- of jobs running costs no more than max (or tenant_cap) rows: max for
+    -- the order (a tenant running max more jobs than another gets nothing
+    -- before it anyway; tenants past max tie, and still share round
+    -- robin), tenant_cap for the cap (not counted without one).
+    SELECT qt.tenant, qt.id AS oldest,
+        (SELECT count(*) FROM (
+            SELECT 1 FROM jobs r
+            WHERE r.status = 'running' AND r.tenant = qt.tenant
+            -- jobs_running_tenant_idx's order: without it the LIMIT
+            -- was planned as a walk of every running job's lease.
+            ORDER BY r.tenant, r.lease_owner
+            LIMIT $4::integer) r) AS running,
+        CASE WHEN $5::integer IS NULL THEN 0
+        ELSE (SELECT count(*) FROM (
+            SELECT 1 FROM jobs r
+            WHERE r.status = 'running' AND r.tenant = qt.tenant AND r.lease_owner = $1::text
+            ORDER BY r.tenant, r.lease_owner
+            LIMIT $5::integer) h) END AS here
+    FROM queued_tenants qt
+), slots AS (
+    SELECT l.tenant
+    FROM load l
+    CROSS JOIN LATERAL generate_series(1, least($4::integer,
+        coalesce($5::integer, $4::integer) - l.here)) AS k
+    ORDER BY l.running + k, l.oldest
+    LIMIT $4::integer
+), quota AS (
+    SELECT s.tenant, count(*) AS n FROM slots s GROUP BY s.tenant
+), next AS (
+    SELECT c.id
+    FROM quota
+    CROSS JOIN LATERAL (
+        SELECT q.id FROM jobs q
+        WHERE q.status = 'queued' AND q.tenant = quota.tenant
+        ORDER BY q.id
+        LIMIT quota.n
+        FOR UPDATE SKIP LOCKED
+    ) c
 )
 UPDATE jobs j
 SET status = 'running',
     lease_owner = $1::text,
     lease_expires_at = now() + make_interval(secs => $2::float8),
     attempt = j.attempt + 1,
-    started_at = coalesce(j.started_at, now())
-FROM next
-WHERE j.id = next.id
+    started_at = coalesce(j.started_at, now()),
+    deadline_at = now() + make_interval(secs => $3::float8)
+WHERE j.id = ANY (ARRAY(SELECT next.id FROM next))
 RETURNING j.id, j.tenant, j.engine, j.room_id, j.request, j.attempt, j.cancel_requested_at,
     (SELECT coalesce(max(c.seq) + 1, 0) FROM job_chunks c WHERE c.job_id = j.id)::integer AS next_seq,
     coalesce((SELECT c.hash FROM job_chunks c WHERE c.job_id = j.id ORDER BY c.seq DESC LIMIT 1), j.chain_seed) AS prev_hash
 `
 
 type JobClaimParams struct {
-	Owner        string
-	LeaseSeconds float64
-	Max          int64
+	Owner             string
+	LeaseSeconds      float64
+	MaxRuntimeSeconds *float64
+	Max               int32
+	TenantCap         *int32
 }
 
 type JobClaimRow struct {
@@ -122,16 +173,48 @@ type JobClaimRow struct {
 	PrevHash          []byte
 }
 
-// JobClaim claims up to max queued jobs, oldest first. FOR UPDATE SKIP
-// LOCKED lets any number of workers claim concurrently without blocking each
-// other or double-claiming; the claim is one short statement, never a
-// transaction held open across a model call. attempt is incremented and
-// becomes the lease token the worker's writes are fenced on. next_seq is
-// where this attempt's chunks continue (0 unless a previous attempt wrote)
-// and prev_hash the chain hash they continue from (the last chunk's, or
-// the job's chain seed).
+// JobClaim claims up to max queued jobs for one worker, fairly across
+// tenants:
+//
+//   - round robin: a tenant's k-th new job counts as its (running + k)-th
+//     running job (running: its jobs running now, on every node), and the
+//     free slots go in that order, ties to the tenant whose oldest queued
+//     job is oldest; within a tenant, oldest job first. So the tenant with
+//     the fewest running jobs is served first, and a tenant that submits
+//     thousands of jobs gets no more of the batch than one that submits
+//     one, as long as both have jobs waiting;
+//   - a cap: no tenant gets more than tenant_cap jobs running on this
+//     worker (lease_owner = owner); the rest wait queued. NULL: no cap.
+//
+// The statement reads no more than it needs at 10,000 queued jobs: the
+// tenants with queued jobs come from a loose index scan of
+// jobs_queued_tenant_idx (one probe per tenant, not a read of every queued
+// job), their running jobs from jobs_running_tenant_idx, and the batch is
+// shared out (quota) before any row is locked. Each tenant's share is
+// then locked oldest first with FOR UPDATE SKIP LOCKED, so any number of
+// workers claim concurrently without blocking each other or
+// double-claiming (a row another worker holds is skipped for the tenant's
+// next one); the claim is one short statement, never a transaction held
+// open across a model call. A worker claims one batch at a time, so its
+// cap holds exactly; the round-robin counts of concurrent claims by
+// different workers may each miss the other's batch.
+//
+// attempt is incremented and becomes the lease token the worker's writes
+// are fenced on. deadline_at is when this attempt must have ended (now() +
+// the worker's maximum runtime; NULL: no bound), for the rescuer
+// (JobOverdueLock). next_seq is where this attempt's chunks continue (0
+// unless a previous attempt wrote) and prev_hash the chain hash they
+// continue from (the last chunk's, or the job's chain seed).
+// = ANY (ARRAY(..)): one primary key probe per claimed job whatever the
+// planner guesses of next's size (a join was planned as a scan of jobs).
 func (q *Queries) JobClaim(ctx context.Context, db DBTX, arg JobClaimParams) ([]JobClaimRow, error) {
-	rows, err := db.Query(ctx, jobClaim, arg.Owner, arg.LeaseSeconds, arg.Max)
+	rows, err := db.Query(ctx, jobClaim,
+		arg.Owner,
+		arg.LeaseSeconds,
+		arg.MaxRuntimeSeconds,
+		arg.Max,
+		arg.TenantCap,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +267,29 @@ func (q *Queries) JobEventCancelRequested(ctx context.Context, db DBTX, arg JobE
 		arg.ID,
 		arg.Tenant,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const jobEventsCancelRequestedForKey = `-- name: JobEventsCancelRequestedForKey :execrows
+INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
+SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, $1::text, 'key_revoked'
+FROM jobs
+WHERE api_key_id = $2 AND status IN ('queued', 'running')
+`
+
+type JobEventsCancelRequestedForKeyParams struct {
+	Actor    string
+	ApiKeyID *uuid.UUID
+}
+
+// JobEventsCancelRequestedForKey records, for every queued or running job
+// an API key submitted, a cancel request by actor (who revoked the key),
+// reason key_revoked. Uses jobs_api_key_active_idx.
+func (q *Queries) JobEventsCancelRequestedForKey(ctx context.Context, db DBTX, arg JobEventsCancelRequestedForKeyParams) (int64, error) {
+	result, err := db.Exec(ctx, jobEventsCancelRequestedForKey, arg.Actor, arg.ApiKeyID)
 	if err != nil {
 		return 0, err
 	}
@@ -260,9 +366,9 @@ type JobFailExpiredParams struct {
 }
 
 // JobFailExpired fails a job whose worker died, locked by JobExpiredLock,
-// after its error finish chunk was appended in the same transaction
-// (ChunkAppendLocked, whose seq says whether the job had output and so
-// which error it got).
+// or that ran past its deadline, locked by JobOverdueLock, after its error
+// finish chunk was appended in the same transaction (ChunkAppendLocked,
+// whose seq says whether the job had output and so which error it got).
 func (q *Queries) JobFailExpired(ctx context.Context, db DBTX, arg JobFailExpiredParams) error {
 	_, err := db.Exec(ctx, jobFailExpired, arg.Error, arg.ID, arg.Attempt)
 	return err
@@ -325,7 +431,7 @@ func (q *Queries) JobFinishMany(ctx context.Context, db DBTX, arg JobFinishManyP
 }
 
 const jobGet = `-- name: JobGet :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs WHERE id = $1 AND tenant = $2
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at FROM jobs WHERE id = $1 AND tenant = $2
 `
 
 type JobGetParams struct {
@@ -360,6 +466,7 @@ func (q *Queries) JobGet(ctx context.Context, db DBTX, arg JobGetParams) (Job, e
 		&i.RequestSha256,
 		&i.ChainVersion,
 		&i.ChainSeed,
+		&i.DeadlineAt,
 	)
 	return i, err
 }
@@ -520,8 +627,12 @@ func (q *Queries) JobHeartbeatWait(ctx context.Context, db DBTX, arg JobHeartbea
 const jobInsert = `-- name: JobInsert :one
 
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed
+SELECT $1, $2, $3::uuid, $4, $5, $6, $7
+WHERE $3::uuid IS NULL
+   OR EXISTS (SELECT 1 FROM api_keys k
+              WHERE k.id = $3::uuid AND k.revoked_at IS NULL
+              FOR KEY SHARE)
+RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at
 `
 
 type JobInsertParams struct {
@@ -536,6 +647,12 @@ type JobInsertParams struct {
 
 // Queries on the jobs table. Every query a client can reach is filtered by
 // tenant: another tenant's job reads as "no rows".
+// JobInsert stores a queued job, unless its API key is revoked (no row):
+// a credential cache may let a request in for a few seconds after the
+// revocation, not its job. The key's row is locked FOR KEY SHARE (as the
+// foreign key's check does), so a revocation in progress (KeyLock, FOR
+// UPDATE) either waits for this job, and cancels it, or makes it see the
+// key revoked.
 func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (Job, error) {
 	row := db.QueryRow(ctx, jobInsert,
 		arg.ID,
@@ -571,6 +688,7 @@ func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (
 		&i.RequestSha256,
 		&i.ChainVersion,
 		&i.ChainSeed,
+		&i.DeadlineAt,
 	)
 	return i, err
 }
@@ -633,7 +751,7 @@ func (q *Queries) JobLeaseHeld(ctx context.Context, db DBTX, arg JobLeaseHeldPar
 }
 
 const jobList = `-- name: JobList :many
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed FROM jobs
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at FROM jobs
 WHERE tenant = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR engine = $3)
@@ -699,6 +817,7 @@ func (q *Queries) JobList(ctx context.Context, db DBTX, arg JobListParams) ([]Jo
 			&i.RequestSha256,
 			&i.ChainVersion,
 			&i.ChainSeed,
+			&i.DeadlineAt,
 		); err != nil {
 			return nil, err
 		}
@@ -731,6 +850,87 @@ func (q *Queries) JobLockQueued(ctx context.Context, db DBTX, arg JobLockQueuedP
 	return id, err
 }
 
+const jobLockQueuedForKey = `-- name: JobLockQueuedForKey :many
+SELECT id FROM jobs
+WHERE api_key_id = $1 AND status = 'queued'
+ORDER BY id
+FOR UPDATE
+`
+
+// JobLockQueuedForKey locks an API key's queued jobs until the end of the
+// transaction, oldest first, so they can be cancelled (JobCancelQueued):
+// no worker claims them meanwhile (the claim skips locked rows), and a
+// job a claim holds is waited for and then, running, left out.
+func (q *Queries) JobLockQueuedForKey(ctx context.Context, db DBTX, apiKeyID *uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, jobLockQueuedForKey, apiKeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const jobOverdueLock = `-- name: JobOverdueLock :many
+SELECT j.id, j.attempt, j.deadline_at
+FROM jobs j
+WHERE j.status = 'running'
+  AND j.deadline_at < now() - make_interval(secs => $1::float8)
+ORDER BY j.deadline_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+`
+
+type JobOverdueLockParams struct {
+	GraceSeconds float64
+	Max          int64
+}
+
+type JobOverdueLockRow struct {
+	ID         uuid.UUID
+	Attempt    int32
+	DeadlineAt *time.Time
+}
+
+// JobOverdueLock locks running jobs whose deadline (deadline_at, set by
+// the claim from the worker's maximum runtime) passed more than
+// grace_seconds ago, so exactly one rescuer fails each (SKIP LOCKED). Their
+// worker stops them at the deadline itself; the grace lets it, so this
+// finds only a job whose worker kept its lease but not the bound (a model
+// call that ignores cancellation). Like JobExpiredLock it reads only the
+// rows it locks, and it locks out the worker's writer (whose fence takes
+// FOR SHARE on the same rows): once failed, the worker's writes find no
+// lease.
+func (q *Queries) JobOverdueLock(ctx context.Context, db DBTX, arg JobOverdueLockParams) ([]JobOverdueLockRow, error) {
+	rows, err := db.Query(ctx, jobOverdueLock, arg.GraceSeconds, arg.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []JobOverdueLockRow
+	for rows.Next() {
+		var i JobOverdueLockRow
+		if err := rows.Scan(&i.ID, &i.Attempt, &i.DeadlineAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const jobRequestCancel = `-- name: JobRequestCancel :one
 UPDATE jobs
 SET cancel_requested_at = coalesce(cancel_requested_at, now())
@@ -750,6 +950,36 @@ func (q *Queries) JobRequestCancel(ctx context.Context, db DBTX, arg JobRequestC
 	var status string
 	err := row.Scan(&status)
 	return status, err
+}
+
+const jobRequestCancelForKey = `-- name: JobRequestCancelForKey :many
+UPDATE jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now())
+WHERE api_key_id = $1 AND status = 'running'
+RETURNING id
+`
+
+// JobRequestCancelForKey asks the workers running an API key's jobs to
+// stop them (their heartbeat sees cancel_requested_at; the caller also
+// NOTIFYs them).
+func (q *Queries) JobRequestCancelForKey(ctx context.Context, db DBTX, apiKeyID *uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, jobRequestCancelForKey, apiKeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const jobRequeue = `-- name: JobRequeue :execrows

@@ -72,6 +72,7 @@ type Job struct {
 	RequestSha256     []byte
 	ChainVersion      int16
 	ChainSeed         []byte
+	DeadlineAt        *time.Time
 }
 
 type JobChunk struct {

@@ -506,17 +506,23 @@ func (q *Queries) PixelResult(ctx context.Context, db DBTX, arg PixelResultParam
 }
 
 const roomHistoryRecent = `-- name: RoomHistoryRecent :many
-SELECT h.id, h.request, h.status, t.content, t.tool_calls
+SELECT b.id, b.request, b.status, b.content, b.tool_calls
 FROM (
-    SELECT j.id, j.request, j.status
-    FROM jobs j
-    WHERE j.tenant = $1 AND j.room_id = $2 AND j.id < $3
-      AND j.status IN ('completed', 'failed', 'cancelled')
-    ORDER BY j.id DESC
-    LIMIT $4
-) h
-CROSS JOIN LATERAL job_transcript(h.id) t
-ORDER BY h.id
+    SELECT h.id, h.request, h.status, t.content, t.tool_calls,
+           sum(octet_length(t.content) + octet_length(coalesce(h.request->>'command', '')))
+               OVER (ORDER BY h.id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
+    FROM (
+        SELECT j.id, j.request, j.status
+        FROM jobs j
+        WHERE j.tenant = $1 AND j.room_id = $2 AND j.id < $3
+          AND j.status IN ('completed', 'failed', 'cancelled')
+        ORDER BY j.id DESC
+        LIMIT $4
+    ) h
+    CROSS JOIN LATERAL job_transcript(h.id) t
+) b
+WHERE b.newer_bytes <= $5::bigint
+ORDER BY b.id
 `
 
 type RoomHistoryRecentParams struct {
@@ -524,6 +530,7 @@ type RoomHistoryRecentParams struct {
 	RoomID   *string
 	BeforeID uuid.UUID
 	Max      int64
+	MaxBytes int64
 }
 
 type RoomHistoryRecentRow struct {
@@ -538,12 +545,19 @@ type RoomHistoryRecentRow struct {
 // room before a given job, oldest first, with their assembled transcripts:
 // the conversation history a useHistory job is sent. Transcripts are
 // assembled only for the turns returned. (Uses jobs_room_idx.)
+//
+// Turns are left out oldest first once the newest ones hold more than
+// max_bytes of command and output text: a lower bound of what each turn
+// adds to the prompt, so no turn that could fit the caller's budget is
+// left out here (the caller bounds the prompt exactly), and a room of
+// large turns is not sent to the caller whole.
 func (q *Queries) RoomHistoryRecent(ctx context.Context, db DBTX, arg RoomHistoryRecentParams) ([]RoomHistoryRecentRow, error) {
 	rows, err := db.Query(ctx, roomHistoryRecent,
 		arg.Tenant,
 		arg.RoomID,
 		arg.BeforeID,
 		arg.Max,
+		arg.MaxBytes,
 	)
 	if err != nil {
 		return nil, err
