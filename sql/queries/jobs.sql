@@ -4,16 +4,15 @@
 -- JobInsert stores a queued job, unless its API key is revoked (no row):
 -- a credential cache may let a request in for a few seconds after the
 -- revocation, not its job. The key's row is locked FOR KEY SHARE (as the
--- foreign key's check does), so a revocation in progress (KeyLock, FOR
--- UPDATE) either waits for this job, and cancels it, or makes it see the
--- key revoked.
+-- foreign key's check does; by jobstream_key_usable, migration 00047, as
+-- the server's role may not lock api_keys itself), so a revocation in
+-- progress (KeyLock, FOR UPDATE) either waits for this job, and cancels
+-- it, or makes it see the key revoked.
 -- name: JobInsert :one
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
 SELECT @id, @tenant, sqlc.narg('api_key_id')::uuid, @engine, @room_id, @request, @max_attempts
 WHERE sqlc.narg('api_key_id')::uuid IS NULL
-   OR EXISTS (SELECT 1 FROM api_keys k
-              WHERE k.id = sqlc.narg('api_key_id')::uuid AND k.revoked_at IS NULL
-              FOR KEY SHARE)
+   OR jobstream_key_usable(sqlc.narg('api_key_id')::uuid)
 RETURNING *;
 
 -- name: JobGet :one

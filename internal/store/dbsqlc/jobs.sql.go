@@ -629,9 +629,7 @@ const jobInsert = `-- name: JobInsert :one
 INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts)
 SELECT $1, $2, $3::uuid, $4, $5, $6, $7
 WHERE $3::uuid IS NULL
-   OR EXISTS (SELECT 1 FROM api_keys k
-              WHERE k.id = $3::uuid AND k.revoked_at IS NULL
-              FOR KEY SHARE)
+   OR jobstream_key_usable($3::uuid)
 RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at
 `
 
@@ -650,9 +648,10 @@ type JobInsertParams struct {
 // JobInsert stores a queued job, unless its API key is revoked (no row):
 // a credential cache may let a request in for a few seconds after the
 // revocation, not its job. The key's row is locked FOR KEY SHARE (as the
-// foreign key's check does), so a revocation in progress (KeyLock, FOR
-// UPDATE) either waits for this job, and cancels it, or makes it see the
-// key revoked.
+// foreign key's check does; by jobstream_key_usable, migration 00047, as
+// the server's role may not lock api_keys itself), so a revocation in
+// progress (KeyLock, FOR UPDATE) either waits for this job, and cancels
+// it, or makes it see the key revoked.
 func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (Job, error) {
 	row := db.QueryRow(ctx, jobInsert,
 		arg.ID,
