@@ -496,10 +496,14 @@ LANGUAGE sql STABLE AS $$
     WHERE d > 0
 $$;
 
--- Every job that may have expired at p_now has an id below this bound.
+-- Every job that may have expired at p_now has an id below this bound;
+-- NULL when every rule keeps forever. (least() skips a NULL: min() of no
+-- rule must stay NULL, or the bound would be a century back, whose uuid
+-- wraps past every partition, future ones included.)
 CREATE FUNCTION jobstream_retention_horizon(p_now timestamptz) RETURNS uuid
 LANGUAGE sql STABLE AS $$
-    SELECT jobstream_uuid_at(p_now - make_interval(days => least(min(k), 100000)))
+    SELECT CASE WHEN min(k) IS NOT NULL
+                THEN jobstream_uuid_at(p_now - make_interval(days => least(min(k), 100000))) END
     FROM (SELECT CASE WHEN p.keep_days = 0 THEN 0 ELSE greatest(p.keep_days, s.min_days) END AS k
             FROM retention_policies p, retention_settings s
           UNION ALL

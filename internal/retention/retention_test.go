@@ -538,3 +538,29 @@ func TestHoldWaitsForThePass(t *testing.T) {
 		t.Errorf("%d holds, want none", n)
 	}
 }
+
+// TestForeverKeepsEveryPartition: with every rule keeping forever (no
+// default, no policy), a pass has no horizon: it drops no partition, not
+// even the empty ones made ahead for the coming days, and deletes nothing.
+func TestForeverKeepsEveryPartition(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	old := b.job(t, "a", day(time.Now()).AddDate(-3, 0, 0), store.StatusCompleted, 1)
+	before := b.count(t, `SELECT count(*) FROM jobstream_chunk_partitions()`)
+	if before == 0 {
+		t.Fatal("no partitions made ahead: the test proves nothing")
+	}
+	rep, err := retention.Pass(b.ctx, b.st, retention.Options{RanBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := rep.Totals(); jobs != 0 || len(rep.Partitions) != 0 {
+		t.Errorf("a keep-forever pass removed %d jobs and %d partitions", jobs, len(rep.Partitions))
+	}
+	if after := b.count(t, `SELECT count(*) FROM jobstream_chunk_partitions()`); after != before {
+		t.Errorf("%d partitions left of %d", after, before)
+	}
+	if b.chunks(t, old) != 1 {
+		t.Error("the old job lost its chunk")
+	}
+}
