@@ -312,7 +312,7 @@ func (t *toolCall) pretty() string {
 }
 
 // toolAssembler joins tool-call deltas by index (the chunk format in
-// README.md).
+// internal/engine/README.md).
 type toolAssembler struct{ byIndex []*toolCall }
 
 func (t *toolAssembler) add(data json.RawMessage) {

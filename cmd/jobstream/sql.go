@@ -18,7 +18,7 @@ local PostgreSQL server, else jobstream's private cluster (started if
 needed), exactly as 'serve' finds it. --print prints the connection string
 instead. Arguments after -- go to psql, e.g.
   jobstream sql -- -c 'SELECT status, count(*) FROM jobs GROUP BY 1'
-README.md, "Inspecting with psql", has example queries.`
+sql/README.md has example queries.`
 
 func cmdSQL(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sql", "[--print] [-- PSQL_ARGS...]", sqlAbout)

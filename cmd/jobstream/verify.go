@@ -16,8 +16,8 @@ import (
 )
 
 const verifyAbout = `Recompute jobs' hash chains from the database and check them against the
-stored hashes, chunk counts and final hashes (see the README, "Verifying the
-record"), and that every finished job ends with its finish chunk. Exit
+stored hashes, chunk counts and final hashes (see internal/chain/README.md),
+and that every finished job ends with its finish chunk. Exit
 status 0 when every job checked is intact, 1 when any is not: each broken
 job is printed with the first seq where its chain breaks, or its
 truncation. A running job verifies up to its last committed chunk.

@@ -228,7 +228,7 @@ func reasonNoFinish(n int) string {
 
 // IsFinish reports whether data, a chunk's JSON text, is a finish chunk's:
 // a JSON object with a member "finish_reason" whose value is a string (see
-// the README's "The chunk format"). A repeated member counts by its last
+// "The chunk format" in internal/engine/README.md). A repeated member counts by its last
 // occurrence, as PostgreSQL's json -> operator and Python's json module
 // read it; names match exactly (encoding/json's struct decoding would
 // also match "Finish_Reason", which sql/verify.sql does not).

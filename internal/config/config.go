@@ -54,8 +54,8 @@ type Serve struct {
 	DatabaseURL string
 	// ServerDatabaseURL is the connection string of the role that serves
 	// requests (API, workers, LISTEN): a member of jobstream_app only,
-	// that owns nothing, such as jobstream_server (README.md, "The
-	// database"). Env JOBSTREAM_SERVER_DATABASE_URL. Defaults to empty:
+	// that owns nothing, such as jobstream_server (README.md, "Production
+	// set-up"). Env JOBSTREAM_SERVER_DATABASE_URL. Defaults to empty:
 	// when DatabaseURL is the owner's, serve migrates with it and logs in
 	// as jobstream_server on the same server and database (with a password
 	// derived from the owner's); otherwise it serves with DatabaseURL.

@@ -7,7 +7,7 @@
 // sequence numbers, batching, lease fencing and the terminal write: the final
 // chunk (the one with finish_reason) is built by the worker from the returned
 // Finish so that it commits in the same transaction as the job's terminal
-// status. The envelope is the chunk format in README.md.
+// status. The envelope is the chunk format in this package's README.md.
 package engine
 
 import (
@@ -22,7 +22,7 @@ import (
 	"github.com/jobstream/jobstream/internal/jsonstr"
 )
 
-// Stream types of chunks (the chunk format in README.md).
+// Stream types of chunks (the chunk format in this package's README.md).
 const (
 	StreamContent  = "content"
 	StreamThinking = "thinking"

@@ -1,6 +1,6 @@
 // Package respevent derives the OpenAI Responses API's streaming events, and
 // the Response object, from a job's stored chunks (the chunk format of
-// internal/engine and the README: content, thinking, tool deltas, usage,
+// internal/engine/README.md: content, thinking, tool deltas, usage,
 // finish_reason).
 //
 // The derivation is a pure function of the chunks: nothing else is stored

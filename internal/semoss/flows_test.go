@@ -314,7 +314,7 @@ func TestPixelJobStreaming(t *testing.T) {
 	})
 }
 
-// TestToolCalls streams a tool-call turn exactly as the chunk format in README.md says,
+// TestToolCalls streams a tool-call turn exactly as the chunk format in internal/engine/README.md says,
 // reports it as a TOOL result, and answers a follow-up carrying the tool's
 // result, through paramValues messages and through the room's history.
 func TestToolCalls(t *testing.T) {

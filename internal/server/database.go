@@ -54,7 +54,7 @@ const (
 // productionHint says how to run serve without the owner's credentials.
 const productionHint = "run `jobstream migrate` with the owner's DATABASE_URL, and serve with " +
 	"JOBSTREAM_SERVER_DATABASE_URL (--server-database-url) alone, the connection string of " +
-	store.ServerRole + " or another login role that is a member of " + store.AppRole + " only (README.md, The database)"
+	store.ServerRole + " or another login role that is a member of " + store.AppRole + " only (README.md, Production set-up)"
 
 // OpenDatabase finds the database and opens the serving connections.
 //

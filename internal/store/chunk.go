@@ -59,7 +59,7 @@ func (s *Store) Read(ctx context.Context, tenant string, id uuid.UUID, from, lim
 	return snapshotOf(rows, limit), nil
 }
 
-// Transcript is a job's assembled output (README.md, "The chunk format"),
+// Transcript is a job's assembled output (internal/engine/README.md, "The chunk format"),
 // computed by the SQL function job_transcript.
 type Transcript struct {
 	Content   string          `json:"content"`

@@ -1,7 +1,7 @@
 // Package anthropic is the engine for Anthropic's Messages API, streamed
 // through the official Go SDK (github.com/anthropics/anthropic-sdk-go/v2).
 //
-// Events map to chunks (the chunk format in README.md):
+// Events map to chunks (the chunk format in internal/engine/README.md):
 //
 //	content_block_delta text_delta        -> content
 //	content_block_delta thinking_delta    -> thinking

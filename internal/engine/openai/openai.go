@@ -3,7 +3,7 @@
 // llama.cpp server, LM Studio, OpenRouter, Groq, Together, ...
 //
 // It streams through the official Go SDK (github.com/openai/openai-go/v3) and
-// maps each chunk (the chunk format in README.md):
+// maps each chunk (the chunk format in internal/engine/README.md):
 //
 //	choices[0].delta.content                    -> content
 //	delta.reasoning_content, else delta.reasoning -> thinking

@@ -5,7 +5,7 @@
 // that the out-of-the-box run, the tests and the benchmarks exercise the
 // whole streaming path without a provider. When the request carries tools it
 // streams one tool call in exactly the shape real providers produce
-// (the chunk format in README.md), and when the conversation ends with a tool result it
+// (the chunk format in internal/engine/README.md), and when the conversation ends with a tool result it
 // answers in text, so tool round trips can be exercised too.
 //
 // Params (all optional):
