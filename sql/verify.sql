@@ -1,8 +1,11 @@
 -- Verify jobstream's hash chain with psql alone, without trusting the
 -- jobstream binary or any function it installed. The functions below are
 -- created in pg_temp: they vanish when the session ends, and creating them
--- needs no privilege beyond TEMP (which every role has by default) and
--- SELECT on jobs and job_chunks. Run, in ONE psql session:
+-- needs TEMPORARY on the database and SELECT on jobs, job_chunks and
+-- job_events. Since migration 00040 only the database's owner has
+-- TEMPORARY; run this as the owner, or as an auditor's role the owner
+-- granted it (GRANT TEMPORARY ON DATABASE .. TO auditor). Run, in ONE psql
+-- session:
 --
 --   psql "$DSN" -f sql/verify.sql -c "SELECT * FROM pg_temp.jobstream_verify_job('JOB_ID')"
 --   psql "$DSN" -f sql/verify.sql -c "SELECT * FROM pg_temp.jobstream_verify_all(now() - interval '7 days')"
