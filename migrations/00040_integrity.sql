@@ -330,7 +330,13 @@ CREATE UNIQUE INDEX job_events_job_seq_idx ON job_events (job_id, seq);
 -- job_events_stamp sets what the database decides about an event, whatever
 -- the INSERT said: when (at), as which role (db_role), its place in the
 -- job's chain (seq) and its hash. Events of one job are chained one at a
--- time (a transaction-level advisory lock per job).
+-- time: the trigger locks the job's row (FOR NO KEY UPDATE, which every
+-- status change takes anyway), so two transactions never pick the same
+-- seq. A row lock, not an advisory one: a transaction that holds the row
+-- (the chunk writer's fence, a status change) and then writes an event, and
+-- one that writes an event and then changes the row (a cancel), take the
+-- same lock in the same order and cannot deadlock. An event of a job whose
+-- row is gone (none is written today) falls back to an advisory lock.
 CREATE FUNCTION job_events_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_seq  integer;
@@ -338,7 +344,10 @@ DECLARE
 BEGIN
     NEW.at := now();
     NEW.db_role := current_user;
-    PERFORM pg_advisory_xact_lock(7340510, hashtext(NEW.job_id::text));
+    PERFORM 1 FROM jobs WHERE id = NEW.job_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM pg_advisory_xact_lock(7340510, hashtext(NEW.job_id::text));
+    END IF;
     SELECT seq, hash INTO v_seq, v_prev FROM job_events
     WHERE job_id = NEW.job_id ORDER BY seq DESC LIMIT 1;
     NEW.seq := coalesce(v_seq + 1, 0);
