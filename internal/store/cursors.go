@@ -130,6 +130,9 @@ func (s *Store) CursorRead(ctx context.Context, tenant string, jobID, sessionID 
 		}
 		return nil
 	})
+	if err == nil {
+		s.NoteAccess(ctx, tenant, jobID, AccessChunks)
+	}
 	return snap, err
 }
 
@@ -166,6 +169,7 @@ func (s *Store) CursorPoll(ctx context.Context, tenant string, jobID, sessionID 
 	for i, r := range adv {
 		rows[i] = dbsqlc.ChunkReadRow{Status: r.Status, FinishReason: r.FinishReason, Seq: r.Seq, StreamType: r.StreamType, Data: r.Data, CreatedAt: r.CreatedAt}
 	}
+	s.NoteAccess(ctx, tenant, jobID, AccessChunks)
 	return CursorPage{Snapshot: snapshotOf(rows, limit), Found: true, From: int(adv[0].FromSeq), Sync: adv[0].Sync}, nil
 }
 
@@ -216,6 +220,9 @@ func (s *Store) PartialRead(ctx context.Context, tenant string, jobID, sessionID
 		c.Partial = max(c.Partial, int(row.EndSeq))
 		return nil
 	})
+	if err == nil {
+		s.NoteAccess(ctx, tenant, jobID, AccessPartial)
+	}
 	return p, err
 }
 

@@ -32,6 +32,9 @@ func (s *Store) Verify(ctx context.Context, tenant string, id uuid.UUID) (chain.
 	if err != nil {
 		return chain.Result{}, fmt.Errorf("verify job %s: %w", id, err)
 	}
+	if tenant != "" {
+		s.NoteAccess(ctx, tenant, id, AccessVerify)
+	}
 	return res, nil
 }
 
