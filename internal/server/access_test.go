@@ -265,7 +265,9 @@ func TestEveryContentReadIsRecorded(t *testing.T) {
 		{name: "GET /v1/responses/{id}", response: true, method: "GET",
 			path: func(id uuid.UUID) string { return "/v1/responses/resp_" + strings.ReplaceAll(id.String(), "-", "") }, reason: store.AccessResponse},
 		{name: "response input items", response: true, method: "GET",
-			path: func(id uuid.UUID) string { return "/v1/responses/resp_" + strings.ReplaceAll(id.String(), "-", "") + "/input_items" }, reason: store.AccessInput},
+			path: func(id uuid.UUID) string {
+				return "/v1/responses/resp_" + strings.ReplaceAll(id.String(), "-", "") + "/input_items"
+			}, reason: store.AccessInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var job uuid.UUID
