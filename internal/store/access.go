@@ -65,9 +65,10 @@ type accessCache struct {
 	mu sync.Mutex
 	// until is the end of the database's hour the pair was recorded (or
 	// found recorded) in; the pair is asked again from then on, by this
-	// process's clock. A clock a little behind the database's can miss
-	// reads in the first moments of an hour only if no read follows in
-	// that hour.
+	// process's clock. With this clock δ behind the database's, reads in
+	// the first δ of an hour go unrecorded only when no read follows in
+	// that hour; δ ahead, reads in the last δ of an hour cost a statement
+	// each (which writes nothing).
 	until map[accessKey]time.Time
 }
 
