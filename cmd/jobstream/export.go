@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/jobstream/jobstream/internal/export"
 	"github.com/jobstream/jobstream/internal/store"
@@ -16,7 +17,8 @@ for each job a "job" line (with its chunk_count and final_hash), its
 "chunk" lines in seq order (each with its data exactly as stored, as a
 string, and its chain hash) and its audit "event" lines. Check an export
 with 'jobstream verify --export FILE', or without jobstream with the Python
-checker in internal/export/README.md.
+checker in internal/export/README.md. Every export is recorded in
+admin_events (event export: who ran it, the selection, the number of jobs).
 
   export JOB_ID [JOB_ID...]
   export --tenant T [--since T]     every job of a tenant (created since T)
@@ -61,27 +63,48 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 		dst = file
 	}
 	w := bufio.NewWriter(dst)
+	n := 0
+	write := func(r store.Record) error {
+		if err := export.Write(w, r); err != nil {
+			return err
+		}
+		n++
+		return nil
+	}
 	if *tenant != "" {
-		err = st.Records(ctx, f, func(r store.Record) error { return export.Write(w, r) })
+		err = st.Records(ctx, f, write)
 	} else {
 		for _, id := range ids {
 			r, rerr := st.Record(ctx, id)
 			if errors.Is(rerr, store.ErrNotFound) {
-				return fmt.Errorf("job %s not found", id)
+				err = fmt.Errorf("job %s not found", id)
+				break
 			}
 			if rerr != nil {
-				return rerr
+				err = rerr
+				break
 			}
-			if err = export.Write(w, r); err != nil {
+			if err = write(r); err != nil {
 				break
 			}
 		}
 	}
+	if err == nil {
+		if ferr := w.Flush(); ferr != nil {
+			err = fmt.Errorf("write export: %w", ferr)
+		}
+	}
+	// Every export is in the record (admin_events), also one that failed
+	// part way: records may have left already. n counts the jobs handed
+	// to the writer.
+	filter := store.ExportFilter{IDs: ids, Tenant: f.Tenant, Since: f.Since}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, rerr := st.RecordExport(rctx, filter, n, err == nil); rerr != nil {
+		return errors.Join(err, fmt.Errorf("the export of %d jobs is not recorded: %w", n, rerr))
+	}
 	if err != nil {
 		return err
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write export: %w", err)
 	}
 	if *out != "" {
 		if f, ok := dst.(*os.File); ok {

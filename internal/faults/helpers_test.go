@@ -175,11 +175,14 @@ type event struct {
 	Owner    string
 }
 
+// events returns the job's status transitions, in order: its audit trail
+// without the events that change no status (reads of the job, cancel
+// requests, holds).
 func (b *bundle) events(id uuid.UUID) []event {
 	b.t.Helper()
 	rows, err := b.pool.Query(context.Background(), `
 		SELECT coalesce(from_status, ''), to_status, attempt, coalesce(lease_owner, '')
-		FROM job_events WHERE job_id = $1 ORDER BY id`, id)
+		FROM job_events WHERE job_id = $1 AND to_status IS NOT NULL ORDER BY id`, id)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -87,8 +87,12 @@ func Authenticate(a Authenticator, writeError func(w http.ResponseWriter, r *htt
 				return
 			}
 			// The audit trail names the key behind every change the
-			// request makes (job_events.actor).
-			r = r.WithContext(store.WithActor(r.Context(), store.Actor{Name: store.KeyActor(p.KeyID, p.Tenant)}))
+			// request makes and every read of a job's content it does
+			// (job_events.actor; store.NoteAccess).
+			r = r.WithContext(store.WithActor(r.Context(), store.Actor{
+				Name:    store.KeyActor(p.KeyID, p.Tenant),
+				Request: r.Method + " " + r.URL.EscapedPath(),
+			}))
 			serveAs(a, p, next, w, r, func(w http.ResponseWriter, r *http.Request, err error) {
 				writeError(w, r, Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err))
 			})

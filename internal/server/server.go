@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	}
 	defer db.Close()
 	pool := db.API
-	st := store.New(pool)
+	st := store.NewWithConfig(pool, store.Config{Logger: log})
 	// Chunk partitions for today and the days ahead exist before the first
 	// chunk is written; without them chunks still land (in the DEFAULT
 	// partition), so a failure here is only worth a warning.

@@ -18,6 +18,10 @@ type Actor struct {
 	// cancel requests, "StopPixelExecution" (the SEMOSS API) or empty (the
 	// native API).
 	Via string
+	// Request is the request that acts, as "METHOD path" (the path as
+	// sent, escaped): recorded with the client's reads ('accessed' events,
+	// detail.request), so an auditor sees which surface read the job.
+	Request string
 }
 
 type actorKey struct{}

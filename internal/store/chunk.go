@@ -56,6 +56,7 @@ func (s *Store) Read(ctx context.Context, tenant string, id uuid.UUID, from, lim
 	if len(rows) == 0 {
 		return Snapshot{}, ErrNotFound
 	}
+	s.NoteAccess(ctx, tenant, id, AccessChunks)
 	return snapshotOf(rows, limit), nil
 }
 
@@ -90,6 +91,7 @@ func (s *Store) Transcript(ctx context.Context, tenant string, id uuid.UUID, upt
 	if row.Thinking != nil {
 		t.Thinking = *row.Thinking
 	}
+	s.NoteAccess(ctx, tenant, id, AccessTranscript)
 	return t, nil
 }
 

@@ -175,6 +175,9 @@ type CursorPage struct {
 // deadline.
 func (s *Store) CursorPoll(ctx context.Context, tenant string, jobID, sessionID uuid.UUID, limit int, opts PollOptions) (CursorPage, error) {
 	page, found, err := s.cursorAdvance(ctx, tenant, jobID, sessionID, limit, opts)
+	if err == nil && found {
+		s.NoteAccess(ctx, tenant, jobID, AccessChunks)
+	}
 	if err != nil || found {
 		return page, err
 	}
@@ -186,6 +189,9 @@ func (s *Store) CursorPoll(ctx context.Context, tenant string, jobID, sessionID 
 	page, found, err = s.cursorAdvance(ctx, tenant, jobID, sessionID, limit, opts)
 	if err == nil && !found {
 		return CursorPage{}, ErrNotFound
+	}
+	if err == nil {
+		s.NoteAccess(ctx, tenant, jobID, AccessChunks)
 	}
 	return page, err
 }
@@ -289,6 +295,9 @@ func (s *Store) PartialRead(ctx context.Context, tenant string, jobID, sessionID
 		c.Partial = max(c.Partial, int(row.EndSeq))
 		return nil
 	})
+	if err == nil {
+		s.NoteAccess(ctx, tenant, jobID, AccessPartial)
+	}
 	return p, err
 }
 

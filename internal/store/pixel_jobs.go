@@ -87,6 +87,7 @@ func (s *Store) PixelResult(ctx context.Context, tenant string, jobID uuid.UUID)
 	if deref(row.HasPixel) {
 		r.Pixel = &PixelJob{InsightID: deref(row.InsightID), Expression: deref(row.Expression), Sync: deref(row.Sync)}
 	}
+	s.NoteAccess(ctx, tenant, jobID, AccessResult)
 	return r, nil
 }
 

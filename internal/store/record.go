@@ -128,6 +128,7 @@ func (s *Store) Events(ctx context.Context, tenant string, id uuid.UUID, after i
 	if err != nil {
 		return nil, fmt.Errorf("read job %s events: %w", id, err)
 	}
+	s.NoteAccess(ctx, tenant, id, AccessAudit)
 	return out, nil
 }
 

@@ -48,6 +48,7 @@ func (s *Store) GetResponse(ctx context.Context, tenant string, id uuid.UUID) (R
 	if row.FinishReason != nil {
 		rec.FinishReason = *row.FinishReason
 	}
+	s.NoteAccess(ctx, tenant, id, AccessResponse)
 	return rec, nil
 }
 
@@ -60,6 +61,7 @@ func (s *Store) ResponseInput(ctx context.Context, tenant string, id uuid.UUID) 
 	if err != nil {
 		return nil, fmt.Errorf("get response %s input: %w", id, err)
 	}
+	s.NoteAccess(ctx, tenant, id, AccessInput)
 	return in, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -72,6 +73,17 @@ type Config struct {
 	// half-open connection must never stall a worker for good. Callers may
 	// pass a shorter deadline. Defaults to 10 s.
 	HotOperationTimeout time.Duration
+	// AccessTimeout bounds recording a client's read of a job (NoteAccess):
+	// the read goes on without its record after it. Defaults to
+	// DefaultAccessTimeout.
+	AccessTimeout time.Duration
+	// AccessCache is how many (client, job) pairs whose reads are
+	// recorded for the hour this Store remembers, to spare their
+	// statement. Defaults to DefaultAccessCache.
+	AccessCache int
+	// Logger logs what the store gets past without failing its caller (a
+	// read whose record failed). Defaults to slog.Default().
+	Logger *slog.Logger
 }
 
 // Store wraps a connection pool.
@@ -79,6 +91,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	q    *dbsqlc.Queries
 	cfg  Config
+	// access remembers the reads recorded this hour (NoteAccess).
+	access *accessCache
+	// now is the clock of the access cache (tests move it).
+	now func() time.Time
 }
 
 // New returns a Store using pool, with the default Config.
@@ -87,7 +103,12 @@ func New(pool *pgxpool.Pool) *Store { return NewWithConfig(pool, Config{}) }
 // NewWithConfig returns a Store using pool.
 func NewWithConfig(pool *pgxpool.Pool, cfg Config) *Store {
 	cfg.HotOperationTimeout = cmp.Or(cfg.HotOperationTimeout, DefaultHotOperationTimeout)
-	return &Store{pool: pool, q: dbsqlc.New(), cfg: cfg}
+	cfg.AccessTimeout = cmp.Or(cfg.AccessTimeout, DefaultAccessTimeout)
+	cfg.AccessCache = max(cmp.Or(cfg.AccessCache, DefaultAccessCache), 1)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Store{pool: pool, q: dbsqlc.New(), cfg: cfg, access: newAccessCache(cfg.AccessCache), now: time.Now}
 }
 
 // hot bounds a hot-path operation by HotOperationTimeout.

@@ -59,6 +59,9 @@ func (s *Store) VerifySealed(ctx context.Context, tenant string, id uuid.UUID) (
 	if err != nil {
 		return chain.Result{}, Seal{}, fmt.Errorf("verify job %s: %w", id, err)
 	}
+	if tenant != "" {
+		s.NoteAccess(ctx, tenant, id, AccessVerify)
+	}
 	return res, seal, nil
 }
 
@@ -72,6 +75,10 @@ func (s *Store) JobSeal(ctx context.Context, tenant string, id uuid.UUID) (Seal,
 	}
 	if err != nil {
 		return Seal{}, fmt.Errorf("read job %s seal: %w", id, err)
+	}
+	if tenant != "" {
+		// A cached verdict is served after this read: a read all the same.
+		s.NoteAccess(ctx, tenant, id, AccessVerify)
 	}
 	return sealOf(row), nil
 }

@@ -182,6 +182,8 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 	// recheck is set when the recheck timer, not a wake-up, ended the
 	// last wait: that read goes to PostgreSQL whatever the Feed holds.
 	recheck := false
+	// noted is set once the read is recorded in the job's audit trail.
+	noted := false
 	for {
 		var snap store.Snapshot
 		// trustedUntil, when set, is when the Feed's "nothing new"
@@ -198,6 +200,16 @@ func (r *Reader) Read(ctx context.Context, p Params) (snap store.Snapshot, err e
 			if snap, trustedUntil, err = r.readVia(ctx, p, !recheck); err != nil {
 				return store.Snapshot{}, err
 			}
+		}
+		if !noted {
+			// The first snapshot says the job is the tenant's,
+			// whichever source answered: the Feed, the idle cache
+			// and the coalesced statement never reach the store's
+			// own read functions with the client's context, so the
+			// client's read is recorded here (at most once an hour
+			// per client and job; no statement after that).
+			noted = true
+			r.store.NoteAccess(ctx, p.Tenant, p.JobID, store.AccessChunks)
 		}
 		if len(snap.Chunks) > 0 && !snap.Terminal() && !snap.More && p.MinWait > 0 {
 			if linger := start.Add(min(p.MinWait, p.Wait)); time.Now().Before(linger) {

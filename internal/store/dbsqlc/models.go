@@ -75,6 +75,13 @@ type Job struct {
 	DeadlineAt        *time.Time
 }
 
+// dedupe of the accessed events in job_events: one per job, API key and UTC hour
+type JobAccess struct {
+	JobID uuid.UUID
+	Actor string
+	Hour  time.Time
+}
+
 type JobChunk struct {
 	JobID      uuid.UUID
 	Seq        int32
