@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jobstream/jobstream/internal/httpapi"
@@ -65,10 +66,10 @@ func notFound(id string) *Error {
 
 // WriteError writes err in OpenAI's error shape: an *Error as itself; an
 // *httpapi.APIError from the shared toolkit (authentication, limits, body
-// decoding) with its status and code; a value PostgreSQL would refuse
-// (*store.UnstorableError) as a 400 naming it, as the other surfaces
-// answer; an unreachable database as a 503 with Retry-After; anything else
-// as a 500 whose details go to log only.
+// decoding, draining) with its status, code and Retry-After; a value
+// PostgreSQL would refuse (*store.UnstorableError) as a 400 naming it, as
+// the other surfaces answer; an unreachable database as a 503 with
+// Retry-After; anything else as a 500 whose details go to log only.
 // A request whose context has ended (httpapi.ClientGone) gets nothing, and
 // its error is logged at Debug.
 // The route table passes it to the toolkit's middleware.
@@ -93,6 +94,9 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 			typ, code = "requests", "rate_limit_exceeded"
 		case ae.Status >= 500:
 			typ = "server_error"
+		}
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 		}
 		oe = newError(ae.Status, typ, "", code, "%s", ae.Message)
 	case errors.As(err, &ue):
