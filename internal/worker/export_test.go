@@ -1,6 +1,10 @@
 package worker
 
-import "github.com/jobstream/jobstream/internal/store"
+import (
+	"time"
+
+	"github.com/jobstream/jobstream/internal/store"
+)
 
 // LostLeases exposes how many lost leases a Writer remembers, for tests.
 func LostLeases(w *Writer) int {
@@ -28,3 +32,6 @@ func SetJobDone(w *Worker, f func(store.Lease)) { w.jobDone = f }
 // SetHeld makes w call f each time its claim loop holds new jobs back
 // because the writer's backlog is above AdmitBacklog. Set it before Run.
 func SetHeld(w *Worker, f func(backlog int)) { w.held = f }
+
+// HeartbeatTimeout is w's bound on one heartbeat.
+func HeartbeatTimeout(w *Worker) time.Duration { return w.heartbeatTimeout() }
