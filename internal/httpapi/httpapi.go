@@ -16,7 +16,8 @@
 //
 // The surfaces are packages of their own, each holding only its handlers
 // and wire types: internal/jobsapi (native /v1), internal/semoss
-// (/Monolith/api). internal/server composes them, and its routes.go is the
+// (/Monolith/api), internal/responsesapi (OpenAI Responses,
+// /v1/responses). internal/server composes them, and its routes.go is the
 // one route table. A surface's package exports its handlers and its
 // middleware (auth and limits answering in its own error shape) for that
 // table.
@@ -90,7 +91,7 @@ func (c Config) WithDefaults() Config {
 }
 
 // Deps are what every wire surface is built from (jobsapi.New,
-// semoss.New): internal/server fills them in once and hands the same
+// semoss.New, responsesapi.New): internal/server fills them in once and hands the same
 // values to each surface.
 type Deps struct {
 	Store   *store.Store

@@ -6,8 +6,9 @@
 // (errors, JSON, auth, limits, drain) come from internal/httpapi. The
 // routes are in internal/server's routes.go.
 //
-// Submit is also how the other surfaces (SEMOSS, and OpenAI Responses)
-// create jobs, so every surface rejects the same bad input the same way.
+// Submit is also how SEMOSS creates jobs, so both reject the same bad
+// input the same way. The Responses surface (internal/responsesapi)
+// validates its own requests and stores them with store.SubmitResponse.
 package jobsapi
 
 import (

@@ -200,8 +200,8 @@ func (l *Listener) listen(ctx context.Context) error {
 	}
 }
 
-// HandlerFunc adapts a function to Handler; the backlog is ignored unless
-// OnBacklog is set.
+// HandlerFunc adapts a function to Handler, for a handler with no backlog
+// to catch up on after a (re)connect: its HandleBacklog does nothing.
 type HandlerFunc func(ctx context.Context, n *pgconn.Notification)
 
 // HandleNotification calls f.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jobstream/jobstream/internal/httpapi"
@@ -42,14 +43,33 @@ func newError(status int, typ, param, code, format string, args ...any) *Error {
 	return e
 }
 
+// unstorable is the 400 for a value PostgreSQL would refuse to store,
+// naming its place in the request (the param, cut to a readable length).
+func unstorable(ue *store.UnstorableError) *Error {
+	field := truncate(ue.Field, 200)
+	return invalid(field, "invalid_value", "Invalid '%s': %s.", field, truncate(ue.Problem, 200))
+}
+
+// checkStorable maps an *store.UnstorableError from a storability check
+// to its 400; any other error (there is none today) passes through.
+func checkStorable(err error) error {
+	var ue *store.UnstorableError
+	if errors.As(err, &ue) {
+		return unstorable(ue)
+	}
+	return err
+}
+
 func notFound(id string) *Error {
 	return newError(http.StatusNotFound, "invalid_request_error", "", "not_found", "No response found with id '%s'.", truncate(id, 80))
 }
 
 // WriteError writes err in OpenAI's error shape: an *Error as itself; an
 // *httpapi.APIError from the shared toolkit (authentication, limits, body
-// decoding) with its status and code; an unreachable database as a 503
-// with Retry-After; anything else as a 500 whose details go to log only.
+// decoding, draining) with its status, code and Retry-After; a value
+// PostgreSQL would refuse (*store.UnstorableError) as a 400 naming it, as
+// the other surfaces answer; an unreachable database as a 503 with
+// Retry-After; anything else as a 500 whose details go to log only.
 // A request whose context has ended (httpapi.ClientGone) gets nothing, and
 // its error is logged at Debug.
 // The route table passes it to the toolkit's middleware.
@@ -60,6 +80,7 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	var (
 		oe *Error
 		ae *httpapi.APIError
+		ue *store.UnstorableError
 	)
 	switch {
 	case errors.As(err, &oe):
@@ -74,7 +95,12 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		case ae.Status >= 500:
 			typ = "server_error"
 		}
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+		}
 		oe = newError(ae.Status, typ, "", code, "%s", ae.Message)
+	case errors.As(err, &ue):
+		oe = unstorable(ue)
 	case httpapi.ClientGone(r):
 		// Nobody is left to answer, and it is not the server's fault.
 		httpapi.LogClientGone(log, r, err)

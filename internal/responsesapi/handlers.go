@@ -23,7 +23,14 @@ import (
 // before the job is stored. Then: background returns the Response at once
 // (status queued), or streams its events with stream; stream alone streams
 // them; otherwise the request waits for the end and returns the Response.
+// A draining node takes no new work: 503 with Retry-After, so the client
+// submits to another node rather than leave a job on one that has stopped
+// claiming (as the other surfaces refuse it).
 func (s *Server) Create(w http.ResponseWriter, r *http.Request) {
+	if s.drain.Draining() {
+		s.writeError(w, r, httpapi.ErrDraining())
+		return
+	}
 	c, err := decodeCreate(w, r, s.cfg, s.engines)
 	if err != nil {
 		s.writeError(w, r, err)

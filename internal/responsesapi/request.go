@@ -283,6 +283,11 @@ func validate(req CreateRequest, cfg httpapi.Config, engines *engine.Registry) (
 				if err := json.Unmarshal(t.Parameters, &obj); err != nil {
 					return c, invalid(p+".parameters", "invalid_type", "Invalid '%s.parameters': want a JSON Schema object.", p)
 				}
+				// Kept raw, so checked as jsonb will read it: numbers
+				// numeric cannot hold, lone surrogates, deep nesting.
+				if err := store.CheckJSON(p+".parameters", t.Parameters); err != nil {
+					return c, checkStorable(err)
+				}
 			} else {
 				req.Tools[i].Parameters = nil
 			}
@@ -327,6 +332,18 @@ func validate(req CreateRequest, cfg httpapi.Config, engines *engine.Registry) (
 	}
 	if n := len(c.job.Request.System) + len(c.job.Request.Messages) + len(params[engine.ParamTools]); n > cfg.MaxPromptBytes {
 		return c, newError(http.StatusRequestEntityTooLarge, "invalid_request_error", "input", "context_length_exceeded", "The prompt is %d bytes, more than the %d allowed.", n, cfg.MaxPromptBytes)
+	}
+	// Everything stored must be storable: the job (as Submit checks it)
+	// and the response's meta and input items. The checks above name the
+	// request's own parameters; these catch whatever they do not.
+	if err := c.job.Check(); err != nil {
+		return c, checkStorable(err)
+	}
+	if err := store.CheckJSON("request", mustJSON(c.meta)); err != nil {
+		return c, checkStorable(err)
+	}
+	if err := store.CheckJSON("input", mustJSON(c.input)); err != nil {
+		return c, checkStorable(err)
 	}
 	return c, nil
 }

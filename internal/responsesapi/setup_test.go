@@ -29,6 +29,7 @@ import (
 // httptest, through the real route table.
 type bundle struct {
 	srv   *httptest.Server
+	api   *server.API
 	store *store.Store
 	pool  *pgxpool.Pool
 	// keys are "access:secret" API keys of tenants "a" and "b", as an
@@ -86,13 +87,13 @@ func setup(t *testing.T, o options) *bundle {
 		t.Cleanup(func() { cancel(); <-done })
 	}
 	testserver.StartListener(t, url, "", hub, handlers)
-	api := server.NewAPI(server.APIDeps{
+	b.api = server.NewAPI(server.APIDeps{
 		Store:   b.store,
 		Reader:  stream.NewReader(b.store, hub, time.Hour),
 		Engines: engines,
 		Auth:    auth.New(b.store, auth.Config{}),
 	})
-	b.srv = httptest.NewServer(api)
+	b.srv = httptest.NewServer(b.api)
 	t.Cleanup(b.srv.Close)
 	return b
 }

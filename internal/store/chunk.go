@@ -149,6 +149,11 @@ func (s *Store) WriteBatch(ctx context.Context, owner string, chunks []NewChunk,
 // WriteBatchAt is WriteBatch that also returns the created_at of the rows
 // it stored: the transaction's timestamp. It is zero when some rows were
 // stored by an earlier, ambiguous commit (and so carry its timestamp).
+//
+// The retry of a finishing batch whose commit landed finds the job no
+// longer running, so the fence does not hold it; the lease is reported
+// held all the same, because the finish is stored (FinishStored): the job
+// completed under it, and was not lost.
 func (s *Store) WriteBatchAt(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish) (held map[Lease]bool, at time.Time, err error) {
 	leases := map[Lease]bool{}
 	for _, c := range chunks {
@@ -163,17 +168,20 @@ func (s *Store) WriteBatchAt(ctx context.Context, owner string, chunks []NewChun
 	ctx, cancel := s.hot(ctx)
 	defer cancel()
 	ids, attempts := lockOrder(slices.Collect(maps.Keys(leases)))
-	at, err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, false)
+	at, replayed, err := s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, false)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
 		// Some rows are stored already: this is the retry of a commit
 		// that landed although the caller saw an error. Run it again
 		// skipping them.
-		_, err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, true)
-		at = time.Time{}
+		_, _, err = s.writeBatch(ctx, owner, chunks, finishes, leases, ids, attempts, true)
+		replayed = true
 	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("write batch: %w", err)
+	}
+	if replayed {
+		at = time.Time{}
 	}
 	return leases, at, nil
 }
@@ -182,9 +190,12 @@ func (s *Store) WriteBatchAt(ctx context.Context, owner string, chunks []NewChun
 const codeUniqueViolation = "23505"
 
 // writeBatch is WriteBatch's transaction; it sets leases[l] for every lease
-// the fence found held. idempotent skips chunks already stored.
-func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish, leases map[Lease]bool, ids []uuid.UUID, attempts []int32, idempotent bool) (at time.Time, err error) {
+// the fence found held, or whose finish in the batch is stored already
+// (replayed: some rows carry an earlier commit's timestamp). idempotent
+// skips chunks already stored.
+func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk, finishes []Finish, leases map[Lease]bool, ids []uuid.UUID, attempts []int32, idempotent bool) (at time.Time, replayed bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		replayed = false
 		fence, err := s.q.JobLeaseHeld(ctx, tx, dbsqlc.JobLeaseHeldParams{Ids: ids, Attempts: attempts, Owner: owner})
 		if err != nil {
 			return fmt.Errorf("fence: %w", err)
@@ -207,6 +218,18 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 		}
 		for l := range leases {
 			leases[l] = ownedSet[l.JobID] && l.Attempt == newest[l.JobID]
+		}
+		// A finish whose lease the fence did not find may be stored
+		// already, by an earlier commit of this batch whose outcome the
+		// writer did not learn. Its lease was not lost: the job finished
+		// under it. Its rows are written again like any other's, which
+		// meets the stored ones (the idempotent rerun skips them).
+		done, err := s.finishesStored(ctx, tx, chunks, finishes, leases)
+		if err != nil {
+			return err
+		}
+		for _, l := range done {
+			leases[l], replayed = true, true
 		}
 		hashes, err := s.chainHashes(ctx, tx, chunks, leases)
 		if err != nil {
@@ -263,7 +286,46 @@ func (s *Store) writeBatch(ctx context.Context, owner string, chunks []NewChunk,
 		}
 		return br.Close()
 	})
-	return at, err
+	return at, replayed, err
+}
+
+// finishesStored returns the leases of finishes that the fence did not
+// find held and whose finish is stored already (FinishStored): the job is
+// at the lease's attempt, in the finish's status, and the finish's last
+// chunk (its lease's highest seq in the batch) exists. It costs a
+// statement only when a finish's lease was not held.
+func (s *Store) finishesStored(ctx context.Context, tx pgx.Tx, chunks []NewChunk, finishes []Finish, leases map[Lease]bool) ([]Lease, error) {
+	var p dbsqlc.FinishStoredParams
+	for _, f := range finishes {
+		if leases[f.Lease] {
+			continue
+		}
+		last := -1
+		for _, c := range chunks {
+			if c.Lease == f.Lease {
+				last = max(last, c.Seq)
+			}
+		}
+		if last < 0 {
+			continue
+		}
+		p.Ids = append(p.Ids, f.JobID)
+		p.Attempts = append(p.Attempts, int32(f.Attempt))
+		p.Statuses = append(p.Statuses, f.Status)
+		p.LastSeqs = append(p.LastSeqs, int32(last))
+	}
+	if len(p.Ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.q.FinishStored(ctx, tx, p)
+	if err != nil {
+		return nil, fmt.Errorf("stored finishes: %w", err)
+	}
+	out := make([]Lease, len(rows))
+	for i, r := range rows {
+		out[i] = Lease{JobID: r.ID, Attempt: int(r.Attempt)}
+	}
+	return out, nil
 }
 
 // chainHashes returns the chain hash of every chunk of a held lease: its

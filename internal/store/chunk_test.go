@@ -147,14 +147,20 @@ func TestWriteBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		job1, _ := b.store.Get(ctx, b.tenant, l.JobID)
-		// Retrying the finishing batch writes nothing: the job is no
-		// longer running, so the fence holds everything back.
-		held, err := b.store.WriteBatch(ctx, "w1", last, []store.Finish{completed(l)})
+		// Retrying the finishing batch (its commit landed, but the writer
+		// saw an error) writes nothing, and reports the lease held: the
+		// job finished under it, it was not lost (issue 19: the fenced
+		// metric counted it, and Finish returned ErrLeaseLost). Its rows
+		// carry the earlier commit's timestamp, so none is returned.
+		held, at, err := b.store.WriteBatchAt(ctx, "w1", last, []store.Finish{completed(l)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if held[l] {
-			t.Errorf("retried finish: lease reported held after the job finished")
+		if !held[l] {
+			t.Errorf("retried finish: lease reported lost, but the job finished under it")
+		}
+		if !at.IsZero() {
+			t.Errorf("retried finish: at = %v, want zero (the rows are an earlier commit's)", at)
 		}
 		if seqs := chunkSeqs(t, b.pool, l.JobID); !reflect.DeepEqual(seqs, []int{0, 1, 2, 3}) {
 			t.Errorf("seqs = %v, want [0 1 2 3]", seqs)
@@ -167,6 +173,33 @@ func TestWriteBatch(t *testing.T) {
 		_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM job_events WHERE job_id = $1 AND to_status = 'completed'`, l.JobID).Scan(&events)
 		if events != 1 {
 			t.Errorf("%d completed events, want 1", events)
+		}
+	})
+
+	// A finish the job did not get is lost, even in the status it
+	// would have set: a rescuer failed the job (same attempt, no lease)
+	// before the writer's finishing batch, whose last chunk is therefore
+	// not stored.
+	t.Run("FinishAfterRescueIsLost", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		l := runningJob(t, b.pool, b.tenant, "w1")
+		if _, err := b.store.WriteBatch(ctx, "w1", []store.NewChunk{content(l, 0, "a")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.pool.Exec(ctx, `UPDATE jobs SET status = 'failed', lease_owner = NULL, lease_expires_at = NULL, finished_at = now() WHERE id = $1`, l.JobID); err != nil {
+			t.Fatal(err)
+		}
+		failed := store.Finish{Lease: l, Status: store.StatusFailed, FinishReason: "error"}
+		held, err := b.store.WriteBatch(ctx, "w1", []store.NewChunk{content(l, 1, "b"), finishChunk(l, 2, "error")}, []store.Finish{failed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held[l] {
+			t.Errorf("finish of a rescued job: lease reported held")
+		}
+		if seqs := chunkSeqs(t, b.pool, l.JobID); !reflect.DeepEqual(seqs, []int{0}) {
+			t.Errorf("seqs = %v, want [0]", seqs)
 		}
 	})
 

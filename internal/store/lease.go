@@ -124,6 +124,12 @@ const heartbeatLockWait = 500 * time.Millisecond
 // heartbeatLockWait (and, when one lock outlasts that, renews the others
 // apart: heartbeatEach). A lease still locked after that comes back with
 // Renewed false, for the caller to retry soon.
+//
+// If the second statement fails otherwise (the database went away, the
+// deadline passed), Heartbeat returns the first statement's results with
+// the error: they are complete as to which leases are held and which were
+// asked to cancel, and the busy leases have Renewed false. The caller
+// must not take that for a healthy beat.
 func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, leases []Lease) ([]HeartbeatResult, error) {
 	if len(leases) == 0 {
 		return nil, nil
@@ -157,9 +163,14 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration, 
 		// renewal, beat after beat.
 		renewed, err = s.heartbeatEach(ctx, owner, ttl, busy), nil
 	}
-	if err != nil {
-		// The others are renewed; these stay unrenewed until the retry.
+	if errors.As(err, &pgErr) && pgErr.Code == codeLockNotAvailable {
+		// A lock held past the wait, by another transaction: the
+		// database is fine. The others are renewed; this one stays
+		// unrenewed until the retry.
 		return out, nil
+	}
+	if err != nil {
+		return out, err
 	}
 	for i := range out {
 		if renewed[out[i].Lease] {

@@ -604,3 +604,42 @@ func TestHeartbeatStuckRowDoesNotStallBatchedOnes(t *testing.T) {
 		t.Error("the batched lease was not extended: the stuck row's lock timeout rolled its renewal back")
 	}
 }
+
+// TestHeartbeatReportsSecondStatementFailure: when the renewal of a busy
+// lease fails for a reason other than the lock outlasting its wait (here
+// the hot-operation deadline, shorter than the lock wait, cuts it), the
+// failure is returned with the results of the first statement, not
+// swallowed as if the beat were healthy (issue 19): the worker must count
+// it as a failure of the database.
+func TestHeartbeatReportsSecondStatementFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testserver.Pool(t, testserver.Database(t), 3)
+	// Shorter than the 500 ms the second statement waits for a lock.
+	s := store.NewWithConfig(pool, store.Config{HotOperationTimeout: 450 * time.Millisecond})
+	const owner = "w1"
+	locked := testserver.RunningJob(t, pool, "t", owner)
+	free := testserver.RunningJob(t, pool, "t", owner)
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, locked.JobID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Heartbeat(ctx, owner, time.Hour, []store.Lease{locked, free})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("heartbeat = %+v, %v; want the deadline's error", res, err)
+	}
+	got := map[store.Lease]store.HeartbeatResult{}
+	for _, r := range res {
+		got[r.Lease] = r
+	}
+	if r, ok := got[free]; !ok || !r.Renewed {
+		t.Errorf("free lease: %+v, want renewed by the first statement", got)
+	}
+	if r, ok := got[locked]; !ok || r.Renewed {
+		t.Errorf("locked lease: %+v, want held but not renewed", got)
+	}
+}

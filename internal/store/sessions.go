@@ -46,7 +46,7 @@ func (s *Store) SessionCreate(ctx context.Context, tokenHash []byte, keyID *uuid
 	}
 	n := int32(max(keep, 1))
 	if keyID != nil {
-		_, err = s.q.SessionTrimForKey(ctx, s.pool, dbsqlc.SessionTrimForKeyParams{ApiKeyID: keyID, Keep: &n})
+		_, err = s.q.SessionTrimForKey(ctx, s.pool, dbsqlc.SessionTrimForKeyParams{ApiKeyID: keyID, Keep: n})
 	} else {
 		_, err = s.q.SessionTrimAnonymous(ctx, s.pool, dbsqlc.SessionTrimAnonymousParams{Tenant: tenant, Keep: n})
 	}

@@ -116,6 +116,12 @@ func (s *Store) hot(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.cfg.HotOperationTimeout)
 }
 
+// HotOperationTimeout is the bound of each hot-path operation
+// (Config.HotOperationTimeout, with its default applied): callers that
+// bound such an operation themselves (the worker's heartbeat) stay within
+// it.
+func (s *Store) HotOperationTimeout() time.Duration { return s.cfg.HotOperationTimeout }
+
 // Pool returns the underlying pool (for health checks and metrics).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

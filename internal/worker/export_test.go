@@ -1,6 +1,10 @@
 package worker
 
-import "github.com/jobstream/jobstream/internal/store"
+import (
+	"time"
+
+	"github.com/jobstream/jobstream/internal/store"
+)
 
 // LostLeases exposes how many lost leases a Writer remembers, for tests.
 func LostLeases(w *Writer) int {
@@ -32,3 +36,6 @@ func SetHeld(w *Worker, f func(backlog int)) { w.held = f }
 // SetClaimed makes w call f with every batch its claim loop claims (empty
 // ones included). Set it before Run.
 func SetClaimed(w *Worker, f func([]store.Claim)) { w.claimed = f }
+
+// HeartbeatTimeout is w's bound on one heartbeat.
+func HeartbeatTimeout(w *Worker) time.Duration { return w.heartbeatTimeout() }

@@ -438,9 +438,13 @@ func (w *Worker) heartbeat(ctx context.Context) (ok bool) {
 			w.failed()
 			w.log.Warn("heartbeat", "err", err)
 		}
-		return false
+		if held == nil {
+			return false
+		}
+		// The first statement answered (Store.Heartbeat): its results
+		// still say which leases are lost or to be cancelled.
 	}
-	ok = true
+	ok = err == nil
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	found := make(map[store.Lease]bool, len(held))
@@ -460,10 +464,11 @@ func (w *Worker) heartbeat(ctx context.Context) (ok bool) {
 }
 
 // heartbeatTimeout is how long one heartbeat may take before it gives up
-// and is retried: half the interval, between 1 s and the store's hot
-// operation timeout, so that a stuck beat is retried well within the TTL.
+// and is retried: half the interval, between 1 s and the store's
+// configured hot operation timeout, so that a stuck beat is retried well
+// within the TTL.
 func (w *Worker) heartbeatTimeout() time.Duration {
-	return min(max(w.cfg.HeartbeatInterval/2, time.Second), store.DefaultHotOperationTimeout)
+	return min(max(w.cfg.HeartbeatInterval/2, time.Second), w.store.HotOperationTimeout())
 }
 
 // rescueLoop rescues expired leases every RescueInterval, but only once

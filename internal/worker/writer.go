@@ -99,9 +99,11 @@ type Writer struct {
 	finishes []*pendingFinish
 	lost     map[store.Lease]bool
 	kick     chan struct{}
-	// flushing is set while a batch is out to the database; leases
-	// released meanwhile are recorded in released, so the batch's outcome
-	// cannot mark them lost again after Release forgot them.
+	// flushing is set while a batch is out to the database. A lease
+	// released meanwhile, or while its finish is still queued (its
+	// Finish wait ended first), is recorded in released until no batch
+	// can carry its rows any more, so no batch's outcome marks it lost
+	// again after Release forgot it.
 	flushing bool
 	released map[store.Lease]bool
 	// room, when not nil, is closed once rows leave the buffer; Appends
@@ -256,9 +258,21 @@ func (w *Writer) Release(l store.Lease) {
 		w.chunks = kept
 	}
 	delete(w.lost, l)
-	if w.flushing {
+	if w.flushing || w.finishQueued(l) {
 		w.released[l] = true
 	}
+}
+
+// finishQueued reports whether a finish of l waits in the queue: its
+// Finish returned (its context ended) before a batch took it. w.mu must
+// be held. The queue holds one finish per job finishing, so it is short.
+func (w *Writer) finishQueued(l store.Lease) bool {
+	for _, pf := range w.finishes {
+		if pf.finish.Lease == l {
+			return true
+		}
+	}
+	return false
 }
 
 // Committed returns a channel closed the next time rows leave the buffer
@@ -481,6 +495,13 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	for l, ok := range held {
 		if !ok && !released[l] {
 			w.lost[l] = true
+		}
+	}
+	// A released lease whose finish is still queued (a later batch
+	// carries it, and every row before it) stays recorded until then.
+	for l := range released {
+		if w.finishQueued(l) {
+			w.released[l] = true
 		}
 	}
 	for _, pf := range fins {

@@ -145,3 +145,32 @@ func holdFirstWrite(w *worker.Writer) (inFlight, proceed chan struct{}) {
 	})
 	return inFlight, proceed
 }
+
+// TestWriterReleaseAfterFinishTimeout: a job whose Finish wait timed out
+// (the database was slow) releases its lease while its finish is still
+// queued; when that finish is later committed and finds the lease lost,
+// the Writer must not remember the lease forever (issue 19).
+func TestWriterReleaseAfterFinishTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, w, start := setupWriter(t, worker.WriterConfig{})
+	lost := testserver.RunningJob(t, b.pool, b.tenant, owner)
+	if _, err := b.pool.Exec(ctx, `UPDATE jobs SET lease_owner = 'thief' WHERE id = $1`, lost.JobID); err != nil {
+		t.Fatal(err)
+	}
+	// The writer has not run yet: the Finish's wait ends (its context
+	// is over) with the finish still queued, and the job releases.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Finish(gone, testserver.FinishChunk(lost, 0, "stop"), completed(lost)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Finish = %v, want context.Canceled", err)
+	}
+	w.Release(lost)
+	start()
+	if st := testserver.Recv(t, b.flushes, "the flush"); st.Err != nil || st.Fenced != 1 {
+		t.Fatalf("flush = %+v, want one fenced job", st)
+	}
+	if n := worker.LostLeases(w); n != 0 {
+		t.Fatalf("Writer remembers %d lost leases after Release, want 0", n)
+	}
+}

@@ -66,6 +66,22 @@ FROM unnest(@job_ids::uuid[], @seqs::integer[]) AS r(job_id, seq)
 JOIN jobs j ON j.id = r.job_id
 WHERE r.seq = -1;
 
+-- FinishStored returns which of the given finishes (a lease, its terminal
+-- status and the seq of its last chunk) are stored already: the job is at
+-- that attempt and status, and its chunk at last_seq exists. A finish's
+-- last chunk commits only in the transaction of its JobFinishMany, and
+-- only the lease holder writes a job's chunks (a job with chunks is never
+-- claimed again), so a row here is a finishing batch whose commit landed
+-- although its writer saw an error: the retry finds the job no longer
+-- running, and must report it finished, not lease-lost. No locks: a
+-- finished job does not change.
+-- name: FinishStored :many
+SELECT j.id, j.attempt
+FROM unnest(@ids::uuid[], @attempts::integer[], @statuses::text[], @last_seqs::integer[])
+    AS f(id, attempt, status, last_seq)
+JOIN jobs j ON j.id = f.id AND j.attempt = f.attempt AND j.status = f.status
+WHERE EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = f.id AND c.seq = f.last_seq);
+
 -- name: JobTranscript :one
 SELECT t.content, t.thinking, t.tool_calls
 FROM jobs j, LATERAL job_transcript(j.id, @upto) t

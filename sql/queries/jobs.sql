@@ -208,10 +208,12 @@ RETURNING j.id, j.attempt;
 
 -- JobLeaseHeld reports which of the given (id, attempt) leases this process
 -- holds, locking them FOR SHARE until the end of the transaction: a rescuer
--- or a re-claim (FOR UPDATE) blocks until the writer's batch commits, and a
--- writer whose lease was taken finds nothing. FOR SHARE, not FOR KEY SHARE,
--- because the rescuer's UPDATE does not change the key. The locks are taken
--- in the order of @ids, which callers sort by id, as JobHeartbeat does.
+-- (JobExpiredLock, FOR UPDATE SKIP LOCKED) skips the job until the
+-- writer's batch commits, so it never requeues or fails a job under a
+-- batch, and a writer whose lease was taken finds nothing. FOR SHARE,
+-- not FOR KEY SHARE, because the rescuer's UPDATE does not change the key.
+-- The locks are taken in the order of @ids, which callers sort by id, as
+-- JobHeartbeat does.
 -- name: JobLeaseHeld :many
 -- The LATERAL ... LIMIT 1 form probes the primary key once per lease
 -- whatever the table's statistics say (a plain join was planned as a

@@ -207,6 +207,60 @@ func (q *Queries) ChunkRead(ctx context.Context, db DBTX, arg ChunkReadParams) (
 	return items, nil
 }
 
+const finishStored = `-- name: FinishStored :many
+SELECT j.id, j.attempt
+FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::integer[])
+    AS f(id, attempt, status, last_seq)
+JOIN jobs j ON j.id = f.id AND j.attempt = f.attempt AND j.status = f.status
+WHERE EXISTS (SELECT 1 FROM job_chunks c WHERE c.job_id = f.id AND c.seq = f.last_seq)
+`
+
+type FinishStoredParams struct {
+	Ids      []uuid.UUID
+	Attempts []int32
+	Statuses []string
+	LastSeqs []int32
+}
+
+type FinishStoredRow struct {
+	ID      uuid.UUID
+	Attempt int32
+}
+
+// FinishStored returns which of the given finishes (a lease, its terminal
+// status and the seq of its last chunk) are stored already: the job is at
+// that attempt and status, and its chunk at last_seq exists. A finish's
+// last chunk commits only in the transaction of its JobFinishMany, and
+// only the lease holder writes a job's chunks (a job with chunks is never
+// claimed again), so a row here is a finishing batch whose commit landed
+// although its writer saw an error: the retry finds the job no longer
+// running, and must report it finished, not lease-lost. No locks: a
+// finished job does not change.
+func (q *Queries) FinishStored(ctx context.Context, db DBTX, arg FinishStoredParams) ([]FinishStoredRow, error) {
+	rows, err := db.Query(ctx, finishStored,
+		arg.Ids,
+		arg.Attempts,
+		arg.Statuses,
+		arg.LastSeqs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []FinishStoredRow
+	for rows.Next() {
+		var i FinishStoredRow
+		if err := rows.Scan(&i.ID, &i.Attempt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const jobTranscript = `-- name: JobTranscript :one
 SELECT t.content, t.thinking, t.tool_calls
 FROM jobs j, LATERAL job_transcript(j.id, $1) t
