@@ -1,0 +1,78 @@
+-- Queries of the transparency log (migrations/00050_log.sql,
+-- internal/ledger).
+
+-- LogLock takes the log's transaction-level advisory lock if it is free:
+-- one sequencer at a time across nodes. The leaves' index trigger
+-- (log_leaves_stamp) waits on the same lock, so no leaf is appended while
+-- the sequencer hashes. now is the transaction's start, the database's
+-- clock, which the sequencer's scan of recent seals goes by.
+-- name: LogLock :one
+SELECT pg_try_advisory_xact_lock(7340520) AS locked, now()::timestamptz AS now;
+
+-- LogAppendJobs appends a job leaf for each job that ended at or after
+-- since and has none yet, oldest end first, at most max (its index and
+-- time come from log_leaves_stamp, under the lock LogLock took). The
+-- unique index log_leaves_job_idx makes a second leaf for a job
+-- impossible.
+-- name: LogAppendJobs :execrows
+INSERT INTO log_leaves (kind, leaf, job_id)
+SELECT 'job', jobstream_log_job_leaf(s.id), s.id
+FROM (SELECT j.id
+      FROM jobs j
+      WHERE j.status IN ('completed', 'failed', 'cancelled')
+        AND coalesce(j.finished_at, j.created_at) >= @since::timestamptz
+        AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id)
+      ORDER BY coalesce(j.finished_at, j.created_at), j.id
+      LIMIT @max::integer) s
+ORDER BY s.id;
+
+-- LogHashCount is the number of stored hashes (tlog.StoredHashCount of
+-- the tree's size).
+-- name: LogHashCount :one
+SELECT coalesce(max(idx) + 1, 0)::bigint AS n FROM log_hashes;
+
+-- LogLeavesFrom returns up to max leaves from index first on, in index
+-- order.
+-- name: LogLeavesFrom :many
+SELECT idx, kind, leaf, job_id, at FROM log_leaves
+WHERE idx >= @first::bigint
+ORDER BY idx
+LIMIT @max::integer;
+
+-- LogHashesRead returns the stored hashes of the given indexes.
+-- name: LogHashesRead :many
+SELECT idx, hash FROM log_hashes WHERE idx = ANY (@idx::bigint[]);
+
+-- LogHashesInsert stores hashes at their indexes in one statement.
+-- name: LogHashesInsert :exec
+INSERT INTO log_hashes (idx, hash)
+SELECT u.i, u.h FROM unnest(@idx::bigint[], @hashes::bytea[]) AS u(i, h);
+
+-- LogCheckpointLatest is the checkpoint of the largest tree.
+-- name: LogCheckpointLatest :one
+SELECT tree_size, root, note, at FROM log_checkpoints ORDER BY tree_size DESC LIMIT 1;
+
+-- LogCheckpointInsert keeps a signed checkpoint.
+-- name: LogCheckpointInsert :exec
+INSERT INTO log_checkpoints (tree_size, root, note) VALUES (@tree_size, @root, @note);
+
+-- LogJobLeaf returns the job leaf of a job of tenant (any when NULL).
+-- name: LogJobLeaf :one
+SELECT l.idx, l.kind, l.leaf, l.job_id, l.at FROM log_leaves l
+WHERE l.kind = 'job' AND l.job_id = @job_id
+  AND (sqlc.narg('tenant')::text IS NULL
+       OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = l.job_id AND j.tenant = sqlc.narg('tenant')::text));
+
+-- LogSealedUnlogged returns up to 1,000 jobs that ended before before
+-- and have no job leaf: what the audit reports as never logged.
+-- name: LogSealedUnlogged :many
+SELECT j.id FROM jobs j
+WHERE j.status IN ('completed', 'failed', 'cancelled')
+  AND coalesce(j.finished_at, j.created_at) < @before::timestamptz
+  AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id)
+ORDER BY j.id
+LIMIT 1000;
+
+-- LogJobsPresent returns which of ids have a job row.
+-- name: LogJobsPresent :many
+SELECT id FROM jobs WHERE id = ANY (@ids::uuid[]);
