@@ -56,6 +56,8 @@ func (b *bundle) job(t *testing.T, tenant string, n int) uuid.UUID {
 
 func (b *bundle) jobAt(t *testing.T, tenant string, at time.Time, n int) uuid.UUID {
 	t.Helper()
+	// Created a second before at, ended at at.
+	at = at.Add(-time.Second)
 	id := idAt(t, at)
 	b.exec(t, `INSERT INTO jobs (id, tenant, engine, request, status, created_at, lease_owner, lease_expires_at, attempt)
 		VALUES ($1, $2, 'sim', '{"prompt": "hi"}', 'running', $3, 'w1', now() + interval '1 hour', 1)`, id, tenant, at)

@@ -218,3 +218,48 @@ func (s *Store) LogJobsPresent(ctx context.Context, ids []uuid.UUID) (map[uuid.U
 	}
 	return m, nil
 }
+
+// LogJob is a job's row as an audit compares it with the job's leaf.
+type LogJob struct {
+	ID           uuid.UUID
+	Tenant       string
+	Engine       string
+	Request      []byte
+	ChainVersion int
+	Status       string
+	ChunkCount   *int64
+	FinalHash    []byte
+	CreatedAt    time.Time
+	FinishedAt   *time.Time
+}
+
+// LogJobRow reads a job's row; ErrNotFound when it is gone.
+func (s *Store) LogJobRow(ctx context.Context, id uuid.UUID) (LogJob, error) {
+	r, err := s.q.LogJobRow(ctx, s.pool, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return LogJob{}, ErrNotFound
+	}
+	if err != nil {
+		return LogJob{}, fmt.Errorf("read job %s: %w", id, err)
+	}
+	j := LogJob{ID: r.ID, Tenant: r.Tenant, Engine: r.Engine, Request: []byte(r.Request), ChainVersion: int(r.ChainVersion),
+		Status: r.Status, FinalHash: r.FinalHash, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
+	if r.ChunkCount != nil {
+		n := int64(*r.ChunkCount)
+		j.ChunkCount = &n
+	}
+	return j, nil
+}
+
+// LogJobEventHash returns the hash of event seq of a job's audit trail;
+// ErrNotFound when there is no such event.
+func (s *Store) LogJobEventHash(ctx context.Context, id uuid.UUID, seq int64) ([]byte, error) {
+	h, err := s.q.LogJobEventHash(ctx, s.pool, dbsqlc.LogJobEventHashParams{JobID: id, Seq: int32(seq)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event %d of job %s: %w", seq, id, err)
+	}
+	return h, nil
+}

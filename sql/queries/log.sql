@@ -76,3 +76,14 @@ LIMIT 1000;
 -- LogJobsPresent returns which of ids have a job row.
 -- name: LogJobsPresent :many
 SELECT id FROM jobs WHERE id = ANY (@ids::uuid[]);
+
+-- LogJobRow returns what an audit compares with a job's leaf: the job's
+-- row as stored now, its request as its stored text.
+-- name: LogJobRow :one
+SELECT id, tenant, engine, request::text AS request, chain_version, status, chunk_count, final_hash,
+       created_at, finished_at
+FROM jobs WHERE id = @id;
+
+-- LogJobEventHash returns the hash of a job's event seq.
+-- name: LogJobEventHash :one
+SELECT hash FROM job_events WHERE job_id = @job_id AND seq = @seq;

@@ -130,6 +130,23 @@ func (q *Queries) LogHashesRead(ctx context.Context, db DBTX, idx []int64) ([]Lo
 	return items, nil
 }
 
+const logJobEventHash = `-- name: LogJobEventHash :one
+SELECT hash FROM job_events WHERE job_id = $1 AND seq = $2
+`
+
+type LogJobEventHashParams struct {
+	JobID uuid.UUID
+	Seq   int32
+}
+
+// LogJobEventHash returns the hash of a job's event seq.
+func (q *Queries) LogJobEventHash(ctx context.Context, db DBTX, arg LogJobEventHashParams) ([]byte, error) {
+	row := db.QueryRow(ctx, logJobEventHash, arg.JobID, arg.Seq)
+	var hash []byte
+	err := row.Scan(&hash)
+	return hash, err
+}
+
 const logJobLeaf = `-- name: LogJobLeaf :one
 SELECT l.idx, l.kind, l.leaf, l.job_id, l.at FROM log_leaves l
 WHERE l.kind = 'job' AND l.job_id = $1
@@ -152,6 +169,45 @@ func (q *Queries) LogJobLeaf(ctx context.Context, db DBTX, arg LogJobLeafParams)
 		&i.Leaf,
 		&i.JobID,
 		&i.At,
+	)
+	return i, err
+}
+
+const logJobRow = `-- name: LogJobRow :one
+SELECT id, tenant, engine, request::text AS request, chain_version, status, chunk_count, final_hash,
+       created_at, finished_at
+FROM jobs WHERE id = $1
+`
+
+type LogJobRowRow struct {
+	ID           uuid.UUID
+	Tenant       string
+	Engine       string
+	Request      string
+	ChainVersion int16
+	Status       string
+	ChunkCount   *int32
+	FinalHash    []byte
+	CreatedAt    time.Time
+	FinishedAt   *time.Time
+}
+
+// LogJobRow returns what an audit compares with a job's leaf: the job's
+// row as stored now, its request as its stored text.
+func (q *Queries) LogJobRow(ctx context.Context, db DBTX, id uuid.UUID) (LogJobRowRow, error) {
+	row := db.QueryRow(ctx, logJobRow, id)
+	var i LogJobRowRow
+	err := row.Scan(
+		&i.ID,
+		&i.Tenant,
+		&i.Engine,
+		&i.Request,
+		&i.ChainVersion,
+		&i.Status,
+		&i.ChunkCount,
+		&i.FinalHash,
+		&i.CreatedAt,
+		&i.FinishedAt,
 	)
 	return i, err
 }
