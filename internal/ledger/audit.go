@@ -51,8 +51,8 @@ type AuditReport struct {
 	// whose removal a later leaf justifies; Unsigned leaves past the
 	// checkpoint, checked the same way but not yet covered by a signature.
 	Jobs, Deleted, Held int
-	Unsigned           int64
-	Findings           []Finding
+	Unsigned            int64
+	Findings            []Finding
 }
 
 // OK reports whether nothing was found wrong.
