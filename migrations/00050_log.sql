@@ -150,13 +150,24 @@ $$;
 -- was judged by, when, and the seal of what it removed), hold and unhold
 -- (the hold's authority and time; never who held it nor why, which may be
 -- personal). Each carries the event's hash, which ties the leaf to the
--- job's event chain. SECURITY DEFINER: retention (jobstream_retention)
+-- job's event chain. A job deleted before it was logged gets its job leaf
+-- first. SECURITY DEFINER: retention (jobstream_retention)
 -- and the hold functions insert these events, and only the owner and the
 -- sequencer may insert leaves.
 CREATE FUNCTION log_job_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     IF NEW.event = 'retention_deleted' THEN
+        -- A job removed before the sequencer logged it (retention running
+        -- while no sequencer does) is logged now, as it is removed: the
+        -- row is still there (the event is written before the DELETE).
+        -- The log's lock first, so the sequencer's leaf, if it just made
+        -- one, is seen.
+        PERFORM pg_advisory_xact_lock(7340520);
+        IF NOT EXISTS (SELECT 1 FROM log_leaves WHERE kind = 'job' AND job_id = NEW.job_id) THEN
+            INSERT INTO log_leaves (kind, leaf, job_id)
+            SELECT 'job', l, NEW.job_id FROM jobstream_log_job_leaf(NEW.job_id) l WHERE l IS NOT NULL;
+        END IF;
         INSERT INTO log_leaves (kind, leaf, job_id)
         VALUES ('deleted', '\x01'::bytea
             || jobstream_log_text('deleted')

@@ -212,3 +212,29 @@ func TestAuditLegitimateRetention(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 }
+
+// TestRetentionLogsUnloggedJob: a job retention removes before the
+// sequencer logged it gets its job leaf in the deleting transaction, just
+// before its deleted leaf, so the audit can justify its removal.
+func TestRetentionLogsUnloggedJob(t *testing.T) {
+	b := setup(t)
+	old := b.jobAt(t, "acme", time.Now().AddDate(0, 0, -40), 2)
+	days := 30
+	if _, err := b.st.RetentionSettingsSet(b.ctx, &days, nil); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := b.st.RetentionDeleteBatch(b.ctx, 100, "test"); err != nil || len(gone) != 1 {
+		t.Fatalf("retention deleted %+v, %v", gone, err)
+	}
+	var kinds string
+	if err := b.pool.QueryRow(b.ctx, `SELECT string_agg(kind || ':' || coalesce(job_id::text, ''), ',' ORDER BY idx) FROM log_leaves`).Scan(&kinds); err != nil {
+		t.Fatal(err)
+	}
+	if want := "policy:,job:" + old.String() + ",deleted:" + old.String(); kinds != want {
+		t.Fatalf("leaves %s, want %s", kinds, want)
+	}
+	rep := b.audit(t, b.step(t), nil)
+	if !rep.OK() || rep.Deleted != 1 {
+		t.Fatalf("%+v", rep)
+	}
+}

@@ -43,7 +43,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b := &bundle{ctx: context.Background(), pool: pool, st: store.New(pool), signer: signer, verifier: vkey}
-	b.seq = ledger.NewSequencer(b.st, ledger.Config{Signer: signer, CheckpointInterval: time.Nanosecond})
+	b.seq = ledger.NewSequencer(b.st, ledger.Config{Signer: signer, CheckpointInterval: time.Nanosecond, SweepEvery: time.Nanosecond})
 	return b
 }
 

@@ -29,7 +29,12 @@ type Config struct {
 	// node: <size>.checkpoint and checkpoint (the latest).
 	CheckpointDir string
 	// Batch bounds the leaves appended, and hashed, per step (default 1,000).
-	Batch  int
+	Batch int
+	// SweepEvery is how often a step looks for unlogged jobs among all
+	// those ended, not only the recent ones (default an hour): a job
+	// whose end was recorded with a time long past, or committed long
+	// after it.
+	SweepEvery time.Duration
 	Logger *slog.Logger
 }
 
@@ -48,17 +53,15 @@ type Sequencer struct {
 
 // recentSlack covers a seal committed after a step that started after the
 // seal's finished_at: a finishing transaction is short. A full sweep
-// every sweepEvery catches anything older.
-const (
-	recentSlack = 15 * time.Second
-	sweepEvery  = time.Hour
-)
+// every Config.SweepEvery catches anything older.
+const recentSlack = 15 * time.Second
 
 // NewSequencer returns a Sequencer over st.
 func NewSequencer(st *store.Store, cfg Config) *Sequencer {
 	cfg.Interval = cmp.Or(cfg.Interval, time.Second)
 	cfg.CheckpointInterval = cmp.Or(cfg.CheckpointInterval, 5*time.Second)
 	cfg.Batch = cmp.Or(cfg.Batch, 1000)
+	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, time.Hour)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -84,7 +87,7 @@ func (q *Sequencer) Step(ctx context.Context) (Step, error) {
 	locked, err := q.st.LogSequence(ctx, func(ctx context.Context, t *store.LogTx) error {
 		s = Step{}
 		started = t.Now
-		if started.Sub(q.lastSweep) >= sweepEvery {
+		if started.Sub(q.lastSweep) >= q.cfg.SweepEvery {
 			q.since, q.lastSweep = time.Time{}, started
 		}
 		n, err := t.AppendJobs(ctx, q.since, q.cfg.Batch)
