@@ -35,7 +35,7 @@ type Config struct {
 	// whose end was recorded with a time long past, or committed long
 	// after it.
 	SweepEvery time.Duration
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Sequencer appends a job leaf for each ended job, hashes every leaf into
