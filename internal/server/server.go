@@ -23,6 +23,7 @@ import (
 	"github.com/jobstream/jobstream/internal/config"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/ledger"
 	"github.com/jobstream/jobstream/internal/metrics"
 	"github.com/jobstream/jobstream/internal/notify"
 	"github.com/jobstream/jobstream/internal/retention"
@@ -65,6 +66,17 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// The log's key is read before the database is touched: a bad key
+	// stops serve at once.
+	seqCfg := ledger.Config{CheckpointInterval: cfg.Log.CheckpointInterval, CheckpointDir: cfg.Log.CheckpointDir, Logger: log}
+	if cfg.Log.KeyFile != "" {
+		signer, err := ledger.LoadSigner(cfg.Log.KeyFile)
+		if err != nil {
+			return err
+		}
+		seqCfg.Signer = signer
+		log.Info("signing checkpoints of the transparency log", "origin", signer.Name(), "checkpoint_dir", cfg.Log.CheckpointDir)
+	}
 	db, err := OpenDatabase(ctx, cfg, d, log)
 	if err != nil {
 		return err
@@ -84,6 +96,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if err := ret.EnsurePartitions(ctx); err != nil {
 		log.Warn("creating chunk partitions ahead failed; chunks go to the default partition meanwhile", "err", err)
 	}
+	seq := ledger.NewSequencer(st, seqCfg)
 	m := metrics.New()
 	m.WatchPool("api", pool)
 
@@ -177,6 +190,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	// Retention passes: every node tries, one at a time runs (an advisory
 	// lock), so any node can die without retention stopping.
 	go func() { errc <- ret.Run(runCtx) }()
+	// The transparency log: every node sequences (one at a time, an
+	// advisory lock); a node with the key signs checkpoints.
+	running++
+	go func() { errc <- seq.Run(runCtx) }()
 	if listener != nil {
 		running++
 		go func() { errc <- listener.Listen(runCtx) }()
