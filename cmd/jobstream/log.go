@@ -24,17 +24,15 @@ your host and a path, such as example.com/jobstream. Serve with
 --log-key FILE (or JOBSTREAM_LOG_KEY) to sign checkpoints.`
 
 func cmdLog(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "keygen" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(e.stdout, logAbout)
-			return nil
-		}
-		return usagef("log needs a subcommand: keygen (run 'jobstream log --help')")
-	}
-	fs := newFlags(e, "log keygen", "--out FILE [--name NAME]", logAbout)
+	fs := newFlags(e, "log", "keygen --out FILE --name NAME", logAbout)
 	out := fs.String("out", "", "file to write the signer key to (must not exist)")
 	name := fs.String("name", "", "the log's name, the checkpoints' origin line (example.com/jobstream)")
-	pos, err := parse(e, fs, args[1:])
+	if len(args) > 0 && args[0] == "keygen" {
+		args = args[1:]
+	} else if len(args) == 0 || (args[0] != "-h" && args[0] != "-help" && args[0] != "--help") {
+		return usagef("log needs a subcommand: keygen (run 'jobstream log --help')")
+	}
+	pos, err := parse(e, fs, args)
 	if err != nil {
 		return helpOK(err)
 	}
