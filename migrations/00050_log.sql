@@ -8,7 +8,7 @@
 --
 -- Who appends what:
 --   - job leaves: the sequencer in serve (internal/ledger), as
---     jobstream_app, with jobstream_log_job_leaf;
+--     jobstream_app, from the view jobstream_log_job_leaves;
 --   - hold, unhold, deleted, policy, key, analyst leaves: the database, in
 --     the transaction that records the change (a trigger on job_events and
 --     on admin_events), so a deletion is never committed without its leaf.
@@ -118,13 +118,14 @@ CREATE FUNCTION jobstream_log_time(t timestamptz) RETURNS bytea
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN jobstream_log_field(int8send((extract(epoch FROM t) * 1000000)::bigint));
 
--- +goose StatementBegin
--- The job leaf of an ended job: what it was asked (request_sha256), by
+-- The job leaf of each ended job: what it was asked (request_sha256), by
 -- whom, of which engine, how it ended, its seal, and its event chain as
--- far as it goes now (event count and the last event's hash).
-CREATE FUNCTION jobstream_log_job_leaf(p_job uuid) RETURNS bytea
-LANGUAGE sql STABLE SET search_path = pg_catalog, public, pg_temp AS $$
-    SELECT '\x01'::bytea
+-- far as it goes now (event count and the last event's hash). A view, so
+-- that the planner inlines it: the same body as a function cost 200 us a
+-- leaf (it was planned again at every call), inlined 30 us.
+CREATE VIEW jobstream_log_job_leaves AS
+SELECT j.id,
+       '\x01'::bytea
         || jobstream_log_text('job')
         || jobstream_log_field(uuid_send(j.id))
         || jobstream_log_text(j.tenant)
@@ -137,12 +138,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public, pg_temp AS $$
         || jobstream_log_time(j.created_at)
         || jobstream_log_time(j.finished_at)
         || jobstream_log_int(coalesce(e.seq + 1, 0))
-        || jobstream_log_field(e.hash)
-    FROM jobs j
-    LEFT JOIN LATERAL (SELECT seq, hash FROM job_events WHERE job_id = j.id ORDER BY seq DESC LIMIT 1) e ON true
-    WHERE j.id = p_job AND j.status IN ('completed', 'failed', 'cancelled')
-$$;
--- +goose StatementEnd
+        || jobstream_log_field(e.hash) AS leaf
+FROM jobs j
+LEFT JOIN LATERAL (SELECT seq, hash FROM job_events WHERE job_id = j.id ORDER BY seq DESC LIMIT 1) e ON true
+WHERE j.status IN ('completed', 'failed', 'cancelled');
 
 -- +goose StatementBegin
 -- log_job_events appends the leaf of a change recorded in a job's audit
@@ -166,7 +165,7 @@ BEGIN
         PERFORM pg_advisory_xact_lock(7340520);
         IF NOT EXISTS (SELECT 1 FROM log_leaves WHERE kind = 'job' AND job_id = NEW.job_id) THEN
             INSERT INTO log_leaves (kind, leaf, job_id)
-            SELECT 'job', l, NEW.job_id FROM jobstream_log_job_leaf(NEW.job_id) l WHERE l IS NOT NULL;
+            SELECT 'job', v.leaf, v.id FROM jobstream_log_job_leaves v WHERE v.id = NEW.job_id;
         END IF;
         INSERT INTO log_leaves (kind, leaf, job_id)
         VALUES ('deleted', '\x01'::bytea
@@ -232,6 +231,7 @@ CREATE TRIGGER log_admin_events AFTER INSERT ON admin_events FOR EACH ROW EXECUT
 -- The server's role sequences (job leaves and hashes) and signs
 -- (checkpoints): it inserts and reads, nothing more.
 GRANT SELECT, INSERT ON log_leaves, log_hashes, log_checkpoints TO jobstream_app;
+GRANT SELECT ON jobstream_log_job_leaves TO jobstream_app;
 REVOKE EXECUTE ON FUNCTION log_job_events() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION log_admin_events() FROM PUBLIC;
 
@@ -240,7 +240,7 @@ DROP TRIGGER log_admin_events ON admin_events;
 DROP FUNCTION log_admin_events();
 DROP TRIGGER log_job_events ON job_events;
 DROP FUNCTION log_job_events();
-DROP FUNCTION jobstream_log_job_leaf(uuid);
+DROP VIEW jobstream_log_job_leaves;
 DROP TABLE log_checkpoints;
 DROP TABLE log_hashes;
 DROP TABLE log_leaves;

@@ -27,7 +27,7 @@ type bundle struct {
 
 // setup gives a test its own migrated database (the owner's pool), a key
 // and a sequencer that signs a checkpoint at every step that grows the log.
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dbtest.Isolated(t))
 	if err != nil {

@@ -264,8 +264,8 @@ func (e *encoder) timeOpt(t *time.Time) {
 	e.int(t.UnixMicro())
 }
 
-// Encode is the job leaf's bytes: what the database's
-// jobstream_log_job_leaf writes for this job.
+// Encode is the job leaf's bytes: what
+// the view jobstream_log_job_leaves holds for this job.
 func (j *Job) Encode() []byte {
 	e := encoder{b: []byte{Version}}
 	e.text(KindJob)

@@ -10,7 +10,7 @@ import (
 	"github.com/jobstream/jobstream/internal/ledger"
 )
 
-// TestJobLeafEncoding holds the database's job leaf (jobstream_log_job_leaf)
+// TestJobLeafEncoding holds the database's job leaf (jobstream_log_job_leaves)
 // and Go's encoding of the same job to the same bytes, and the decoder to
 // the job's row.
 func TestJobLeafEncoding(t *testing.T) {

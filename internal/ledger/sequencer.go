@@ -45,9 +45,10 @@ type Config struct {
 type Sequencer struct {
 	st  *store.Store
 	cfg Config
-	// since is where the next scan of seals starts: the previous step's
-	// start by the database's clock, less recentSlack; zero sweeps all.
-	since     time.Time
+	// after is where the next scan of seals starts: after a full batch,
+	// the last job it looked at; otherwise the previous step's start by
+	// the database's clock, less recentSlack. Zero sweeps all.
+	after     store.LogKeyset
 	lastSweep time.Time
 }
 
@@ -82,19 +83,27 @@ type Step struct {
 
 // Step appends, hashes and signs once.
 func (q *Sequencer) Step(ctx context.Context) (Step, error) {
-	var s Step
-	var started time.Time
+	var (
+		s       Step
+		started time.Time
+		next    store.LogKeyset
+	)
 	locked, err := q.st.LogSequence(ctx, func(ctx context.Context, t *store.LogTx) error {
 		s = Step{}
 		started = t.Now
 		if started.Sub(q.lastSweep) >= q.cfg.SweepEvery {
-			q.since, q.lastSweep = time.Time{}, started
+			q.after, q.lastSweep = store.LogKeyset{}, started
 		}
-		n, err := t.AppendJobs(ctx, q.since, q.cfg.Batch)
+		n, seen, err := t.AppendJobs(ctx, q.after, q.cfg.Batch)
 		if err != nil {
 			return err
 		}
 		s.Appended = n
+		if n == int64(q.cfg.Batch) {
+			next = seen
+		} else {
+			next = store.LogKeyset{Ended: started.Add(-recentSlack)}
+		}
 		count, err := t.HashCount(ctx)
 		if err != nil {
 			return err
@@ -161,9 +170,7 @@ func (q *Sequencer) Step(ctx context.Context) (Step, error) {
 		return Step{}, err
 	}
 	s.Locked = true
-	if !s.More {
-		q.since = started.Add(-recentSlack)
-	}
+	q.after = next
 	if s.Checkpoint != nil && q.cfg.CheckpointDir != "" {
 		if err := q.writeCheckpoint(s.Size, s.Checkpoint); err != nil {
 			// Kept in the database all the same; the next one is written.

@@ -64,14 +64,22 @@ func (s *Store) LogSequence(ctx context.Context, fn func(ctx context.Context, t 
 	return locked, nil
 }
 
-// AppendJobs appends a job leaf for up to max jobs that ended at or after
-// since and have none, and returns how many it appended.
-func (t *LogTx) AppendJobs(ctx context.Context, since time.Time, max int) (int64, error) {
-	n, err := t.s.q.LogAppendJobs(ctx, t.tx, dbsqlc.LogAppendJobsParams{Since: since, Max: int32(max)})
+// AppendJobs appends a job leaf for up to max ended jobs without one,
+// after the keyset (end time, id) after, and returns how many it appended
+// and the keyset of the last job it looked at.
+func (t *LogTx) AppendJobs(ctx context.Context, after LogKeyset, max int) (int64, LogKeyset, error) {
+	r, err := t.s.q.LogAppendJobs(ctx, t.tx, dbsqlc.LogAppendJobsParams{AfterEnded: after.Ended, AfterID: after.ID, Max: int32(max)})
 	if err != nil {
-		return 0, fmt.Errorf("append job leaves: %w", err)
+		return 0, LogKeyset{}, fmt.Errorf("append job leaves: %w", err)
 	}
-	return n, nil
+	return r.Appended, LogKeyset{Ended: r.LastEnded, ID: r.LastID}, nil
+}
+
+// LogKeyset is a place in the order the sequencer logs ended jobs: by
+// end time (finished_at, else created_at), then id.
+type LogKeyset struct {
+	Ended time.Time
+	ID    uuid.UUID
 }
 
 // HashCount is the number of stored hashes.

@@ -9,22 +9,34 @@
 -- name: LogLock :one
 SELECT pg_try_advisory_xact_lock(7340520) AS locked, now()::timestamptz AS now;
 
--- LogAppendJobs appends a job leaf for each job that ended at or after
--- since and has none yet, oldest end first, at most max (its index and
--- time come from log_leaves_stamp, under the lock LogLock took). The
--- unique index log_leaves_job_idx makes a second leaf for a job
--- impossible.
--- name: LogAppendJobs :execrows
-INSERT INTO log_leaves (kind, leaf, job_id)
-SELECT 'job', jobstream_log_job_leaf(s.id), s.id
-FROM (SELECT j.id
-      FROM jobs j
-      WHERE j.status IN ('completed', 'failed', 'cancelled')
-        AND coalesce(j.finished_at, j.created_at) >= @since::timestamptz
-        AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id)
-      ORDER BY coalesce(j.finished_at, j.created_at), j.id
-      LIMIT @max::integer) s
-ORDER BY s.id;
+-- LogAppendJobs appends a job leaf for each ended job without one, after
+-- the keyset (end time, id) (after_ended, after_id), in that order, at most
+-- max; it returns how many it appended and the keyset of the last it
+-- looked at (the epoch and the nil id when none). Leaves are inserted in the order of the
+-- jobs' ids; their index and time come from log_leaves_stamp, under the
+-- lock LogLock took. Whether a job has a leaf is probed per job through
+-- log_leaves_job_idx (a correlated subquery, so the planner never picks a
+-- nested loop over the whole log when its statistics lag), and the unique
+-- index makes a second leaf for a job impossible.
+-- name: LogAppendJobs :one
+WITH s AS (
+    SELECT j.id, coalesce(j.finished_at, j.created_at) AS ended
+    FROM jobs j
+    WHERE j.status IN ('completed', 'failed', 'cancelled')
+      AND (coalesce(j.finished_at, j.created_at), j.id) > (@after_ended::timestamptz, @after_id::uuid)
+      AND (SELECT l.idx FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id) IS NULL
+    ORDER BY coalesce(j.finished_at, j.created_at), j.id
+    LIMIT @max::integer
+), ins AS (
+    INSERT INTO log_leaves (kind, leaf, job_id)
+    SELECT 'job', v.leaf, v.id
+    FROM s JOIN jobstream_log_job_leaves v ON v.id = s.id
+    ORDER BY s.id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins)::bigint AS appended,
+       coalesce((SELECT s.ended FROM s ORDER BY s.ended DESC, s.id DESC LIMIT 1), 'epoch')::timestamptz AS last_ended,
+       coalesce((SELECT s.id FROM s ORDER BY s.ended DESC, s.id DESC LIMIT 1), '00000000-0000-0000-0000-000000000000')::uuid AS last_id;
 
 -- LogHashCount is the number of stored hashes (tlog.StoredHashCount of
 -- the tree's size).

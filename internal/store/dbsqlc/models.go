@@ -156,6 +156,11 @@ type JobTranscript struct {
 	ToolCalls    interface{}
 }
 
+type JobstreamLogJobLeafe struct {
+	ID   uuid.UUID
+	Leaf interface{}
+}
+
 type LogCheckpoint struct {
 	TreeSize int64
 	Root     []byte
