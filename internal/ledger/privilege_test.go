@@ -1,12 +1,17 @@
 package ledger_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobstream/jobstream/internal/ledger"
+	"github.com/jobstream/jobstream/internal/store"
 )
 
 // TestLogAppendOnly: the server's role may insert leaves (whose index the
@@ -55,5 +60,34 @@ func TestLogAppendOnly(t *testing.T) {
 	}
 	if err := asApp(`INSERT INTO log_leaves (kind, leaf) VALUES ('job', '\x01000000036b6579')`); err == nil {
 		t.Fatal("a key leaf inserted as a job leaf")
+	}
+}
+
+// TestSequencerAsServerRole: the sequencer needs no more than what
+// jobstream_app is granted: it appends, hashes and signs as that role.
+func TestSequencerAsServerRole(t *testing.T) {
+	b := setup(t)
+	b.job(t, "acme", 2)
+	cfg, err := pgxpool.ParseConfig(b.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 2
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE jobstream_app")
+		return err
+	}
+	app, err := pgxpool.NewWithConfig(b.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	seq := ledger.NewSequencer(store.New(app), ledger.Config{Signer: b.signer})
+	s, err := seq.Step(b.ctx)
+	if err != nil || s.Appended != 1 || s.Size != 1 || s.Checkpoint == nil {
+		t.Fatalf("step as jobstream_app: %+v %v", s, err)
+	}
+	if rep := b.audit(t, s.Checkpoint, nil); !rep.OK() {
+		t.Fatal(rep.Findings)
 	}
 }
