@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,39 @@ func TestRetentionLogsUnloggedJob(t *testing.T) {
 	rep := b.audit(t, b.step(t), nil)
 	if !rep.OK() || rep.Deleted != 1 {
 		t.Fatalf("%+v", rep)
+	}
+}
+
+// TestAuditPartitionDrop: retention drops a whole day partition (its jobs'
+// deleted leaves appended as it drops) and then deletes the rows; the
+// audit passes, between the two steps and after.
+func TestAuditPartitionDrop(t *testing.T) {
+	b := setup(t)
+	d := time.Now().UTC().AddDate(0, 0, -40)
+	d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+	name := "job_chunks_p" + d.Format("20060102")
+	b.exec(t, fmt.Sprintf(`CREATE TABLE %s PARTITION OF job_chunks FOR VALUES FROM ('%s') TO ('%s'); SELECT jobstream_revoke_all('%[1]s')`,
+		name, idAt(t, d).String()[:14]+"0000-0000-000000000000", idAt(t, d.AddDate(0, 0, 1)).String()[:14]+"0000-0000-000000000000"))
+	b.jobAt(t, "acme", d.Add(2*time.Hour), 2)
+	b.jobAt(t, "acme", d.Add(3*time.Hour), 1)
+	b.step(t)
+	days := 30
+	if _, err := b.st.RetentionSettingsSet(b.ctx, &days, nil); err != nil {
+		t.Fatal(err)
+	}
+	n, ok, err := b.st.RetentionDropPartition(b.ctx, name, "test")
+	if err != nil || !ok || n != 2 {
+		t.Fatalf("drop %s: %d %v %v", name, n, ok, err)
+	}
+	rep := b.audit(t, b.step(t), nil)
+	if !rep.OK() || rep.Deleted != 2 {
+		t.Fatalf("after the drop: %+v", rep)
+	}
+	if gone, err := b.st.RetentionDeleteBatch(b.ctx, 100, "test"); err != nil || len(gone) != 2 {
+		t.Fatalf("rows: %+v %v", gone, err)
+	}
+	rep = b.audit(t, ledgerNote(t, b), nil)
+	if !rep.OK() || rep.Deleted != 2 {
+		t.Fatalf("after the rows: %+v", rep)
 	}
 }
