@@ -60,6 +60,8 @@ func commands() []command {
 		{"unhold", "lift a job's legal hold", cmdUnhold},
 		{"db", "show, start or stop the database jobstream uses: status | start | stop | url", cmdDB},
 		{"verify", "recompute jobs' hash chains; exit 1 if any record was altered", cmdVerify},
+		{"audit", "check the database against a signed checkpoint of its log; exit 1 naming every bad job", cmdAudit},
+		{"log", "the transparency log's signer key: keygen", cmdLog},
 		{"export", "write jobs, their chunks with hashes, and their audit trail as JSON Lines", cmdExport},
 		{"analyst", "create read-only database roles confined to one tenant", cmdAnalyst},
 		{"sql", "open psql on jobstream's database (--print: show the DSN)", cmdSQL},

@@ -211,6 +211,8 @@ type Serve struct {
 	OverloadWait time.Duration
 	// Retention: the default policy and the pass interval.
 	Retention Retention
+	// Log: the transparency log's signing key and checkpoints.
+	Log Log
 	// AdmitBacklog is admission control: while more chunks than this wait
 	// for the writer's next commit, the node claims no new jobs (they stay
 	// queued). Env JOBSTREAM_ADMIT_BACKLOG. Defaults to 0: twice
@@ -253,6 +255,7 @@ func Default() Serve {
 		MaxPendingRows:       worker.DefaultMaxPending,
 		OverloadWait:         worker.DefaultOverloadWait,
 		Retention:            DefaultRetention(),
+		Log:                  DefaultLog(),
 	}
 }
 
@@ -325,6 +328,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.envDuration(getenv, "JOBSTREAM_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout), "time a client has to send request headers (defeats slowloris) (env JOBSTREAM_READ_HEADER_TIMEOUT)")
 	fs.IntVar(&c.MaxPendingRows, "max-pending-rows", c.envInt(getenv, "JOBSTREAM_MAX_PENDING_ROWS", d.MaxPendingRows), "chunks kept in memory while the database is slow or unreachable; past it model streams wait for room (env JOBSTREAM_MAX_PENDING_ROWS)")
 	c.Retention.register(fs, getenv, d.Retention, true)
+	c.Log.register(fs, getenv, d.Log)
 	fs.DurationVar(&c.OverloadWait, "overload-wait", c.envDuration(getenv, "JOBSTREAM_OVERLOAD_WAIT", d.OverloadWait), "how long a model stream waits for room past --max-pending-rows before its job fails as overloaded (env JOBSTREAM_OVERLOAD_WAIT)")
 	fs.IntVar(&c.AdmitBacklog, "admit-backlog", c.envInt(getenv, "JOBSTREAM_ADMIT_BACKLOG", d.AdmitBacklog), "admission control: claim no new jobs while more chunks than this wait for the writer (0 = twice --flush-max-rows, negative = off) (env JOBSTREAM_ADMIT_BACKLOG)")
 }
@@ -410,6 +414,9 @@ func (c *Serve) Validate() error {
 		errs = append(errs, fmt.Errorf("--overload-wait must not be negative, got %s", c.OverloadWait))
 	}
 	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Log.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, o := range c.Origins() {

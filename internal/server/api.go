@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/httpapi"
 	"github.com/jobstream/jobstream/internal/jobsapi"
+	"github.com/jobstream/jobstream/internal/ledger"
 	"github.com/jobstream/jobstream/internal/responsesapi"
 	"github.com/jobstream/jobstream/internal/semoss"
 	"github.com/jobstream/jobstream/internal/store"
@@ -50,6 +52,7 @@ type API struct {
 	drain     *httpapi.Drain
 	console   http.Handler
 	router    chi.Router
+	store     *store.Store
 }
 
 // NewAPI returns the HTTP API.
@@ -60,6 +63,7 @@ func NewAPI(d APIDeps) *API {
 		metrics: d.Metrics,
 		drain:   httpapi.NewDrain(),
 		console: console.Handler(),
+		store:   d.Store,
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -111,4 +115,42 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// logCheckpoint answers GET /log/checkpoint, unauthenticated: the latest
+// signed checkpoint of the transparency log, as text (C2SP
+// tlog-checkpoint), for witnesses and WORM copies. It holds no personal
+// data. 404 until the first one is signed (serve --log-key).
+func (a *API) logCheckpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := a.store.LogLatestCheckpoint(r.Context())
+	if err != nil {
+		httpapi.WriteError(a.log, w, r, err)
+		return
+	}
+	if cp == nil {
+		httpapi.WriteError(a.log, w, r, httpapi.Errorf(http.StatusNotFound, "no_checkpoint", "no checkpoint has been signed yet (serve --log-key)"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write([]byte(cp.Note))
+}
+
+// logConsistency answers GET /log/consistency?old=N&new=M,
+// unauthenticated: the proof that the tree of size new extends the tree of
+// size old (RFC 6962), both at most the latest checkpoint's size.
+func (a *API) logConsistency(w http.ResponseWriter, r *http.Request) {
+	old, new, err := ledger.ParseConsistency(r)
+	if err == nil {
+		var p *ledger.ConsistencyProof
+		if p, err = ledger.ProveConsistency(r.Context(), a.store, old, new); err == nil {
+			httpapi.WriteJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	var bad *ledger.BadRequest
+	if errors.As(err, &bad) {
+		err = httpapi.Errorf(http.StatusBadRequest, "invalid_request", "%s", bad.Error())
+	}
+	httpapi.WriteError(a.log, w, r, err)
 }

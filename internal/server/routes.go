@@ -36,6 +36,10 @@ func (a *API) routes() chi.Router {
 	if a.metrics != nil {
 		r.Method(http.MethodGet, "/metrics", a.metrics)
 	}
+	// Unauthenticated: the transparency log's checkpoint and consistency
+	// proofs hold no personal data (internal/ledger).
+	r.Get("/log/checkpoint", a.logCheckpoint)
+	r.Get("/log/consistency", a.logConsistency)
 
 	// The native API (internal/jobsapi). Another surface under /v1 (the
 	// OpenAI Responses API at /v1/responses, say) mounts with a Route of
@@ -53,6 +57,7 @@ func (a *API) routes() chi.Router {
 		r.With(jobs.LimitExpensive).Get("/jobs/{id}/transcript", jobs.GetTranscript)
 		r.With(jobs.LimitExpensive).Get("/jobs/{id}/verify", jobs.VerifyJob)
 		r.With(jobs.LimitExpensive).Get("/jobs/{id}/audit", jobs.GetAudit)
+		r.Get("/jobs/{id}/proof", jobs.JobProof)
 		r.Post("/jobs/{id}/hold", jobs.HoldJob)
 		r.Delete("/jobs/{id}/hold", jobs.UnholdJob)
 		r.Get("/engines", jobs.ListEngines)

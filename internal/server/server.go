@@ -23,6 +23,7 @@ import (
 	"github.com/jobstream/jobstream/internal/config"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/ledger"
 	"github.com/jobstream/jobstream/internal/metrics"
 	"github.com/jobstream/jobstream/internal/notify"
 	"github.com/jobstream/jobstream/internal/retention"
@@ -72,6 +73,17 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	// A submission the simulator could not finish within the runtime
 	// bound is a 400, not a job that holds a slot until it times out.
 	d.Engines.SetMaxRuntime(cfg.MaxRuntime)
+	// The log's key is read before the database is touched: a bad key
+	// stops serve at once.
+	seqCfg := ledger.Config{CheckpointInterval: cfg.Log.CheckpointInterval, CheckpointDir: cfg.Log.CheckpointDir, Logger: log}
+	if cfg.Log.KeyFile != "" {
+		signer, err := ledger.LoadSigner(cfg.Log.KeyFile)
+		if err != nil {
+			return err
+		}
+		seqCfg.Signer = signer
+		log.Info("signing checkpoints of the transparency log", "origin", signer.Name(), "checkpoint_dir", cfg.Log.CheckpointDir)
+	}
 	db, err := OpenDatabase(ctx, cfg, d, log)
 	if err != nil {
 		return err
@@ -91,6 +103,7 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	if err := ret.EnsurePartitions(ctx); err != nil {
 		log.Warn("creating chunk partitions ahead failed; chunks go to the default partition meanwhile", "err", err)
 	}
+	seq := ledger.NewSequencer(st, seqCfg)
 	m := metrics.New()
 	m.WatchPool("api", pool)
 
@@ -187,6 +200,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 	// Retention passes: every node tries, one at a time runs (an advisory
 	// lock), so any node can die without retention stopping.
 	go func() { errc <- ret.Run(runCtx) }()
+	// The transparency log: every node sequences (one at a time, an
+	// advisory lock); a node with the key signs checkpoints.
+	running++
+	go func() { errc <- seq.Run(runCtx) }()
 	if listener != nil {
 		running++
 		go func() { errc <- listener.Listen(runCtx) }()

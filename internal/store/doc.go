@@ -62,6 +62,15 @@
 //     checkpoints kept outside the database catch an owner who recomputes
 //     the hashes.
 //
+// # The transparency log (migrations/00050_log.sql, internal/ledger)
+//
+// log_leaves, log_hashes and log_checkpoints are append-only for everyone;
+// jobstream_app inserts and reads them (the sequencer), nothing more. A
+// leaf's index is assigned by the database under the log's advisory lock;
+// deletion, hold and admin leaves are appended by triggers in the
+// transaction that makes the change; the sequencer hashes leaves into the
+// tree in index order (LogSequence).
+//
 // Every function that runs with its owner's rights, or that a row-level
 // security policy calls, resolves names in search_path pg_catalog, the
 // schema, pg_temp (last), so a caller's temporary table never stands in for

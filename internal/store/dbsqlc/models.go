@@ -164,6 +164,31 @@ type JobTranscript struct {
 	ToolCalls    interface{}
 }
 
+type JobstreamLogJobLeafe struct {
+	ID   uuid.UUID
+	Leaf interface{}
+}
+
+type LogCheckpoint struct {
+	TreeSize int64
+	Root     []byte
+	Note     string
+	At       time.Time
+}
+
+type LogHash struct {
+	Idx  int64
+	Hash []byte
+}
+
+type LogLeafe struct {
+	Idx   int64
+	Kind  string
+	Leaf  []byte
+	JobID *uuid.UUID
+	At    time.Time
+}
+
 type PixelJob struct {
 	JobID      uuid.UUID
 	InsightID  string
