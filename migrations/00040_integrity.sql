@@ -335,18 +335,33 @@ CREATE UNIQUE INDEX job_events_job_seq_idx ON job_events (job_id, seq);
 -- seq. A row lock, not an advisory one: a transaction that holds the row
 -- (the chunk writer's fence, a status change) and then writes an event, and
 -- one that writes an event and then changes the row (a cancel), take the
--- same lock in the same order and cannot deadlock. An event of a job whose
--- row is gone (none is written today) falls back to an advisory lock.
+-- same lock in the same order and cannot deadlock. An event of a job that
+-- does not exist is refused.
 CREATE FUNCTION job_events_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    v_seq  integer;
-    v_prev bytea;
+    v_seq    integer;
+    v_prev   bytea;
+    v_tenant text;
 BEGIN
     NEW.at := now();
     NEW.db_role := current_user;
-    PERFORM 1 FROM jobs WHERE id = NEW.job_id FOR NO KEY UPDATE;
+    SELECT tenant INTO v_tenant FROM jobs WHERE id = NEW.job_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        PERFORM pg_advisory_xact_lock(7340510, hashtext(NEW.job_id::text));
+        RAISE EXCEPTION 'an event of job %, which does not exist', NEW.job_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    -- The tenant is the job's, whatever the INSERT said.
+    NEW.tenant := v_tenant;
+    -- Events that remove or protect the record are written by retention
+    -- and the hold functions alone (as jobstream_retention or the tables'
+    -- owner); the server's role may write other events, not these: a
+    -- forged one would stand in the log for a removal or a hold that never
+    -- happened.
+    IF NEW.event IN ('retention_deleted', 'hold_placed', 'hold_lifted', 'erased')
+       AND current_user NOT IN ('jobstream_retention', 'jobstream_eraser',
+                                (SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'jobs'::regclass)) THEN
+        RAISE EXCEPTION 'event % of job % is written by retention and the hold functions only, not by %', NEW.event, NEW.job_id, current_user
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
     SELECT seq, hash INTO v_seq, v_prev FROM job_events
     WHERE job_id = NEW.job_id ORDER BY seq DESC LIMIT 1;

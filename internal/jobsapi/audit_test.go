@@ -71,10 +71,6 @@ func TestAuditPaging(t *testing.T) {
 		job.ID, b.tenant); err != nil {
 		t.Fatal(err)
 	}
-	var total int
-	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM job_events WHERE job_id = $1`, job.ID).Scan(&total); err != nil {
-		t.Fatal(err)
-	}
 	page := func(query string) jobsapi.AuditResponse {
 		t.Helper()
 		res := b.get(t, "/v1/jobs/"+job.ID.String()+"/audit"+query)
@@ -87,6 +83,11 @@ func TestAuditPaging(t *testing.T) {
 	}
 
 	first := page("")
+	// Counted after a first read, which records one 'accessed' event.
+	var total int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM job_events WHERE job_id = $1`, job.ID).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
 	if len(first.Events) != jobsapi.DefaultAuditLimit || first.NextAfter == nil || *first.NextAfter != first.Events[len(first.Events)-1].ID {
 		t.Fatalf("default page: %d events, next_after %v; want %d and the last one's id", len(first.Events), first.NextAfter, jobsapi.DefaultAuditLimit)
 	}

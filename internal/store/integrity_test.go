@@ -509,9 +509,11 @@ func TestForgedRetentionEventCountsForNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := oldJob(t, owner, "acme", 400*24*time.Hour, 2)
+	// The forgery is refused at the door (job_events_stamp); had it got in,
+	// jobstream_retention_recorded would not count it either.
 	if _, err := app.Exec(ctx, `INSERT INTO job_events (job_id, tenant, event, actor)
-		VALUES ($1, 'acme', 'retention_deleted', 'retention')`, id); err != nil {
-		t.Fatal(err)
+		VALUES ($1, 'acme', 'retention_deleted', 'retention')`, id); sqlState(err) != "42501" {
+		t.Fatalf("a forged retention_deleted event: %v, want refused", err)
 	}
 	// A hold is still placed, and lifted.
 	if _, err := store.New(app).HoldPlaceTenant(ctx, "acme", id, "", "api_key:k"); err != nil {
@@ -529,5 +531,33 @@ func TestForgedRetentionEventCountsForNothing(t *testing.T) {
 	if err := owner.QueryRow(ctx, `SELECT count(*) FROM job_events WHERE job_id = $1 AND event = 'retention_deleted'
 		AND db_role = 'jobstream_retention' AND detail->>'ran_by' = 'test'`, id).Scan(&n); err != nil || n != 1 {
 		t.Errorf("retention's own events for the job: %d (%v), want 1", n, err)
+	}
+}
+
+// TestServerRoleCannotForgeRecordEvents (review of issue 17): the server's
+// role may write events, but not those that stand for a removal or a hold,
+// not under another tenant's name, and not for a job that does not exist.
+func TestServerRoleCannotForgeRecordEvents(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Isolated(t)
+	owner, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(owner.Close)
+	app := appPool(t, url)
+	ctx := context.Background()
+	id := completedJob(t, store.New(owner), owner, "acme")
+	for _, event := range []string{"retention_deleted", "hold_placed", "hold_lifted", "erased"} {
+		if _, err := app.Exec(ctx, `INSERT INTO job_events (job_id, tenant, event, actor) VALUES ($1, 'acme', $2, 'retention')`, id, event); sqlState(err) != "42501" {
+			t.Errorf("a %s event as %s: %v, want refused", event, store.AppRole, err)
+		}
+	}
+	if _, err := app.Exec(ctx, `INSERT INTO job_events (job_id, tenant, event, actor) VALUES ($1, 'acme', 'note', 'x')`, uuid.Must(uuid.NewV7())); err == nil {
+		t.Error("an event of a job that does not exist was stored")
+	}
+	var tenant string
+	if err := app.QueryRow(ctx, `INSERT INTO job_events (job_id, tenant, event, actor) VALUES ($1, 'globex', 'note', 'x') RETURNING tenant`, id).Scan(&tenant); err != nil || tenant != "acme" {
+		t.Errorf("an event under another tenant's name was stored as %q (%v), want the job's acme", tenant, err)
 	}
 }
