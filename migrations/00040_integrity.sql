@@ -54,6 +54,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobstream_app') THEN
         RAISE EXCEPTION 'role jobstream_app is missing: migrate as a role with CREATEROLE';
     END IF;
+    -- Nobody but the owner creates objects in the schema (a cluster
+    -- upgraded from before PostgreSQL 15 still lets PUBLIC): a lookalike
+    -- function there could be picked up by the owner's own.
+    BEGIN
+        EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', current_schema());
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'cannot revoke CREATE on schema % from PUBLIC (%): the schema''s owner should', current_schema(), SQLERRM;
+    END;
     -- No role but the owner creates temporary tables in this database: a
     -- temporary table is how a caller shadows a real one. (Database-level
     -- privileges are not copied by CREATE DATABASE ... TEMPLATE; analyst
@@ -153,6 +161,17 @@ ALTER TABLE jobs
 -- inserted already ended) its seal.
 CREATE FUNCTION jobs_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Only the owner may store a job of another time (fixtures, imports):
+    -- a job the server's role inserts is created now, with an id of now,
+    -- so it can neither look old enough for retention at once nor slip
+    -- into a day partition while retention drops it.
+    IF current_user <> (SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'jobs'::regclass) THEN
+        NEW.created_at := now();
+        IF jobstream_uuid_time(NEW.id) NOT BETWEEN now() - interval '1 hour' AND now() + interval '1 hour' THEN
+            RAISE EXCEPTION 'job id % is not a UUIDv7 of now', NEW.id
+                USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
     NEW.request_sha256 := sha256(convert_to(NEW.request::text, 'UTF8'));
     NEW.chain_version := 2;
     NEW.chain_seed := job_chain_seed_v2(NEW.id, NEW.tenant, NEW.engine, NEW.request_sha256);
@@ -203,12 +222,9 @@ BEGIN
         RAISE EXCEPTION 'job %: the seal (chunk_count, final_hash) is set by the database when the job ends', OLD.id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF OLD.status IN ('completed', 'failed', 'cancelled')
-       AND (NEW.status, NEW.finish_reason, NEW.error, NEW.usage, NEW.attempt, NEW.max_attempts, NEW.lease_owner,
-            NEW.lease_expires_at, NEW.cancel_requested_at, NEW.started_at, NEW.finished_at)
-           IS DISTINCT FROM
-           (OLD.status, OLD.finish_reason, OLD.error, OLD.usage, OLD.attempt, OLD.max_attempts, OLD.lease_owner,
-            OLD.lease_expires_at, OLD.cancel_requested_at, OLD.started_at, OLD.finished_at) THEN
+    -- Every column, those later migrations add included (json has no
+    -- equality: compared as jsonb).
+    IF OLD.status IN ('completed', 'failed', 'cancelled') AND to_jsonb(NEW) IS DISTINCT FROM to_jsonb(OLD) THEN
         RAISE EXCEPTION 'job % has ended (%): it never changes again', OLD.id, OLD.status
             USING ERRCODE = 'insufficient_privilege';
     END IF;

@@ -561,3 +561,30 @@ func TestServerRoleCannotForgeRecordEvents(t *testing.T) {
 		t.Errorf("an event under another tenant's name was stored as %q (%v), want the job's acme", tenant, err)
 	}
 }
+
+// TestServerRoleCannotBackdateJobs (review of issue 17): a job the
+// server's role inserts is created now, with an id of now: it cannot look
+// old enough for retention, nor land in a day partition being dropped.
+func TestServerRoleCannotBackdateJobs(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Isolated(t)
+	app := appPool(t, url)
+	ctx := context.Background()
+	old := uuid.Must(uuid.NewV7())
+	var ms [8]byte
+	binary.BigEndian.PutUint64(ms[:], uint64(time.Now().AddDate(-1, 0, 0).UnixMilli()))
+	copy(old[:6], ms[2:])
+	if _, err := app.Exec(ctx, `INSERT INTO jobs (id, tenant, engine, request) VALUES ($1, 'acme', 'sim', '{}')`, old); err == nil {
+		t.Error("the server's role stored a job with an id of a year ago")
+	}
+	var created time.Time
+	if err := app.QueryRow(ctx, `INSERT INTO jobs (id, tenant, engine, request, created_at) VALUES ($1, 'acme', 'sim', '{}', now() - interval '1 year') RETURNING created_at`,
+		uuid.Must(uuid.NewV7())).Scan(&created); err != nil || time.Since(created) > time.Minute {
+		t.Errorf("created_at %v (%v), want now", created, err)
+	}
+	// A finished job's every column is frozen, those added later too.
+	id := completedJob(t, store.New(app), app, "acme")
+	if _, err := app.Exec(ctx, `UPDATE jobs SET deadline_at = now() WHERE id = $1`, id); sqlState(err) != "42501" {
+		t.Errorf("deadline_at of an ended job: %v, want refused", err)
+	}
+}
