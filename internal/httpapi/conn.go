@@ -66,30 +66,62 @@ type watchedConn struct {
 	// unread is called on a reset; anything the client sends first
 	// forgets it.
 	unread func()
+	// settled is called once with the connection's first evidence after
+	// an answer (OnSettled): true for a reset, false for anything else
+	// (more bytes, a clean close).
+	settled func(unread bool)
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	var fire func()
+	var (
+		fire    func()
+		settled func(bool)
+		unread  bool
+	)
 	c.mu.Lock()
 	if n > 0 {
 		c.read += uint64(n)
 		c.unread = nil
+		settled, c.settled = c.settled, nil
 	}
 	switch {
 	case err == nil:
 	case errors.Is(err, syscall.ECONNRESET):
 		c.reset = true
 		fire, c.unread = c.unread, nil
+		if settled == nil {
+			settled, c.settled, unread = c.settled, nil, true
+		}
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		// Closed cleanly by the client, or by the server: no evidence.
+		// Closed cleanly by the client, or by the server: no evidence
+		// that the answer went unread. (A timeout, such as net/http's
+		// own deadline that ends a background read, says nothing: the
+		// watch goes on.)
 		c.unread = nil
+		if settled == nil {
+			settled, c.settled = c.settled, nil
+		}
 	}
 	c.mu.Unlock()
 	if fire != nil {
 		fire()
 	}
+	if settled != nil {
+		settled(unread)
+	}
 	return n, err
+}
+
+func (c *watchedConn) Close() error {
+	c.mu.Lock()
+	settled := c.settled
+	c.settled, c.unread = nil, nil
+	c.mu.Unlock()
+	if settled != nil {
+		settled(false)
+	}
+	return c.Conn.Close()
 }
 
 // CloseWrite lets http.Server half-close the connection before closing it
@@ -151,5 +183,32 @@ func (d Delivery) OnUnread(unread func()) bool {
 		d.c.unread = unread
 	}
 	d.c.mu.Unlock()
+	return true
+}
+
+// OnSettled, called once the answer was written completely, arranges for
+// settled to be called once with the connection's first evidence after it:
+// unread true for a reset before anything more (see OnUnread), false for
+// more bytes from the client, a clean close or the server closing it. If
+// the evidence is in already, settled is called before OnSettled returns.
+// A caller about to act on "written" can wait for it, briefly: the
+// connection's reader may not have seen a reset yet when the client's next
+// request arrives on another connection.
+func (d Delivery) OnSettled(settled func(unread bool)) bool {
+	if d.c == nil {
+		return false
+	}
+	d.c.mu.Lock()
+	switch {
+	case d.c.read > d.mark:
+		d.c.mu.Unlock()
+		settled(false)
+	case d.c.reset:
+		d.c.mu.Unlock()
+		settled(true)
+	default:
+		d.c.settled = settled
+		d.c.mu.Unlock()
+	}
 	return true
 }

@@ -44,6 +44,13 @@ const (
 	pageSendTimeout = pageWriteTimeout + 5*time.Second
 	// cursorOpTimeout bounds each statement on a cursor: they lock its row.
 	cursorOpTimeout = 5 * time.Second
+	// evidenceWait bounds how long a session's next poll waits for the
+	// connection that carried its previous answer to say whether the
+	// client read it (OnSettled): a client that reset that connection and
+	// polls again at once on a new one may be quicker than the server's
+	// reader of the old connection. A client on one keep-alive connection
+	// (every browser and SDK) settles it by sending the poll itself.
+	evidenceWait = 250 * time.Millisecond
 )
 
 // pageKey is a session's cursor on a job.
@@ -62,6 +69,9 @@ type pageEntry struct {
 	state pageState
 	// settled is closed when state leaves pageSending.
 	settled chan struct{}
+	// evidence, while not nil, is closed when the written answer's
+	// connection says what became of it (httpapi.Delivery.OnSettled).
+	evidence chan struct{}
 }
 
 // pages is what this process knows of the answers carrying its sessions'
@@ -108,6 +118,42 @@ func (p *pages) settle(k pageKey, gen int64, state pageState) {
 	if e.state != pageUnread {
 		e.state = state
 	}
+	if state == pageUnread && e.evidence != nil {
+		close(e.evidence)
+		e.evidence = nil
+	}
+}
+
+// expectEvidence notes that page gen's written answer awaits its
+// connection's evidence, and returns the function to call with it.
+func (p *pages) expectEvidence(k pageKey, gen int64) func() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.m[k]
+	if e == nil || e.gen != gen || e.state != pageWritten {
+		return func() {}
+	}
+	ch := make(chan struct{})
+	e.evidence = ch
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if e.evidence == ch {
+			close(ch)
+			e.evidence = nil
+		}
+	}
+}
+
+// pendingEvidence returns the channel closed when the written answer of
+// k's outstanding page has its evidence, or nil when none is awaited.
+func (p *pages) pendingEvidence(k pageKey) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.m[k]; e != nil && e.evidence != nil {
+		return e.evidence
+	}
+	return nil
 }
 
 // forget drops page gen of k once the database holds its fate.
@@ -146,6 +192,15 @@ func (p *pages) hints(k pageKey) (written, unread int64, settled <-chan struct{}
 // until the poll's own deadline at most (the wait the client asked for),
 // and then returns the VerdictBusy page: nothing for the client yet.
 func (s *Server) pollCursor(ctx context.Context, q semossPollRequest, k pageKey, until time.Time) (store.CursorPage, error) {
+	if ev := s.pages.pendingEvidence(k); ev != nil {
+		t := time.NewTimer(min(evidenceWait, max(time.Until(until), 0)))
+		select {
+		case <-ev:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
 	backoff := time.Millisecond
 	for {
 		written, unread, _ := s.pages.hints(k)
@@ -212,10 +267,16 @@ func (s *Server) sendPage(w http.ResponseWriter, r *http.Request, q semossPollRe
 		return
 	}
 	s.pages.settle(k, page.Gen, pageWritten)
-	delivery.OnUnread(func() {
-		s.log.Debug("pixelJobStreaming answer reset unread; the session's next poll gets the page again", "job", k.job, "chunks", len(page.Chunks))
-		s.pageUnread(context.WithoutCancel(ctx), q.tenant, k, page.Gen)
-	})
+	evidence := s.pages.expectEvidence(k, page.Gen)
+	if !delivery.OnSettled(func(unread bool) {
+		if unread {
+			s.log.Debug("pixelJobStreaming answer reset unread; the session's next poll gets the page again", "job", k.job, "chunks", len(page.Chunks))
+			s.pageUnread(context.WithoutCancel(ctx), q.tenant, k, page.Gen)
+		}
+		evidence()
+	}) {
+		evidence() // no watched connection: nothing to wait for
+	}
 	rctx, cancel := context.WithTimeout(ctx, cursorOpTimeout)
 	defer cancel()
 	if _, err := s.store.CursorSent(rctx, q.tenant, k.job, k.session, page.Gen); err != nil {
