@@ -14,9 +14,9 @@ import (
 	"github.com/jobstream/jobstream/internal/store"
 )
 
-// TestLogAppendOnly: the server's role may insert leaves (whose index the
-// database assigns) and read them, never change or remove one, nor a tree
-// hash or a checkpoint; the owner is refused by the triggers too.
+// TestLogAppendOnly: the server's role may read leaves, never insert,
+// change or remove one, nor a tree hash or a checkpoint; the owner is
+// refused by the triggers too.
 func TestLogAppendOnly(t *testing.T) {
 	b := setup(t)
 	b.job(t, "acme", 1)
@@ -49,16 +49,20 @@ func TestLogAppendOnly(t *testing.T) {
 			t.Errorf("owner: %s: %v, want append-only", q, err)
 		}
 	}
-	// An index chosen by the inserter is replaced by the next one; a leaf
-	// that is not a version 1 leaf of its kind is refused.
-	if err := asApp(`INSERT INTO log_leaves (idx, kind, leaf, at) VALUES (99, 'key', '\x01000000036b6579', '2000-01-01')`); err != nil {
-		t.Fatal(err)
+	// The server's role inserts no leaf itself: the triggers and the
+	// sequencer's functions do (TestLogForgeriesRefused). The owner's
+	// inserts are numbered by the sequencer, whatever index they said; a
+	// leaf that is not a version 1 leaf of its kind is refused.
+	if err := asApp(`INSERT INTO log_leaves (kind, leaf) VALUES ('key', '\x01000000036b6579')`); err == nil {
+		t.Fatal("jobstream_app inserted a leaf")
 	}
+	b.exec(t, `INSERT INTO log_leaves (idx, kind, leaf, at) VALUES (99, 'key', '\x01000000036b6579', '2000-01-01')`)
+	b.step(t)
 	var idx int64
 	if err := b.pool.QueryRow(b.ctx, `SELECT idx FROM log_leaves WHERE kind = 'key'`).Scan(&idx); err != nil || idx != 1 {
 		t.Fatalf("index %d, %v; want 1", idx, err)
 	}
-	if err := asApp(`INSERT INTO log_leaves (kind, leaf) VALUES ('job', '\x01000000036b6579')`); err == nil {
+	if _, err := b.pool.Exec(b.ctx, `INSERT INTO log_leaves (kind, leaf) VALUES ('job', '\x01000000036b6579')`); err == nil {
 		t.Fatal("a key leaf inserted as a job leaf")
 	}
 }

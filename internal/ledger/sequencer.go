@@ -38,9 +38,12 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// Sequencer appends a job leaf for each ended job, hashes every leaf into
-// the tree in index order (those retention and the triggers append too)
-// and signs checkpoints. Every node runs one; one at a time works (the
+// Sequencer appends a job leaf for each ended job, numbers every leaf
+// appended since (those retention and the triggers append too) in
+// insertion order, has the database hash them into the tree in index order
+// and signs checkpoints. Leaves are numbered here, not as they are
+// inserted, so that appending a leaf takes no lock held to commit (a key
+// revocation and a hold once deadlocked on one). Every node runs one; one at a time works (the
 // log's advisory lock), so any node may die.
 type Sequencer struct {
 	st  *store.Store
@@ -81,7 +84,7 @@ type Step struct {
 	More bool
 }
 
-// Step appends, hashes and signs once.
+// Step appends job leaves, numbers and hashes leaves, and signs, once.
 func (q *Sequencer) Step(ctx context.Context) (Step, error) {
 	var (
 		s       Step
@@ -104,44 +107,13 @@ func (q *Sequencer) Step(ctx context.Context) (Step, error) {
 		} else {
 			next = store.LogKeyset{Ended: started.Add(-recentSlack)}
 		}
-		count, err := t.HashCount(ctx)
+		sq, err := t.Sequence(ctx, q.cfg.Batch)
 		if err != nil {
 			return err
 		}
-		size, err := leavesHashed(count)
-		if err != nil {
-			return err
-		}
-		leaves, err := t.LeavesFrom(ctx, size, q.cfg.Batch)
-		if err != nil {
-			return err
-		}
-		r := &hashReader{ctx: ctx, read: t.ReadHashes, pending: map[int64]tlog.Hash{}}
-		var idx []int64
-		var hashes []tlog.Hash
-		for _, l := range leaves {
-			if l.Index != size {
-				return fmt.Errorf("leaf %d follows leaf %d: the log has a gap", l.Index, size-1)
-			}
-			hs, err := tlog.StoredHashes(size, l.Leaf, r)
-			if err != nil {
-				return fmt.Errorf("hash leaf %d: %w", size, err)
-			}
-			first := tlog.StoredHashIndex(0, size)
-			for i, h := range hs {
-				r.pending[first+int64(i)] = h
-				idx = append(idx, first+int64(i))
-				hashes = append(hashes, h)
-			}
-			size++
-		}
-		if len(hashes) > 0 {
-			if err := t.InsertHashes(ctx, idx, hashes); err != nil {
-				return err
-			}
-		}
-		s.Hashed, s.Size = int64(len(leaves)), size
-		s.More = s.Appended == int64(q.cfg.Batch) || len(leaves) == q.cfg.Batch
+		size := sq.Size
+		s.Hashed, s.Size = sq.Hashed, size
+		s.More = s.Appended == int64(q.cfg.Batch) || sq.Numbered == int64(q.cfg.Batch) || sq.Hashed == int64(q.cfg.Batch)
 		if q.cfg.Signer == nil || size == 0 {
 			return nil
 		}
@@ -152,7 +124,7 @@ func (q *Sequencer) Step(ctx context.Context) (Step, error) {
 		if last != nil && (size <= last.TreeSize || t.Now.Sub(last.At) < q.cfg.CheckpointInterval) {
 			return nil
 		}
-		root, err := tlog.TreeHash(size, r)
+		root, err := tlog.TreeHash(size, &hashReader{ctx: ctx, read: t.ReadHashes})
 		if err != nil {
 			return fmt.Errorf("tree hash: %w", err)
 		}

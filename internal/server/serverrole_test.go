@@ -14,11 +14,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/jobstream/jobstream/internal/config"
 	"github.com/jobstream/jobstream/internal/dbtest"
 	"github.com/jobstream/jobstream/internal/engine"
 	"github.com/jobstream/jobstream/internal/engine/sim"
+	"github.com/jobstream/jobstream/internal/ledger"
 	"github.com/jobstream/jobstream/internal/pgsetup"
 	"github.com/jobstream/jobstream/internal/server"
 	"github.com/jobstream/jobstream/internal/store"
@@ -176,6 +178,14 @@ func TestServingConnectionsCannotBecomeOwner(t *testing.T) {
 		`LOAD 'pgaudit'`,
 		`SELECT pg_read_file('PG_VERSION')`,
 		`COPY (SELECT 1) TO PROGRAM 'true'`,
+		// The transparency log (review finding 1): a forged job leaf for
+		// the running job, a stray tree hash far ahead or at the next
+		// index, a checkpoint of a huge tree. The sequencer writes them
+		// only through functions that judge for themselves.
+		`INSERT INTO log_leaves (kind, leaf, job_id) VALUES ('job', '\x0100000003'::bytea || convert_to('job', 'UTF8') || '\xdeadbeef'::bytea, $1)`,
+		`INSERT INTO log_hashes VALUES (999999, sha256('x'))`,
+		`INSERT INTO log_hashes SELECT coalesce(max(idx) + 1, 0), sha256('x') FROM log_hashes`,
+		`INSERT INTO log_checkpoints VALUES (1000000, sha256('x'), 'forged')`,
 	}
 	for name, conn := range conns {
 		t.Run(name, func(t *testing.T) {
@@ -542,5 +552,41 @@ func TestServeOnAServerThatChecksPasswords(t *testing.T) {
 		if strings.Contains(h.all(), secret) {
 			t.Errorf("the log shows a password:\n%s", h.all())
 		}
+	}
+}
+
+// TestSequencerAsServerLogin: the sequencer appends, numbers, hashes and
+// signs on the pool serve opens (logged in as jobstream_server, working as
+// jobstream_app), with no INSERT on any log table: only through the
+// functions that judge what they write.
+func TestSequencerAsServerLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testserver.Database(t)
+	owner := testserver.Pool(t, db, 2)
+	lease := testserver.RunningJob(t, owner, testserver.Tenant(t), "w1")
+	if _, err := store.New(owner).WriteBatch(ctx, "w1", []store.NewChunk{testserver.FinishChunk(lease, 0, "stop")},
+		[]store.Finish{{Lease: lease, Status: store.StatusCompleted, FinishReason: "stop"}}); err != nil {
+		t.Fatal(err)
+	}
+	served, err := openDatabase(t, testserver.ServeConfig(t, db), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session string
+	if err := served.API.QueryRow(ctx, `SELECT session_user`).Scan(&session); err != nil || session != store.ServerRole {
+		t.Fatalf("logged in as %q (%v), want %s", session, err, store.ServerRole)
+	}
+	skey, _, err := ledger.GenerateKey("test.example/jobstream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ledger.NewSequencer(store.New(served.API), ledger.Config{Signer: signer}).Step(ctx)
+	if err != nil || !s.Locked || s.Appended != 1 || s.Size < 1 || s.Checkpoint == nil {
+		t.Fatalf("step as %s: %+v %v; want the job appended and a checkpoint", store.ServerRole, s, err)
 	}
 }

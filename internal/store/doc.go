@@ -65,11 +65,14 @@
 // # The transparency log (migrations/00050_log.sql, internal/ledger)
 //
 // log_leaves, log_hashes and log_checkpoints are append-only for everyone;
-// jobstream_app inserts and reads them (the sequencer), nothing more. A
-// leaf's index is assigned by the database under the log's advisory lock;
-// deletion, hold and admin leaves are appended by triggers in the
-// transaction that makes the change; the sequencer hashes leaves into the
-// tree in index order (LogSequence).
+// jobstream_app reads them and writes none of them itself: the sequencer
+// calls jobstream_log_append_jobs, jobstream_log_sequence and
+// jobstream_log_checkpoint (SECURITY DEFINER), which compute the job
+// leaves, the indexes and the tree hashes from the database's own rows and
+// refuse a checkpoint that is not of the hashed tree. Deletion, hold and
+// admin leaves are appended, unnumbered, by triggers in the transaction
+// that makes the change, taking no lock; the sequencer numbers them in
+// insertion order under the log's advisory lock (LogSequence).
 //
 // Every function that runs with its owner's rights, or that a row-level
 // security policy calls, resolves names in search_path pg_catalog, the

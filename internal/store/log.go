@@ -31,12 +31,9 @@ type LogCheckpoint struct {
 	At       time.Time
 }
 
-func logLeaf(r dbsqlc.LogLeafe) LogLeaf {
-	return LogLeaf{Index: r.Idx, Kind: r.Kind, Leaf: r.Leaf, JobID: r.JobID, At: r.At}
-}
-
 // LogTx is the sequencer's transaction: it holds the log's advisory lock,
-// so no leaf is appended and no other node hashes or signs meanwhile.
+// so no other node numbers, hashes or signs meanwhile (leaves are still
+// appended, unnumbered, by other transactions).
 type LogTx struct {
 	s  *Store
 	tx pgx.Tx
@@ -46,8 +43,7 @@ type LogTx struct {
 
 // LogSequence runs fn in a transaction that holds the log's lock, and
 // commits if fn returns nil. It reports false, without running fn, when
-// another session holds the lock (another node's sequencer, or a
-// transaction appending a leaf).
+// another session holds the lock (another node's sequencer).
 func (s *Store) LogSequence(ctx context.Context, fn func(ctx context.Context, t *LogTx) error) (bool, error) {
 	var locked bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -64,9 +60,10 @@ func (s *Store) LogSequence(ctx context.Context, fn func(ctx context.Context, t 
 	return locked, nil
 }
 
-// AppendJobs appends a job leaf for up to max ended jobs without one,
-// after the keyset (end time, id) after, and returns how many it appended
-// and the keyset of the last job it looked at.
+// AppendJobs appends a job leaf, unnumbered, for up to max ended jobs
+// without one, after the keyset (end time, id) after, and returns how many
+// it appended and the keyset of the last job it looked at. The database
+// computes each leaf (jobstream_log_append_jobs).
 func (t *LogTx) AppendJobs(ctx context.Context, after LogKeyset, max int) (int64, LogKeyset, error) {
 	r, err := t.s.q.LogAppendJobs(ctx, t.tx, dbsqlc.LogAppendJobsParams{AfterEnded: after.Ended, AfterID: after.ID, Max: int32(max)})
 	if err != nil {
@@ -82,14 +79,23 @@ type LogKeyset struct {
 	ID    uuid.UUID
 }
 
-// HashCount is the number of stored hashes.
-func (t *LogTx) HashCount(ctx context.Context) (int64, error) {
-	return t.s.q.LogHashCount(ctx, t.tx)
+// LogSequenced is what one call of Sequence did.
+type LogSequenced struct {
+	// Numbered leaves (given their index), Hashed leaves (into the tree),
+	// and the tree's Size after.
+	Numbered, Hashed, Size int64
 }
 
-// LeavesFrom returns up to max leaves from index first on.
-func (t *LogTx) LeavesFrom(ctx context.Context, first int64, max int) ([]LogLeaf, error) {
-	return t.s.logLeavesFrom(ctx, t.tx, first, max)
+// Sequence numbers up to max committed unnumbered leaves, in insertion
+// order, then hashes up to max numbered leaves into the tree, in index
+// order. The database computes every index and hash
+// (jobstream_log_sequence): the server's role cannot write either.
+func (t *LogTx) Sequence(ctx context.Context, max int) (LogSequenced, error) {
+	r, err := t.s.q.LogSequenceStep(ctx, t.tx, int32(max))
+	if err != nil {
+		return LogSequenced{}, fmt.Errorf("number and hash leaves: %w", err)
+	}
+	return LogSequenced{Numbered: r.Numbered, Hashed: r.Hashed, Size: r.TreeSize}, nil
 }
 
 // ReadHashes reads stored hashes within the transaction (tlog.HashReader's
@@ -98,24 +104,15 @@ func (t *LogTx) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error
 	return t.s.readHashes(ctx, t.tx, idx)
 }
 
-// InsertHashes stores hashes at the given stored hash indexes.
-func (t *LogTx) InsertHashes(ctx context.Context, idx []int64, hashes []tlog.Hash) error {
-	b := make([][]byte, len(hashes))
-	for i := range hashes {
-		b[i] = hashes[i][:]
-	}
-	if err := t.s.q.LogHashesInsert(ctx, t.tx, dbsqlc.LogHashesInsertParams{Idx: idx, Hashes: b}); err != nil {
-		return fmt.Errorf("store tree hashes: %w", err)
-	}
-	return nil
-}
-
 // LatestCheckpoint is the checkpoint of the largest tree; nil when none.
 func (t *LogTx) LatestCheckpoint(ctx context.Context) (*LogCheckpoint, error) {
 	return t.s.latestCheckpoint(ctx, t.tx)
 }
 
-// InsertCheckpoint keeps a signed checkpoint.
+// InsertCheckpoint keeps a signed checkpoint; the database refuses one
+// whose size is not hashed or not past the last checkpoint's, whose root is
+// not that tree's, or whose note does not state them
+// (jobstream_log_checkpoint).
 func (t *LogTx) InsertCheckpoint(ctx context.Context, size int64, root []byte, note string) error {
 	if err := t.s.q.LogCheckpointInsert(ctx, t.tx, dbsqlc.LogCheckpointInsertParams{TreeSize: size, Root: root, Note: note}); err != nil {
 		return fmt.Errorf("keep checkpoint: %w", err)
@@ -135,7 +132,7 @@ func (s *Store) logLeavesFrom(ctx context.Context, db dbsqlc.DBTX, first int64, 
 	}
 	out := make([]LogLeaf, len(rows))
 	for i, r := range rows {
-		out[i] = logLeaf(r)
+		out[i] = LogLeaf{Index: r.Idx, Kind: r.Kind, Leaf: r.Leaf, JobID: r.JobID, At: r.At}
 	}
 	return out, nil
 }
@@ -201,11 +198,11 @@ func (s *Store) LogJobLeaf(ctx context.Context, tenant string, id uuid.UUID) (Lo
 	if err != nil {
 		return LogLeaf{}, fmt.Errorf("read leaf of job %s: %w", id, err)
 	}
-	return logLeaf(r), nil
+	return LogLeaf{Index: r.Idx, Kind: r.Kind, Leaf: r.Leaf, JobID: r.JobID, At: r.At}, nil
 }
 
 // LogSealedUnlogged returns up to 1,000 jobs that ended before before
-// and have no job leaf.
+// and have no numbered job leaf.
 func (s *Store) LogSealedUnlogged(ctx context.Context, before time.Time) ([]uuid.UUID, error) {
 	ids, err := s.q.LogSealedUnlogged(ctx, s.pool, before)
 	if err != nil {

@@ -13,24 +13,9 @@ import (
 )
 
 const logAppendJobs = `-- name: LogAppendJobs :one
-WITH s AS (
-    SELECT j.id, coalesce(j.finished_at, j.created_at) AS ended
-    FROM jobs j
-    WHERE j.status IN ('completed', 'failed', 'cancelled')
-      AND (coalesce(j.finished_at, j.created_at), j.id) > ($1::timestamptz, $2::uuid)
-      AND (SELECT l.idx FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id) IS NULL
-    ORDER BY coalesce(j.finished_at, j.created_at), j.id
-    LIMIT $3::integer
-), ins AS (
-    INSERT INTO log_leaves (kind, leaf, job_id)
-    SELECT 'job', v.leaf, v.id
-    FROM s JOIN jobstream_log_job_leaves v ON v.id = s.id
-    ORDER BY s.id
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM ins)::bigint AS appended,
-       coalesce((SELECT s.ended FROM s ORDER BY s.ended DESC, s.id DESC LIMIT 1), 'epoch')::timestamptz AS last_ended,
-       coalesce((SELECT s.id FROM s ORDER BY s.ended DESC, s.id DESC LIMIT 1), '00000000-0000-0000-0000-000000000000')::uuid AS last_id
+SELECT coalesce(a.appended, 0)::bigint AS appended, coalesce(a.last_ended, 'epoch')::timestamptz AS last_ended,
+       coalesce(a.last_id, '00000000-0000-0000-0000-000000000000')::uuid AS last_id
+FROM jobstream_log_append_jobs($1::timestamptz, $2::uuid, $3::integer) a
 `
 
 type LogAppendJobsParams struct {
@@ -47,13 +32,9 @@ type LogAppendJobsRow struct {
 
 // LogAppendJobs appends a job leaf for each ended job without one, after
 // the keyset (end time, id) (after_ended, after_id), in that order, at most
-// max; it returns how many it appended and the keyset of the last it
-// looked at (the epoch and the nil id when none). Leaves are inserted in the order of the
-// jobs' ids; their index and time come from log_leaves_stamp, under the
-// lock LogLock took. Whether a job has a leaf is probed per job through
-// log_leaves_job_idx (a correlated subquery, so the planner never picks a
-// nested loop over the whole log when its statistics lag), and the unique
-// index makes a second leaf for a job impossible.
+// max (migrations/00050_log.sql: the function computes each leaf itself
+// and inserts it unnumbered); it returns how many it appended and the
+// keyset of the last job it looked at.
 func (q *Queries) LogAppendJobs(ctx context.Context, db DBTX, arg LogAppendJobsParams) (LogAppendJobsRow, error) {
 	row := db.QueryRow(ctx, logAppendJobs, arg.AfterEnded, arg.AfterID, arg.Max)
 	var i LogAppendJobsRow
@@ -62,7 +43,7 @@ func (q *Queries) LogAppendJobs(ctx context.Context, db DBTX, arg LogAppendJobsP
 }
 
 const logCheckpointInsert = `-- name: LogCheckpointInsert :exec
-INSERT INTO log_checkpoints (tree_size, root, note) VALUES ($1, $2, $3)
+SELECT jobstream_log_checkpoint($1::bigint, $2::bytea, $3::text)
 `
 
 type LogCheckpointInsertParams struct {
@@ -71,7 +52,9 @@ type LogCheckpointInsertParams struct {
 	Note     string
 }
 
-// LogCheckpointInsert keeps a signed checkpoint.
+// LogCheckpointInsert keeps a signed checkpoint, under the log's lock;
+// jobstream_log_checkpoint refuses a size not hashed or not past the last
+// checkpoint, a root that is not the tree's, a note that does not state them.
 func (q *Queries) LogCheckpointInsert(ctx context.Context, db DBTX, arg LogCheckpointInsertParams) error {
 	_, err := db.Exec(ctx, logCheckpointInsert, arg.TreeSize, arg.Root, arg.Note)
 	return err
@@ -105,22 +88,6 @@ func (q *Queries) LogHashCount(ctx context.Context, db DBTX) (int64, error) {
 	var n int64
 	err := row.Scan(&n)
 	return n, err
-}
-
-const logHashesInsert = `-- name: LogHashesInsert :exec
-INSERT INTO log_hashes (idx, hash)
-SELECT u.i, u.h FROM unnest($1::bigint[], $2::bytea[]) AS u(i, h)
-`
-
-type LogHashesInsertParams struct {
-	Idx    []int64
-	Hashes [][]byte
-}
-
-// LogHashesInsert stores hashes at their indexes in one statement.
-func (q *Queries) LogHashesInsert(ctx context.Context, db DBTX, arg LogHashesInsertParams) error {
-	_, err := db.Exec(ctx, logHashesInsert, arg.Idx, arg.Hashes)
-	return err
 }
 
 const logHashesRead = `-- name: LogHashesRead :many
@@ -166,8 +133,8 @@ func (q *Queries) LogJobEventHash(ctx context.Context, db DBTX, arg LogJobEventH
 }
 
 const logJobLeaf = `-- name: LogJobLeaf :one
-SELECT l.idx, l.kind, l.leaf, l.job_id, l.at FROM log_leaves l
-WHERE l.kind = 'job' AND l.job_id = $1
+SELECT coalesce(l.idx, -1)::bigint AS idx, l.kind, l.leaf, l.job_id, l.at FROM log_leaves l
+WHERE l.kind = 'job' AND l.job_id = $1 AND l.idx IS NOT NULL
   AND ($2::text IS NULL
        OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = l.job_id AND j.tenant = $2::text))
 `
@@ -177,10 +144,18 @@ type LogJobLeafParams struct {
 	Tenant *string
 }
 
+type LogJobLeafRow struct {
+	Idx   int64
+	Kind  string
+	Leaf  []byte
+	JobID *uuid.UUID
+	At    time.Time
+}
+
 // LogJobLeaf returns the job leaf of a job of tenant (any when NULL).
-func (q *Queries) LogJobLeaf(ctx context.Context, db DBTX, arg LogJobLeafParams) (LogLeafe, error) {
+func (q *Queries) LogJobLeaf(ctx context.Context, db DBTX, arg LogJobLeafParams) (LogJobLeafRow, error) {
 	row := db.QueryRow(ctx, logJobLeaf, arg.JobID, arg.Tenant)
-	var i LogLeafe
+	var i LogJobLeafRow
 	err := row.Scan(
 		&i.Idx,
 		&i.Kind,
@@ -256,7 +231,7 @@ func (q *Queries) LogJobsPresent(ctx context.Context, db DBTX, ids []uuid.UUID) 
 }
 
 const logLeavesFrom = `-- name: LogLeavesFrom :many
-SELECT idx, kind, leaf, job_id, at FROM log_leaves
+SELECT coalesce(idx, -1)::bigint AS idx, kind, leaf, job_id, at FROM log_leaves
 WHERE idx >= $1::bigint
 ORDER BY idx
 LIMIT $2::integer
@@ -267,17 +242,25 @@ type LogLeavesFromParams struct {
 	Max   int32
 }
 
-// LogLeavesFrom returns up to max leaves from index first on, in index
-// order.
-func (q *Queries) LogLeavesFrom(ctx context.Context, db DBTX, arg LogLeavesFromParams) ([]LogLeafe, error) {
+type LogLeavesFromRow struct {
+	Idx   int64
+	Kind  string
+	Leaf  []byte
+	JobID *uuid.UUID
+	At    time.Time
+}
+
+// LogLeavesFrom returns up to max numbered leaves from index first on, in
+// index order.
+func (q *Queries) LogLeavesFrom(ctx context.Context, db DBTX, arg LogLeavesFromParams) ([]LogLeavesFromRow, error) {
 	rows, err := db.Query(ctx, logLeavesFrom, arg.First, arg.Max)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []LogLeafe
+	var items []LogLeavesFromRow
 	for rows.Next() {
-		var i LogLeafe
+		var i LogLeavesFromRow
 		if err := rows.Scan(
 			&i.Idx,
 			&i.Kind,
@@ -308,10 +291,11 @@ type LogLockRow struct {
 // Queries of the transparency log (migrations/00050_log.sql,
 // internal/ledger).
 // LogLock takes the log's transaction-level advisory lock if it is free:
-// one sequencer at a time across nodes. The leaves' index trigger
-// (log_leaves_stamp) waits on the same lock, so no leaf is appended while
-// the sequencer hashes. now is the transaction's start, the database's
-// clock, which the sequencer's scan of recent seals goes by.
+// one sequencer at a time across nodes (jobstream_log_sequence and
+// jobstream_log_checkpoint take it too, so nothing else numbers, hashes or
+// signs meanwhile; appending a leaf takes no lock). now is the
+// transaction's start, the database's clock, which the sequencer's scan of
+// recent seals goes by.
 func (q *Queries) LogLock(ctx context.Context, db DBTX) (LogLockRow, error) {
 	row := db.QueryRow(ctx, logLock)
 	var i LogLockRow
@@ -323,13 +307,13 @@ const logSealedUnlogged = `-- name: LogSealedUnlogged :many
 SELECT j.id FROM jobs j
 WHERE j.status IN ('completed', 'failed', 'cancelled')
   AND coalesce(j.finished_at, j.created_at) < $1::timestamptz
-  AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id)
+  AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'job' AND l.job_id = j.id AND l.idx IS NOT NULL)
 ORDER BY j.id
 LIMIT 1000
 `
 
 // LogSealedUnlogged returns up to 1,000 jobs that ended before before
-// and have no job leaf: what the audit reports as never logged.
+// and have no numbered job leaf: what the audit reports as never logged.
 func (q *Queries) LogSealedUnlogged(ctx context.Context, db DBTX, before time.Time) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, logSealedUnlogged, before)
 	if err != nil {
@@ -348,4 +332,26 @@ func (q *Queries) LogSealedUnlogged(ctx context.Context, db DBTX, before time.Ti
 		return nil, err
 	}
 	return items, nil
+}
+
+const logSequenceStep = `-- name: LogSequenceStep :one
+SELECT coalesce(s.numbered, 0)::bigint AS numbered, coalesce(s.hashed, 0)::bigint AS hashed,
+       coalesce(s.tree_size, 0)::bigint AS tree_size
+FROM jobstream_log_sequence($1::integer) s
+`
+
+type LogSequenceStepRow struct {
+	Numbered int64
+	Hashed   int64
+	TreeSize int64
+}
+
+// LogSequenceStep numbers the committed unnumbered leaves in insertion
+// order and hashes up to max numbered leaves into the tree, in index order,
+// under the log's lock (jobstream_log_sequence computes every hash).
+func (q *Queries) LogSequenceStep(ctx context.Context, db DBTX, max int32) (LogSequenceStepRow, error) {
+	row := db.QueryRow(ctx, logSequenceStep, max)
+	var i LogSequenceStepRow
+	err := row.Scan(&i.Numbered, &i.Hashed, &i.TreeSize)
+	return i, err
 }

@@ -182,7 +182,8 @@ type LogHash struct {
 }
 
 type LogLeafe struct {
-	Idx   int64
+	Seq   int64
+	Idx   *int64
 	Kind  string
 	Leaf  []byte
 	JobID *uuid.UUID
