@@ -44,6 +44,12 @@ func (s *Store) SessionCreate(ctx context.Context, tokenHash []byte, keyID *uuid
 	if err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)
 	}
+	// Expired sessions go first, so that the cap counts live ones: a
+	// login never leaves fewer than keep live sessions behind an expired
+	// one the trim kept.
+	if _, err := s.q.SessionDeleteExpired(ctx, s.pool, expiredBatch); err != nil {
+		return Session{}, fmt.Errorf("delete expired sessions: %w", err)
+	}
 	n := int32(max(keep, 1))
 	if keyID != nil {
 		_, err = s.q.SessionTrimForKey(ctx, s.pool, dbsqlc.SessionTrimForKeyParams{ApiKeyID: keyID, Keep: n})
@@ -52,9 +58,6 @@ func (s *Store) SessionCreate(ctx context.Context, tokenHash []byte, keyID *uuid
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("trim sessions: %w", err)
-	}
-	if _, err := s.q.SessionDeleteExpired(ctx, s.pool, expiredBatch); err != nil {
-		return Session{}, fmt.Errorf("delete expired sessions: %w", err)
 	}
 	return Session{ID: row.ID, APIKeyID: keyID, Tenant: tenant, KeyName: keyName, ExpiresAt: row.ExpiresAt}, nil
 }
