@@ -32,9 +32,18 @@ func TestEraseKeepsTheEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	sealBeforeErasure, err := s.JobSeal(ctx, "", id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	at, err := s.Erase(ctx, id, "GDPR Art. 17 request 42", "dpo@example")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The API keeps a finished job's verdict for its seal: erasure, which
+	// keeps the chunk count and final hash, must still be a new seal.
+	if seal, err := s.JobSeal(ctx, "", id); err != nil || seal.Same(sealBeforeErasure) {
+		t.Fatalf("the seal after erasure is the same as before (%v): a cached verdict would be served", err)
 	}
 	var request string
 	var left int

@@ -29,18 +29,22 @@ func (s *Store) Verify(ctx context.Context, tenant string, id uuid.UUID) (chain.
 
 // Seal is what a job's row says of its chain: whether the job has ended,
 // and, once it has, its chunk count and final hash (sealed by the terminal
-// update). A finished job's verdict cannot change unless its chunks or its
-// seal are tampered with.
+// update), and when it was erased, if it was. A finished job's verdict
+// cannot change unless its chunks or its seal are tampered with, or it is
+// erased (which keeps the chunk count and final hash: ErasedAt tells the
+// verdicts apart).
 type Seal struct {
 	Terminal   bool
 	ChunkCount *int
 	FinalHash  []byte
+	ErasedAt   *time.Time
 }
 
 // Same reports whether o is the same seal as s.
 func (s Seal) Same(o Seal) bool {
 	return s.Terminal == o.Terminal && bytes.Equal(s.FinalHash, o.FinalHash) &&
-		(s.ChunkCount == nil) == (o.ChunkCount == nil) && (s.ChunkCount == nil || *s.ChunkCount == *o.ChunkCount)
+		(s.ChunkCount == nil) == (o.ChunkCount == nil) && (s.ChunkCount == nil || *s.ChunkCount == *o.ChunkCount) &&
+		(s.ErasedAt == nil) == (o.ErasedAt == nil) && (s.ErasedAt == nil || s.ErasedAt.Equal(*o.ErasedAt))
 }
 
 // VerifySealed is Verify, also returning the seal the job's row had in the
@@ -86,7 +90,7 @@ func (s *Store) JobSeal(ctx context.Context, tenant string, id uuid.UUID) (Seal,
 }
 
 func sealOf(row dbsqlc.JobChainGetRow) Seal {
-	seal := Seal{Terminal: Terminal(row.Status), FinalHash: row.FinalHash}
+	seal := Seal{Terminal: Terminal(row.Status), FinalHash: row.FinalHash, ErasedAt: row.ErasedAt}
 	if row.ChunkCount != nil {
 		n := int(*row.ChunkCount)
 		seal.ChunkCount = &n
