@@ -62,20 +62,26 @@ ALTER TABLE jobs
 -- erasure columns.
 CREATE OR REPLACE FUNCTION jobs_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
-DECLARE
-    v_erasing boolean := current_user = 'jobstream_eraser'
-        AND OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL
-        AND OLD.status IN ('completed', 'failed', 'cancelled')
-        AND NEW.request::text = '{"erased":true}';
 BEGIN
+    -- One test on the hot path (status and lease updates): the rest only
+    -- when the request or the erasure columns change.
     IF (NEW.erased_at, NEW.erased_by, NEW.erase_reason) IS DISTINCT FROM (OLD.erased_at, OLD.erased_by, OLD.erase_reason)
-       AND NOT v_erasing THEN
-        RAISE EXCEPTION 'job %: only jobstream_erase erases a job, once', OLD.id
-            USING ERRCODE = 'insufficient_privilege';
+       OR NEW.request::text <> OLD.request::text THEN
+        IF NOT (current_user = 'jobstream_eraser'
+                AND OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL
+                AND OLD.status IN ('completed', 'failed', 'cancelled')
+                AND NEW.request::text = '{"erased":true}') THEN
+            IF (NEW.erased_at, NEW.erased_by, NEW.erase_reason) IS DISTINCT FROM (OLD.erased_at, OLD.erased_by, OLD.erase_reason) THEN
+                RAISE EXCEPTION 'job %: only jobstream_erase erases a job, once', OLD.id
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RAISE EXCEPTION 'job %: its id, tenant, key, engine, room, request, creation time and chain seed never change', OLD.id
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
     END IF;
     IF NEW.id <> OLD.id OR NEW.tenant <> OLD.tenant OR NEW.engine <> OLD.engine
        OR NEW.api_key_id IS DISTINCT FROM OLD.api_key_id OR NEW.room_id IS DISTINCT FROM OLD.room_id
-       OR (NEW.request::text <> OLD.request::text AND NOT v_erasing) OR NEW.created_at <> OLD.created_at
+       OR NEW.created_at <> OLD.created_at
        OR NEW.request_sha256 <> OLD.request_sha256 OR NEW.chain_version <> OLD.chain_version
        OR NEW.chain_seed <> OLD.chain_seed THEN
         RAISE EXCEPTION 'job %: its id, tenant, key, engine, room, request, creation time and chain seed never change', OLD.id
