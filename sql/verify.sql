@@ -34,6 +34,16 @@
 -- re-sealed (chunk_count and final_hash rewritten for the shorter chain)
 -- still fails. A running job verifies up to its last committed chunk.
 -- The result's reason is word for word what `jobstream verify` reports.
+--
+-- An erased job (jobstream erase, migrations/00051_erase.sql: jobs.erased_at
+-- is set) keeps its ids, hashes and seal, but its request and its chunks'
+-- data are {"erased":true}: its links cannot be recomputed. Its seed is
+-- recomputed from the stored request_sha256 instead, and it verifies when
+-- its request and every chunk are erased, its chunks are seq 0, 1, 2, ...
+-- with no gap, the chunk count and the last stored hash are its seal, and
+-- sha256 of its stored chunk hashes concatenated in seq order is the one
+-- its last `erased` event kept (detail.chunk_hashes_sha256). It is then ok,
+-- with the reason 'erased by WHO at TIME: WHY'.
 
 CREATE OR REPLACE FUNCTION pg_temp.jobstream_verify_job(
     p_job_id uuid,
@@ -49,13 +59,17 @@ DECLARE
     e      record;
     eh     bytea;
     en     integer := 0;
+    gap    integer;
+    unerased integer;
+    kept   bytea;
 BEGIN
     ok := false;
     SELECT id, status IN ('completed', 'failed', 'cancelled') AS terminal, chunk_count, final_hash,
-           chain_seed,
+           chain_seed, erased_at, erased_by, erase_reason, request::text = '{"erased":true}' AS request_erased,
            CASE chain_version
                WHEN 1 THEN sha256(uuid_send(id))
-               WHEN 2 THEN sha256(uuid_send(id) || sha256(convert_to(request::text, 'UTF8'))
+               WHEN 2 THEN sha256(uuid_send(id)
+                                  || CASE WHEN erased_at IS NULL THEN sha256(convert_to(request::text, 'UTF8')) ELSE request_sha256 END
                                   || convert_to(tenant, 'UTF8') || '\x00'::bytea || convert_to(engine, 'UTF8'))
            END AS seed
     INTO j FROM jobs WHERE id = p_job_id;
@@ -69,55 +83,101 @@ BEGIN
         broken := true;
         reason := 'the job''s request, tenant or engine changed after it was submitted (its chain seed does not match)';
     END IF;
-    FOR c IN SELECT seq, stream_type, data::text AS data, hash
-             FROM job_chunks WHERE job_id = p_job_id ORDER BY seq
-    LOOP
-        IF NOT broken THEN
-            IF c.seq <> n THEN
-                broken := true;
-                first_bad_seq := n;
-                reason := format('chunk %s is missing', n);
-            ELSE
-                tip := sha256(tip || convert_to(c.seq::text, 'UTF8') || '\x00'::bytea
-                              || convert_to(c.stream_type, 'UTF8') || '\x00'::bytea
-                              || convert_to(c.data, 'UTF8'));
-                IF c.hash IS DISTINCT FROM tip THEN
+    IF j.erased_at IS NOT NULL THEN
+        FOR c IN SELECT seq, data::text AS data, hash FROM job_chunks WHERE job_id = p_job_id ORDER BY seq LOOP
+            IF gap IS NULL AND c.seq <> n THEN
+                gap := n;
+            END IF;
+            IF unerased IS NULL AND c.data <> '{"erased":true}' THEN
+                unerased := c.seq;
+            END IF;
+            tip := c.hash;
+            n := n + 1;
+        END LOOP;
+        chunks := n;
+        SELECT CASE WHEN ev.detail->>'chunk_hashes_sha256' ~ '^[0-9a-fA-F]{64}$' THEN decode(ev.detail->>'chunk_hashes_sha256', 'hex') END
+        INTO kept FROM job_events ev WHERE ev.job_id = p_job_id AND ev.event = 'erased' ORDER BY ev.seq DESC LIMIT 1;
+        IF broken THEN
+            RETURN;
+        ELSIF NOT j.request_erased THEN
+            reason := 'the job is marked erased, but its request still holds data';
+        ELSIF gap IS NOT NULL THEN
+            first_bad_seq := gap;
+            reason := format('chunk %s is missing', gap);
+        ELSIF unerased IS NOT NULL THEN
+            first_bad_seq := unerased;
+            reason := format('the job is marked erased, but chunk %s still holds data', unerased);
+        ELSIF NOT j.terminal OR j.chunk_count IS NULL OR j.final_hash IS NULL THEN
+            reason := 'the job ended without a recorded final hash';
+        ELSIF n < j.chunk_count THEN
+            first_bad_seq := n;
+            reason := format('truncated: %s of the job''s %s chunks are stored', n, j.chunk_count);
+        ELSIF n > j.chunk_count THEN
+            first_bad_seq := j.chunk_count;
+            reason := format('%s chunks stored, but the job ended with %s', n, j.chunk_count);
+        ELSIF j.final_hash IS DISTINCT FROM tip THEN
+            reason := 'the final hash does not match the chain';
+        ELSIF kept IS NULL THEN
+            reason := 'the job is marked erased, but its audit trail records no erasure';
+        ELSIF kept IS DISTINCT FROM (SELECT sha256(coalesce(string_agg(hash, '\x'::bytea ORDER BY seq), '\x'))
+                                    FROM job_chunks WHERE job_id = p_job_id) THEN
+            reason := 'the chunk hashes are not the ones kept when the job was erased';
+        ELSE
+            ok := true;
+            reason := format('erased by %s at %s: %s', j.erased_by,
+                             to_char(j.erased_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), j.erase_reason);
+        END IF;
+    ELSE
+        FOR c IN SELECT seq, stream_type, data::text AS data, hash
+                 FROM job_chunks WHERE job_id = p_job_id ORDER BY seq
+        LOOP
+            IF NOT broken THEN
+                IF c.seq <> n THEN
                     broken := true;
-                    first_bad_seq := c.seq;
-                    reason := format('chunk %s does not match its hash', c.seq);
+                    first_bad_seq := n;
+                    reason := format('chunk %s is missing', n);
+                ELSE
+                    tip := sha256(tip || convert_to(c.seq::text, 'UTF8') || '\x00'::bytea
+                                  || convert_to(c.stream_type, 'UTF8') || '\x00'::bytea
+                                  || convert_to(c.data, 'UTF8'));
+                    IF c.hash IS DISTINCT FROM tip THEN
+                        broken := true;
+                        first_bad_seq := c.seq;
+                        reason := format('chunk %s does not match its hash', c.seq);
+                    END IF;
                 END IF;
             END IF;
+            n := n + 1;
+            last := c.data;
+        END LOOP;
+        chunks := n;
+        IF broken THEN
+            RETURN;
         END IF;
-        n := n + 1;
-        last := c.data;
-    END LOOP;
-    chunks := n;
-    IF broken THEN
-        RETURN;
-    END IF;
-    IF NOT j.terminal THEN
-        ok := true;
-        reason := 'intact up to the last committed chunk (the job has not finished)';
-    ELSIF j.chunk_count IS NULL OR j.final_hash IS NULL THEN
-        reason := 'the job ended without a recorded final hash';
-    ELSIF n < j.chunk_count THEN
-        first_bad_seq := n;
-        reason := format('truncated: %s of the job''s %s chunks are stored', n, j.chunk_count);
-    ELSIF n > j.chunk_count THEN
-        first_bad_seq := j.chunk_count;
-        reason := format('%s chunks stored, but the job ended with %s', n, j.chunk_count);
-    ELSIF j.final_hash IS DISTINCT FROM tip THEN
-        reason := 'the final hash does not match the chain';
-    ELSIF n = 0 THEN
-        first_bad_seq := 0;
-        reason := 'the job ended without a finish chunk: no chunk is stored';
-    ELSIF json_typeof(last::json -> 'finish_reason') IS DISTINCT FROM 'string' THEN
-        -- -> reads the last of repeated members, as jobstream verify does.
-        first_bad_seq := n;
-        reason := format('the job ended without a finish chunk: chunk %s, the last stored, has no finish_reason', n - 1);
-    ELSE
-        ok := true;
-        reason := 'intact';
+        IF NOT j.terminal THEN
+            ok := true;
+            reason := 'intact up to the last committed chunk (the job has not finished)';
+        ELSIF j.chunk_count IS NULL OR j.final_hash IS NULL THEN
+            reason := 'the job ended without a recorded final hash';
+        ELSIF n < j.chunk_count THEN
+            first_bad_seq := n;
+            reason := format('truncated: %s of the job''s %s chunks are stored', n, j.chunk_count);
+        ELSIF n > j.chunk_count THEN
+            first_bad_seq := j.chunk_count;
+            reason := format('%s chunks stored, but the job ended with %s', n, j.chunk_count);
+        ELSIF j.final_hash IS DISTINCT FROM tip THEN
+            reason := 'the final hash does not match the chain';
+        ELSIF n = 0 THEN
+            first_bad_seq := 0;
+            reason := 'the job ended without a finish chunk: no chunk is stored';
+        ELSIF json_typeof(last::json -> 'finish_reason') IS DISTINCT FROM 'string' THEN
+            -- -> reads the last of repeated members, as jobstream verify does.
+            first_bad_seq := n;
+            reason := format('the job ended without a finish chunk: chunk %s, the last stored, has no finish_reason', n - 1);
+        ELSE
+            ok := true;
+            reason := 'intact';
+        END IF;
     END IF;
     IF NOT ok THEN
         RETURN;

@@ -73,6 +73,9 @@ outside it (internal/ledger/README.md, "How an auditor works"):
     audit trail up to the event logged; and that its chain verifies;
   - that every logged job gone is justified by a later deleted leaf (its
     days had passed, no hold was open, the seal removed is the one logged);
+  - that every erased job is justified by a later erased leaf (no hold was
+    open, it kept the request hash, the seal and the chunk hashes logged);
+    each is printed as erased by whom, when and why;
   - that every job that ended more than --delay ago has a leaf.
 
 Exit status 0 when all holds, 1 when anything does not: every bad job is
@@ -128,11 +131,14 @@ func cmdAudit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	for _, f := range rep.Erasures {
+		fmt.Fprintf(e.stdout, "%s ERASED: %s\n", f.JobID, f.Reason)
+	}
 	for _, f := range rep.Findings {
 		fmt.Fprintln(e.stdout, f)
 	}
-	fmt.Fprintf(e.stdout, "checkpoint %s size %d; %d leaves in the database (%d past the checkpoint); %d jobs match their leaves, %d deleted by retention as logged, %d held\n",
-		rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Leaves, rep.Unsigned, rep.Jobs, rep.Deleted, rep.Held)
+	fmt.Fprintf(e.stdout, "checkpoint %s size %d; %d leaves in the database (%d past the checkpoint); %d jobs match their leaves (%d erased as logged), %d deleted by retention as logged, %d held\n",
+		rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Leaves, rep.Unsigned, rep.Jobs, len(rep.Erasures), rep.Deleted, rep.Held)
 	if !rep.OK() {
 		fmt.Fprintf(e.stdout, "AUDIT FAILED: %d findings\n", len(rep.Findings))
 		return errSilent

@@ -58,6 +58,7 @@ func commands() []command {
 		{"retention", "run a retention pass, or set tenants' retention policies", cmdRetention},
 		{"hold", "keep a job past any retention policy (legal hold); list holds", cmdHold},
 		{"unhold", "lift a job's legal hold", cmdUnhold},
+		{"erase", "erase a job's content, keeping its hashes, seal and log (GDPR Art. 17)", cmdErase},
 		{"db", "show, start or stop the database jobstream uses: status | start | stop | url", cmdDB},
 		{"verify", "recompute jobs' hash chains; exit 1 if any record was altered", cmdVerify},
 		{"audit", "check the database against a signed checkpoint of its log; exit 1 naming every bad job", cmdAudit},

@@ -33,6 +33,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 
@@ -170,6 +171,33 @@ type Job struct {
 	// ChunkCount and FinalHash are recorded when the job ends; nil before.
 	ChunkCount *int
 	FinalHash  []byte
+	// Erased is set when the job's content was erased (jobstream erase).
+	// Its Seed must then be SeedV2Of the stored request_sha256 (the text
+	// is gone), and its chunks are checked against their stored hashes
+	// alone: gap-free, each erased, the count and the last hash the seal,
+	// and the hashes the ones its erased event kept.
+	Erased *Erased
+}
+
+// ErasedText is what an erased job's request and chunks' data hold.
+const ErasedText = `{"erased":true}`
+
+// Erased is a job's erasure, as its row and its audit trail record it.
+type Erased struct {
+	By, Reason string
+	At         time.Time
+	// RequestErased reports whether the row's request is ErasedText.
+	RequestErased bool
+	// ChunkHashes is the SHA-256 of the chunks' stored hashes concatenated
+	// in seq order when the job was erased (the erased event's
+	// detail.chunk_hashes_sha256); nil when the audit trail has no erased
+	// event.
+	ChunkHashes []byte
+}
+
+// ReasonErased is an erased job's verdict: ok, and by whom, when, why.
+func ReasonErased(by string, at time.Time, reason string) string {
+	return fmt.Sprintf("erased by %s at %s: %s", by, at.UTC().Format("2006-01-02T15:04:05.000000Z"), reason)
 }
 
 // Chunk is one stored chunk, as read back.
@@ -204,7 +232,15 @@ const (
 	ReasonSeed          = "the job's request, tenant or engine changed after it was submitted (its chain seed does not match)"
 	// ReasonOrphan is verify --all's for chunks whose job row is gone.
 	ReasonOrphan = "chunks stored for a job that does not exist"
+	// An erased job's (Job.Erased) failures.
+	ReasonErasedRequest = "the job is marked erased, but its request still holds data"
+	ReasonErasedNoEvent = "the job is marked erased, but its audit trail records no erasure"
+	ReasonErasedHashes  = "the chunk hashes are not the ones kept when the job was erased"
 )
+
+func reasonNotErased(seq int) string {
+	return fmt.Sprintf("the job is marked erased, but chunk %d still holds data", seq)
+}
 
 func reasonMissing(seq int) string  { return fmt.Sprintf("chunk %d is missing", seq) }
 func reasonMismatch(seq int) string { return fmt.Sprintf("chunk %d does not match its hash", seq) }
@@ -262,6 +298,13 @@ type Verifier struct {
 	// last is the data of the last chunk added, for the finish chunk
 	// rule: only the last one is parsed, once, in Result.
 	last []byte
+	// What an erased job is checked by, kept for every job since an
+	// export's job line (which says whether it was erased) may come after
+	// its chunks: the first seq gap and the first chunk not erased, the
+	// last stored hash, and the SHA-256 of the stored hashes.
+	gap, unerased *int
+	lastHash      []byte
+	hashes        hash.Hash
 }
 
 // NewVerifier starts verifying job. Its Seed may be left zero when the
@@ -276,6 +319,7 @@ func NewVerifier(job Job) *Verifier {
 func (v *Verifier) Add(c Chunk) {
 	defer func() { v.n++ }()
 	v.last = c.Data
+	v.addErased(c)
 	if v.broken {
 		return
 	}
@@ -295,6 +339,69 @@ func (v *Verifier) Add(c Chunk) {
 		return
 	}
 	v.tip = c.Hash
+}
+
+// addErased keeps what verifying an erased job needs.
+func (v *Verifier) addErased(c Chunk) {
+	if v.hashes == nil {
+		v.hashes = sha256.New()
+	}
+	if v.gap == nil && c.Seq != v.n {
+		seq := v.n
+		v.gap = &seq
+	}
+	if v.unerased == nil && string(c.Data) != ErasedText {
+		seq := c.Seq
+		v.unerased = &seq
+	}
+	v.hashes.Write(c.Hash)
+	v.lastHash = c.Hash
+}
+
+// resultErased is the verdict on an erased job: its links cannot be
+// recomputed (the data is gone), but its seed, its seq, its seal and the
+// hashes its erasure kept can.
+func (v *Verifier) resultErased(job Job) Result {
+	r := Result{Chunks: v.n}
+	e := job.Erased
+	tip := job.Seed[:]
+	if v.n > 0 {
+		tip = v.lastHash
+	}
+	var sum []byte
+	if v.hashes != nil {
+		sum = v.hashes.Sum(nil)
+	} else {
+		empty := sha256.Sum256(nil)
+		sum = empty[:]
+	}
+	switch {
+	case job.StoredSeed != nil && !bytes.Equal(job.StoredSeed, job.Seed[:]):
+		r.Reason = ReasonSeed
+	case !e.RequestErased:
+		r.Reason = ReasonErasedRequest
+	case v.gap != nil:
+		r.FirstBadSeq, r.Reason = v.gap, reasonMissing(*v.gap)
+	case v.unerased != nil:
+		r.FirstBadSeq, r.Reason = v.unerased, reasonNotErased(*v.unerased)
+	case !job.Terminal || job.ChunkCount == nil || job.FinalHash == nil:
+		r.Reason = ReasonNoFinalHash
+	case v.n < *job.ChunkCount:
+		seq := v.n
+		r.FirstBadSeq, r.Reason = &seq, reasonTruncated(v.n, *job.ChunkCount)
+	case v.n > *job.ChunkCount:
+		seq := *job.ChunkCount
+		r.FirstBadSeq, r.Reason = &seq, reasonExtra(v.n, *job.ChunkCount)
+	case !bytes.Equal(job.FinalHash, tip):
+		r.Reason = ReasonFinalHash
+	case e.ChunkHashes == nil:
+		r.Reason = ReasonErasedNoEvent
+	case !bytes.Equal(e.ChunkHashes, sum):
+		r.Reason = ReasonErasedHashes
+	default:
+		r.OK, r.Reason = true, ReasonErased(e.By, e.At, e.Reason)
+	}
+	return r
 }
 
 func (v *Verifier) fail(seq int, reason string) {
@@ -320,6 +427,9 @@ func (v *Verifier) Result() Result { return v.ResultFor(v.job) }
 // Verifier was started for but its row was read after the chunks (an
 // export's job line may come after its chunk lines).
 func (v *Verifier) ResultFor(job Job) Result {
+	if job.Erased != nil {
+		return v.resultErased(job)
+	}
 	r := v.res
 	r.Chunks = v.n
 	if job.StoredSeed != nil && !bytes.Equal(job.StoredSeed, job.Seed[:]) {

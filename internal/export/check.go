@@ -205,6 +205,14 @@ func parseLine(raw []byte) (line, string) {
 			}, "a SHA-256 in hex"},
 			{"tenant", str(&tenant), "a string"},
 			{"engine", str(&engine), "a string"},
+			{"erased", func(v json.RawMessage) bool {
+				if isNull(v) {
+					return true
+				}
+				e, ok := erasure(v)
+				l.job.Erased = e
+				return ok
+			}, "null or an erasure"},
 		}
 	case TypeChunk:
 		fields = []field{
@@ -242,6 +250,27 @@ func parseLine(raw []byte) (line, string) {
 	}
 	l.chunk.Hash = hexHash(hash)
 	return l, ""
+}
+
+// erasure reads a job line's erased member: an object whose by, at and
+// reason are strings and chunk_hashes_sha256 a SHA-256 in hex. The
+// request is not checked (an export writes it decoded): its hash is.
+func erasure(v json.RawMessage) (*chain.Erased, bool) {
+	var obj map[string]json.RawMessage
+	if !bytes.HasPrefix(v, []byte("{")) || json.Unmarshal(v, &obj) != nil {
+		return nil, false
+	}
+	var by, at, reason, hashes string
+	for name, dst := range map[string]*string{"by": &by, "at": &at, "reason": &reason, "chunk_hashes_sha256": &hashes} {
+		if !isString(obj[name]) || json.Unmarshal(obj[name], dst) != nil {
+			return nil, false
+		}
+	}
+	h := hexHash(hashes)
+	if len(h) != chain.Size {
+		return nil, false
+	}
+	return &chain.Erased{By: by, Reason: reason, RequestErased: true, ChunkHashes: h}, true
 }
 
 func isNull(v json.RawMessage) bool   { return v == nil || string(v) == "null" }

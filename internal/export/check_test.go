@@ -101,7 +101,13 @@ func TestCheckerEdges(t *testing.T) {
 	// Every case's export verifies only when its name is in intact.
 	intact := map[string]bool{
 		"intact": true, "repeated, last wins": true, "running, unsealed": true, "lone surrogate escape in data": true,
-		"minus zero seq": true, "repeated type": true, "crlf": true,
+		"minus zero seq": true, "repeated type": true, "crlf": true, "erased, no chunks": true,
+	}
+	// erasedJob is an erased job's line without chunks: its seal is the seed.
+	erasedJob := func(erased string) []string {
+		empty := sha256.Sum256(nil)
+		return []string{fmt.Sprintf(`{"type":"job","id":"%s","status":"cancelled","chunk_count":0,"final_hash":"%s",%s,"erased":%s}`,
+			id, seed, v2, strings.ReplaceAll(erased, "EMPTY", fmt.Sprintf("%x", empty)))}
 	}
 	cases := map[string][]string{
 		"intact":              sealed(id, "completed", []chunk{{"content", `{"content":"a"}`}, finish}),
@@ -141,9 +147,14 @@ func TestCheckerEdges(t *testing.T) {
 			l[0] = strings.Replace(l[0], id.String(), "{"+id.String()+"}", 1)
 			return l
 		}(),
-		"repeated type": {fmt.Sprintf(`{"type":"event","type":"job","id":"%s","status":"queued",%s}`, id, v2)},
-		"null line":     {"null"},
-		"only events":   {`{"type":"event","job_id":"x"}`},
+		"repeated type":               {fmt.Sprintf(`{"type":"event","type":"job","id":"%s","status":"queued",%s}`, id, v2)},
+		"null line":                   {"null"},
+		"erased, no chunks":           erasedJob(`{"by":"a","at":"x","reason":"r","chunk_hashes_sha256":"EMPTY"}`),
+		"erased, other hashes kept":   erasedJob(`{"by":"a","at":"x","reason":"r","chunk_hashes_sha256":"` + strings.Repeat("ab", 32) + `"}`),
+		"erased, not an object":       erasedJob(`true`),
+		"erased, uppercase hash kept": erasedJob(`{"by":"a","at":"x","reason":"r","chunk_hashes_sha256":"` + strings.Repeat("AB", 32) + `"}`),
+		"erased, reason missing":      erasedJob(`{"by":"a","at":"x","chunk_hashes_sha256":"EMPTY"}`),
+		"only events":                 {`{"type":"event","job_id":"x"}`},
 		"crlf": func() []string {
 			l := sealed(id, "completed", []chunk{finish})
 			for i := range l {

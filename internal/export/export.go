@@ -60,6 +60,20 @@ type JobLine struct {
 	// give the chain's seed.
 	ChainVersion  int    `json:"chain_version"`
 	RequestSHA256 string `json:"request_sha256"`
+	// Erased is present when the job's content was erased (jobstream
+	// erase): its request and chunks' data are gone, and its chunks are
+	// checked against their hashes, whose SHA-256 the erasure kept.
+	Erased *ErasedLine `json:"erased,omitempty"`
+}
+
+// ErasedLine is a job line's erasure: who, when, why, and the SHA-256 of
+// the job's chunk hashes (32 bytes each, in seq order) when it was erased,
+// in hex, from the job's erased event.
+type ErasedLine struct {
+	By                string    `json:"by"`
+	At                time.Time `json:"at"`
+	Reason            string    `json:"reason"`
+	ChunkHashesSHA256 string    `json:"chunk_hashes_sha256"`
 }
 
 // ChunkLine is one chunk.
@@ -92,6 +106,22 @@ type EventLine struct {
 	At         time.Time       `json:"at"`
 }
 
+// keptHashes is detail.chunk_hashes_sha256 of the last erased event, ""
+// when there is none (which no checker accepts).
+func keptHashes(events []store.Event) string {
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].Event != "erased" {
+			continue
+		}
+		var d struct {
+			H string `json:"chunk_hashes_sha256"`
+		}
+		_ = json.Unmarshal(events[i].Detail, &d)
+		return d.H
+	}
+	return ""
+}
+
 // Write writes one job's record as JSON Lines.
 func Write(w io.Writer, rec store.Record) error {
 	enc := json.NewEncoder(w)
@@ -105,6 +135,9 @@ func Write(w io.Writer, rec store.Record) error {
 	if j.FinalHash != nil {
 		h := hex.EncodeToString(j.FinalHash)
 		jl.FinalHash = &h
+	}
+	if j.Erased != nil {
+		jl.Erased = &ErasedLine{By: j.Erased.By, At: j.Erased.At, Reason: j.Erased.Reason, ChunkHashesSHA256: keptHashes(rec.Events)}
 	}
 	if err := enc.Encode(jl); err != nil {
 		return fmt.Errorf("export job %s: %w", j.ID, err)

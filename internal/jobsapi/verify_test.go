@@ -215,6 +215,7 @@ func TestVerifyCached(t *testing.T) {
 	type verdict struct {
 		OK        bool      `json:"ok"`
 		Chunks    int       `json:"chunks"`
+		Reason    string    `json:"reason"`
 		Cached    bool      `json:"cached"`
 		CheckedAt time.Time `json:"checked_at"`
 	}
@@ -244,6 +245,17 @@ func TestVerifyCached(t *testing.T) {
 	}
 	if res := getAs(t, srv, key, path+"?recheck=maybe"); res.status != http.StatusBadRequest {
 		t.Errorf("recheck=maybe: %d, want 400", res.status)
+	}
+	// Erasure keeps the chunk count and final hash: the intact verdict
+	// kept for them must not be served for the erased job.
+	if _, err := st.Erase(context.Background(), done, "GDPR", "dpo@example"); err != nil {
+		t.Fatal(err)
+	}
+	if v, n := verify(path); n != 1 || v.Cached || !strings.HasPrefix(v.Reason, "erased by dpo@example at ") {
+		t.Errorf("after erasure: %+v after %d chunk reads, want recomputed as erased", v, n)
+	}
+	if v, n := verify(path); n != 0 || !v.Cached || !strings.HasPrefix(v.Reason, "erased by ") {
+		t.Errorf("erased again: %+v after %d chunk reads, want the cached erased verdict", v, n)
 	}
 	// A running job's verdict may change: read every time.
 	running := testserver.RunningJob(t, st.Pool(), tenant, fixtureOwner)

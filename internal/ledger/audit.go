@@ -48,12 +48,17 @@ type AuditReport struct {
 	Checkpoint Checkpoint
 	// Leaves is the log's size in the database (at least the checkpoint's).
 	Leaves int64
-	// Jobs logged and checked against their row; Deleted and Erased jobs
-	// whose removal a later leaf justifies; Unsigned leaves past the
-	// checkpoint, checked the same way but not yet covered by a signature.
+	// Jobs logged and checked against their row; Deleted jobs whose
+	// removal a later leaf justifies; Held jobs under a hold at the end of
+	// the log; Unsigned leaves past the checkpoint, checked the same way
+	// but not yet covered by a signature.
 	Jobs, Deleted, Held int
 	Unsigned            int64
-	Findings            []Finding
+	// Erasures are the jobs (among Jobs) whose content was erased, with
+	// verify's reason: by whom, when and why. Not findings: an erasure a
+	// later erased leaf records is legitimate.
+	Erasures []Finding
+	Findings []Finding
 }
 
 // OK reports whether nothing was found wrong.
@@ -173,6 +178,9 @@ func Audit(ctx context.Context, st *store.Store, cfg AuditConfig) (*AuditReport,
 		delIdx  int64
 		held    bool // an operator or tenant hold open at the end of the log
 		heldDel bool // a hold was open when the deleted leaf was appended
+		erased  *Erased
+		eraIdx  int64
+		heldEra bool // a hold was open when the erased leaf was appended
 	}
 	jobs := map[uuid.UUID]*jobLog{}
 	get := func(id uuid.UUID) *jobLog {
@@ -199,6 +207,9 @@ func Audit(ctx context.Context, st *store.Store, cfg AuditConfig) (*AuditReport,
 		case *Deleted:
 			j := get(x.ID)
 			j.deleted, j.delIdx, j.heldDel = x, l.Index, j.held
+		case *Erased:
+			j := get(x.ID)
+			j.erased, j.eraIdx, j.heldEra = x, l.Index, j.held
 		case *Hold:
 			get(x.ID).held = !x.Lifted
 		}
@@ -217,6 +228,9 @@ func Audit(ctx context.Context, st *store.Store, cfg AuditConfig) (*AuditReport,
 		if j.leaf == nil {
 			if j.deleted != nil {
 				rep.job(id, "deleted (leaf %d) but never logged", j.delIdx)
+			}
+			if j.erased != nil {
+				rep.job(id, "erased (leaf %d) but never logged", j.eraIdx)
 			}
 			continue
 		}
@@ -257,12 +271,24 @@ func Audit(ctx context.Context, st *store.Store, cfg AuditConfig) (*AuditReport,
 		for _, reason := range compare(j.leaf, row) {
 			rep.job(id, "%s (leaf %d)", reason, j.index)
 		}
+		if j.erased != nil || row.ErasedAt != nil {
+			reasons, err := checkErasure(ctx, st, j.leaf, j.index, j.erased, j.eraIdx, j.heldEra, row)
+			if err != nil {
+				return nil, err
+			}
+			for _, reason := range reasons {
+				rep.job(id, "%s", reason)
+			}
+		}
 		res, err := st.Verify(ctx, "", id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 		if err == nil && !res.OK {
 			rep.job(id, "its chain is broken: %s", res.Reason)
+		}
+		if err == nil && res.OK && row.ErasedAt != nil {
+			rep.Erasures = append(rep.Erasures, Finding{JobID: &id, Reason: res.Reason})
 		}
 		if j.leaf.EventCount > 0 {
 			h, err := st.LogJobEventHash(ctx, id, j.leaf.EventCount-1)
@@ -295,10 +321,17 @@ func Audit(ctx context.Context, st *store.Store, cfg AuditConfig) (*AuditReport,
 	return rep, nil
 }
 
-// compare lists how a job's row differs from its leaf.
+// compare lists how a job's row differs from its leaf. An erased job's
+// request is gone: its stored hash stands for it (checkErasure and verify
+// hold that hash to the seed, the erased leaf and the chain).
 func compare(l *Job, row store.LogJob) []string {
 	var out []string
-	if rh := sha256.Sum256(row.Request); !bytes.Equal(rh[:], l.RequestSHA256) {
+	rh := sha256.Sum256(row.Request)
+	got := rh[:]
+	if row.ErasedAt != nil {
+		got = row.RequestSHA256
+	}
+	if !bytes.Equal(got, l.RequestSHA256) {
 		out = append(out, "its request is not the one logged")
 	}
 	if row.Tenant != l.Tenant || row.Engine != l.Engine {
@@ -317,6 +350,39 @@ func compare(l *Job, row store.LogJob) []string {
 		out = append(out, "its creation or end time is not the one logged")
 	}
 	return out
+}
+
+// checkErasure lists what is wrong with a job's erasure, none when its
+// erased leaf (e, at index ei) justifies it: the leaf follows the job's
+// leaf, no hold was open, it kept the request hash and the seal logged,
+// the row says the job was erased, and the job's stored chunk hashes are
+// still the ones the leaf kept (the data is gone, so a hash changed after
+// the erasure is caught here, even with the chain and event trail
+// recomputed).
+func checkErasure(ctx context.Context, st *store.Store, l *Job, li int64, e *Erased, ei int64, held bool, row store.LogJob) ([]string, error) {
+	if e == nil {
+		return []string{fmt.Sprintf("marked erased, but no erased leaf follows its leaf %d", li)}, nil
+	}
+	var out []string
+	switch {
+	case ei < li:
+		out = append(out, fmt.Sprintf("its erased leaf %d comes before its job leaf %d", ei, li))
+	case held:
+		out = append(out, fmt.Sprintf("erased (leaf %d) while a hold was open", ei))
+	case !bytes.Equal(e.RequestSHA256, l.RequestSHA256) || l.ChunkCount == nil || e.ChunkCount != *l.ChunkCount || !bytes.Equal(e.FinalHash, l.FinalHash):
+		out = append(out, fmt.Sprintf("erased (leaf %d) with a request hash or seal that is not the one logged", ei))
+	}
+	if row.ErasedAt == nil {
+		out = append(out, fmt.Sprintf("leaf %d says it was erased, but its row is not", ei))
+	}
+	sum, err := st.LogChunkHashesSHA256(ctx, row.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(sum, e.ChunkHashes) {
+		out = append(out, fmt.Sprintf("its chunk hashes are not the ones kept when it was erased (leaf %d)", ei))
+	}
+	return out, nil
 }
 
 // justify says what is wrong with a deletion, "" when its leaf justifies

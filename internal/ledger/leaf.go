@@ -37,7 +37,7 @@ const (
 
 // fieldCount is the number of fields after the kind, per kind.
 var fieldCount = map[string]int{
-	KindJob: 12, KindDeleted: 10, KindHold: 5, KindUnhold: 5,
+	KindJob: 12, KindDeleted: 10, KindErased: 8, KindHold: 5, KindUnhold: 5,
 	KindPolicy: 5, KindKey: 5, KindAnalyst: 5,
 }
 
@@ -114,6 +114,21 @@ type Deleted struct {
 	EventHash  []byte
 }
 
+// Erased is an erased leaf: a job whose content was erased
+// (jobstream_erase), what it kept (the request's hash, the seal and the
+// SHA-256 of its chunks' hashes in seq order) and when. Never who erased
+// it nor why: the erased event, whose hash it carries, has both.
+type Erased struct {
+	ID            uuid.UUID
+	Tenant        string
+	RequestSHA256 []byte
+	ChunkCount    int64
+	FinalHash     []byte
+	ChunkHashes   []byte
+	At            time.Time
+	EventHash     []byte
+}
+
 // Hold is a hold or unhold leaf.
 type Hold struct {
 	Lifted    bool
@@ -134,7 +149,7 @@ type Admin struct {
 	Hash   []byte
 }
 
-// Decode parses a leaf into a *Job, *Deleted, *Hold or *Admin.
+// Decode parses a leaf into a *Job, *Deleted, *Erased, *Hold or *Admin.
 func Decode(b []byte) (any, error) {
 	f, err := Split(b)
 	if err != nil {
@@ -150,6 +165,10 @@ func Decode(b []byte) (any, error) {
 	case KindDeleted:
 		x := &Deleted{ID: d.uuid(0), Tenant: d.text(1), Reason: d.text(2), Policy: d.text(3), KeepDays: d.int(4),
 			MinDays: d.int(5), JudgedAt: d.time(6), ChunkCount: d.intOpt(7), FinalHash: d.hash(8, true), EventHash: d.hash(9, false)}
+		return x, d.err
+	case KindErased:
+		x := &Erased{ID: d.uuid(0), Tenant: d.text(1), RequestSHA256: d.hash(2, false), ChunkCount: d.int(3),
+			FinalHash: d.hash(4, false), ChunkHashes: d.hash(5, false), At: d.time(6), EventHash: d.hash(7, false)}
 		return x, d.err
 	case KindHold, KindUnhold:
 		h := &Hold{Lifted: f.Kind == KindUnhold, ID: d.uuid(0), Tenant: d.text(1), Authority: d.text(2), At: d.time(3), EventHash: d.hash(4, false)}

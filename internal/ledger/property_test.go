@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -9,12 +10,15 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jobstream/jobstream/internal/ledger"
+	"github.com/jobstream/jobstream/internal/store"
 )
 
 // TestLogProperty runs random sequences of jobs (new and long expired),
-// holds placed and lifted and retention passes, with checkpoints along the
-// way. Every checkpoint is consistent with every earlier one, every live
-// job's inclusion proof checks against the latest, and the audit passes.
+// holds placed and lifted, erasures (refused under a hold or twice) and
+// retention passes, with checkpoints along the way. Every checkpoint is
+// consistent with every earlier one, every live job's inclusion proof
+// checks against the latest, and the audit passes, reporting every live
+// erased job.
 func TestLogProperty(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -25,12 +29,13 @@ func TestLogProperty(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		live []uuid.UUID
-		held = map[uuid.UUID]bool{}
-		cps  []ledger.Checkpoint
+		live   []uuid.UUID
+		held   = map[uuid.UUID]bool{}
+		erased = map[uuid.UUID]bool{}
+		cps    []ledger.Checkpoint
 	)
 	for range 40 {
-		switch op := r.IntN(10); {
+		switch op := r.IntN(11); {
 		case op < 4:
 			live = append(live, b.job(t, "acme", r.IntN(3)))
 		case op < 6:
@@ -60,6 +65,19 @@ func TestLogProperty(t *testing.T) {
 						break
 					}
 				}
+			}
+		case op < 9 && len(live) > 0:
+			id := live[r.IntN(len(live))]
+			_, err := b.st.Erase(b.ctx, id, "GDPR", "dpo@example")
+			switch {
+			case held[id] || erased[id]:
+				if !errors.Is(err, store.ErrNotErasable) {
+					t.Fatalf("erase of job %s (held %v, erased %v): %v", id, held[id], erased[id], err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				erased[id] = true
 			}
 		default:
 			if cp := b.step(t); cp != nil {
@@ -106,6 +124,15 @@ func TestLogProperty(t *testing.T) {
 	rep := b.audit(t, ledgerNote(t, b), nil)
 	if !rep.OK() {
 		t.Fatalf("audit: %v", rep.Findings)
+	}
+	liveErased := 0
+	for _, id := range live {
+		if erased[id] {
+			liveErased++
+		}
+	}
+	if len(rep.Erasures) != liveErased {
+		t.Fatalf("audit reports %d erasures, want %d: %v", len(rep.Erasures), liveErased, rep.Erasures)
 	}
 }
 

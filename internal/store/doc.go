@@ -15,7 +15,9 @@
 // row of job_events, written by the trigger jobs_audit, so no code path can
 // skip it. Once a job has ended, nothing about it changes again (the
 // trigger jobs_guard); its id, tenant, key, engine, room, request and
-// creation time never change at all.
+// creation time never change at all. The one exception is erasure
+// (Erase, migrations/00051_erase.sql): its request and its chunks' data
+// become {"erased":true}, every hash and the seal staying.
 //
 // # Leases and fencing
 //
@@ -57,6 +59,9 @@
 //   - jobstream_retention (NOLOGIN): owns the function that deletes expired
 //     jobs; the append-only guards let deletions through for this role
 //     alone, never for a setting a session may set.
+//   - jobstream_eraser (NOLOGIN): owns jobstream_erase, which only the
+//     owner may execute; the guards let it replace an ended, unheld job's
+//     request and chunk data and record the erasure, and nothing else.
 //   - the owner (who migrates): everything, including disabling triggers.
 //     The chain detects what an owner changes naively; only signed
 //     checkpoints kept outside the database catch an owner who recomputes

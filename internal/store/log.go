@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -236,6 +237,10 @@ type LogJob struct {
 	FinalHash    []byte
 	CreatedAt    time.Time
 	FinishedAt   *time.Time
+	// RequestSHA256 is the stored hash of the request, all an erased
+	// job (ErasedAt set) keeps of it.
+	RequestSHA256 []byte
+	ErasedAt      *time.Time
 }
 
 // LogJobRow reads a job's row; ErrNotFound when it is gone.
@@ -248,12 +253,28 @@ func (s *Store) LogJobRow(ctx context.Context, id uuid.UUID) (LogJob, error) {
 		return LogJob{}, fmt.Errorf("read job %s: %w", id, err)
 	}
 	j := LogJob{ID: r.ID, Tenant: r.Tenant, Engine: r.Engine, Request: []byte(r.Request), ChainVersion: int(r.ChainVersion),
-		Status: r.Status, FinalHash: r.FinalHash, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
+		Status: r.Status, FinalHash: r.FinalHash, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt,
+		RequestSHA256: r.RequestSha256, ErasedAt: r.ErasedAt}
 	if r.ChunkCount != nil {
 		n := int64(*r.ChunkCount)
 		j.ChunkCount = &n
 	}
 	return j, nil
+}
+
+// LogChunkHashesSHA256 is the SHA-256 of a job's stored chunk hashes
+// concatenated in seq order, computed here rather than by the database:
+// what an erased job's leaf commits to.
+func (s *Store) LogChunkHashesSHA256(ctx context.Context, id uuid.UUID) ([]byte, error) {
+	hs, err := s.q.LogChunkHashes(ctx, s.pool, id)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk hashes of job %s: %w", id, err)
+	}
+	d := sha256.New()
+	for _, h := range hs {
+		d.Write(h)
+	}
+	return d.Sum(nil), nil
 }
 
 // LogJobEventHash returns the hash of event seq of a job's audit trail;

@@ -152,6 +152,15 @@ type Job struct {
 	// version 2 seeds cover. Both are set by the database at submission.
 	ChainVersion  int
 	RequestSHA256 []byte
+	// Erased is set when the job's content was erased (Erase): its
+	// request and chunks' data are then {"erased":true}.
+	Erased *Erasure
+}
+
+// Erasure is who erased a job's content, when and why.
+type Erasure struct {
+	At         time.Time
+	By, Reason string
 }
 
 // Request is what was submitted, stored as json (its text verbatim, which
@@ -186,6 +195,9 @@ func jobFromRow(r dbsqlc.Job) (Job, error) {
 	if r.ChunkCount != nil {
 		n := int(*r.ChunkCount)
 		j.ChunkCount = &n
+	}
+	if r.ErasedAt != nil {
+		j.Erased = &Erasure{At: *r.ErasedAt, By: deref(r.ErasedBy), Reason: deref(r.EraseReason)}
 	}
 	if r.RoomID != nil {
 		j.RoomID = *r.RoomID

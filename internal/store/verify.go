@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -27,18 +29,22 @@ func (s *Store) Verify(ctx context.Context, tenant string, id uuid.UUID) (chain.
 
 // Seal is what a job's row says of its chain: whether the job has ended,
 // and, once it has, its chunk count and final hash (sealed by the terminal
-// update). A finished job's verdict cannot change unless its chunks or its
-// seal are tampered with.
+// update), and when it was erased, if it was. A finished job's verdict
+// cannot change unless its chunks or its seal are tampered with, or it is
+// erased (which keeps the chunk count and final hash: ErasedAt tells the
+// verdicts apart).
 type Seal struct {
 	Terminal   bool
 	ChunkCount *int
 	FinalHash  []byte
+	ErasedAt   *time.Time
 }
 
 // Same reports whether o is the same seal as s.
 func (s Seal) Same(o Seal) bool {
 	return s.Terminal == o.Terminal && bytes.Equal(s.FinalHash, o.FinalHash) &&
-		(s.ChunkCount == nil) == (o.ChunkCount == nil) && (s.ChunkCount == nil || *s.ChunkCount == *o.ChunkCount)
+		(s.ChunkCount == nil) == (o.ChunkCount == nil) && (s.ChunkCount == nil || *s.ChunkCount == *o.ChunkCount) &&
+		(s.ErasedAt == nil) == (o.ErasedAt == nil) && (s.ErasedAt == nil || s.ErasedAt.Equal(*o.ErasedAt))
 }
 
 // VerifySealed is Verify, also returning the seal the job's row had in the
@@ -84,7 +90,7 @@ func (s *Store) JobSeal(ctx context.Context, tenant string, id uuid.UUID) (Seal,
 }
 
 func sealOf(row dbsqlc.JobChainGetRow) Seal {
-	seal := Seal{Terminal: Terminal(row.Status), FinalHash: row.FinalHash}
+	seal := Seal{Terminal: Terminal(row.Status), FinalHash: row.FinalHash, ErasedAt: row.ErasedAt}
 	if row.ChunkCount != nil {
 		n := int(*row.ChunkCount)
 		seal.ChunkCount = &n
@@ -101,24 +107,21 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UU
 		return chain.Result{}, Seal{}, err
 	}
 	seal := sealOf(row)
-	seed, err := chain.SeedOf(int(row.ChainVersion), row.ID, row.Tenant, row.Engine, []byte(row.Request))
+	job := chain.Job{ID: row.ID, StoredSeed: row.ChainSeed, Terminal: seal.Terminal, FinalHash: row.FinalHash, ChunkCount: seal.ChunkCount}
+	if row.ErasedAt != nil {
+		// The request text is gone: the seed is recomputed from the
+		// request's stored hash, which the seal and the log commit to.
+		job.Seed, err = erasedSeed(row)
+	} else {
+		job.Seed, err = chain.SeedOf(int(row.ChainVersion), row.ID, row.Tenant, row.Engine, []byte(row.Request))
+	}
 	if err != nil {
 		return chain.Result{}, Seal{}, err
 	}
-	job := chain.Job{ID: row.ID, Seed: seed, StoredSeed: row.ChainSeed, Terminal: seal.Terminal, FinalHash: row.FinalHash, ChunkCount: seal.ChunkCount}
 	chunks, err := s.q.ChunkChainList(ctx, tx, id)
 	if err != nil {
 		return chain.Result{}, Seal{}, err
 	}
-	v := chain.NewVerifier(job)
-	for _, c := range chunks {
-		v.Add(chain.Chunk{Seq: int(c.Seq), StreamType: c.StreamType, Data: []byte(c.Data), Hash: c.Hash})
-	}
-	res := v.Result()
-	if !res.OK {
-		return res, seal, nil
-	}
-	// The chunks hold: the job's audit trail must too.
 	rows, err := s.q.JobEventChainList(ctx, tx, id)
 	if err != nil {
 		return chain.Result{}, Seal{}, err
@@ -129,10 +132,56 @@ func (s *Store) verify(ctx context.Context, tx pgx.Tx, tenant string, id uuid.UU
 			Attempt: r.Attempt, LeaseOwner: r.LeaseOwner, Actor: r.Actor, Reason: r.Reason, Detail: r.Detail,
 			Tenant: r.Tenant, DBRole: r.DbRole, At: r.At, Hash: r.Hash}
 	}
+	if row.ErasedAt != nil {
+		job.Erased = &chain.Erased{By: deref(row.ErasedBy), Reason: deref(row.EraseReason), At: *row.ErasedAt,
+			RequestErased: row.Request == chain.ErasedText, ChunkHashes: erasedChunkHashes(events)}
+	}
+	v := chain.NewVerifier(job)
+	for _, c := range chunks {
+		v.Add(chain.Chunk{Seq: int(c.Seq), StreamType: c.StreamType, Data: []byte(c.Data), Hash: c.Hash})
+	}
+	res := v.Result()
+	if !res.OK {
+		return res, seal, nil
+	}
+	// The chunks hold: the job's audit trail must too.
 	if reason := chain.VerifyEvents(id, events); reason != "" {
 		res.OK, res.Reason = false, reason
 	}
 	return res, seal, nil
+}
+
+// erasedSeed is an erased job's seed, from its stored request hash.
+func erasedSeed(row dbsqlc.JobChainGetRow) (chain.Hash, error) {
+	switch row.ChainVersion {
+	case 1:
+		return chain.Seed(row.ID), nil
+	case 2:
+		return chain.SeedV2Of(row.ID, row.Tenant, row.Engine, row.RequestSha256), nil
+	}
+	return chain.Hash{}, fmt.Errorf("job %s: unknown chain version %d", row.ID, row.ChainVersion)
+}
+
+// erasedChunkHashes is the chunk hashes' SHA-256 the last erased event of
+// a job's audit trail kept (jobstream_erase), nil when there is none.
+func erasedChunkHashes(events []chain.Event) []byte {
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].Event != "erased" {
+			continue
+		}
+		var d struct {
+			ChunkHashes string `json:"chunk_hashes_sha256"`
+		}
+		if json.Unmarshal([]byte(events[i].Detail), &d) != nil {
+			return nil
+		}
+		h, err := hex.DecodeString(d.ChunkHashes)
+		if err != nil || len(h) != chain.Size {
+			return nil
+		}
+		return h
+	}
+	return nil
 }
 
 // ChunkOrphans returns the ids (at most 1,000) of jobs that have chunks

@@ -14,8 +14,11 @@ SELECT (CASE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobstream_
 -- seed is recomputed from (request as its stored text), the seed stored
 -- with it, its status and its seal. tenant NULL
 -- matches any tenant (the CLI); the API passes the key's.
+-- An erased job (migrations/00051_erase.sql) is verified from its stored
+-- request_sha256, since its request text is gone.
 -- name: JobChainGet :one
-SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash
+SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash,
+       request_sha256, erased_at, erased_by, erase_reason
 FROM jobs
 WHERE id = @id AND (sqlc.narg('tenant')::text IS NULL OR tenant = sqlc.narg('tenant')::text);
 

@@ -80,8 +80,13 @@ SELECT id FROM jobs WHERE id = ANY (@ids::uuid[]);
 -- row as stored now, its request as its stored text.
 -- name: LogJobRow :one
 SELECT id, tenant, engine, request::text AS request, chain_version, status, chunk_count, final_hash,
-       created_at, finished_at
+       created_at, finished_at, request_sha256, erased_at
 FROM jobs WHERE id = @id;
+
+-- LogChunkHashes returns a job's stored chunk hashes in seq order: an
+-- erased job's leaf commits to them (their SHA-256), its data being gone.
+-- name: LogChunkHashes :many
+SELECT hash FROM job_chunks WHERE job_id = @job_id ORDER BY seq;
 
 -- LogJobEventHash returns the hash of a job's event seq.
 -- name: LogJobEventHash :one

@@ -335,6 +335,45 @@ func Fixtures(t testing.TB) []Fixture {
 		return keep(l)
 	}))
 	add(Fixture{Name: "empty"}, "")
+
+	// Erased jobs (jobstream erase), of a tenant of their own: an erased
+	// job verifies from its hashes; a hash edited in the file, or a chunk
+	// given its data back, does not.
+	erasedTenant := "e-" + uuid.NewString()
+	var erased []uuid.UUID
+	for range 2 {
+		l := testserver.RunningJob(t, pool, erasedTenant, "w1")
+		chunks := []store.NewChunk{testserver.Content(l, 0, "secret"), testserver.Content(l, 1, "more"), testserver.FinishChunk(l, 2, "stop")}
+		if _, err := s.WriteBatch(ctx, "w1", chunks, []store.Finish{{Lease: l, Status: store.StatusCompleted, FinishReason: "stop"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Erase(ctx, l.JobID, "GDPR Art. 17", "dpo@example"); err != nil {
+			t.Fatal(err)
+		}
+		erased = append(erased, l.JobID)
+	}
+	erasedExport := exportAll(t, s, erasedTenant)
+	if strings.Contains(erasedExport, "secret") || !strings.Contains(erasedExport, `"erased":{"by":"dpo@example"`) {
+		t.Fatalf("export of erased jobs:\n%s", erasedExport)
+	}
+	add(Fixture{Name: "erased", OK: true}, erasedExport)
+	var first struct{ Hash string }
+	for _, l := range strings.SplitAfter(erasedExport, "\n") {
+		if isChunk(l, erased[0], 1) {
+			_ = json.Unmarshal([]byte(l), &first)
+		}
+	}
+	add(Fixture{Name: "erased-hash-edited", Broken: ids(erased[0])}, strings.Replace(erasedExport, first.Hash, strings.Repeat("0", 64), 1))
+	add(Fixture{Name: "erased-data-restored", Broken: ids(erased[1])}, func() string {
+		var b strings.Builder
+		for _, l := range strings.SplitAfter(erasedExport, "\n") {
+			if isChunk(l, erased[1], 0) {
+				l = strings.Replace(l, `"data":"{\"erased\":true}"`, `"data":"{\"content\":\"secret\"}"`, 1)
+			}
+			b.WriteString(l)
+		}
+		return b.String()
+	}())
 	return out
 }
 

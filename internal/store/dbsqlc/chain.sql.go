@@ -108,7 +108,8 @@ func (q *Queries) ChunkOrphans(ctx context.Context, db DBTX) ([]uuid.UUID, error
 }
 
 const jobChainGet = `-- name: JobChainGet :one
-SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash
+SELECT id, tenant, engine, request::text AS request, chain_version, chain_seed, status, chunk_count, final_hash,
+       request_sha256, erased_at, erased_by, erase_reason
 FROM jobs
 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2::text)
 `
@@ -119,21 +120,27 @@ type JobChainGetParams struct {
 }
 
 type JobChainGetRow struct {
-	ID           uuid.UUID
-	Tenant       string
-	Engine       string
-	Request      string
-	ChainVersion int16
-	ChainSeed    []byte
-	Status       string
-	ChunkCount   *int32
-	FinalHash    []byte
+	ID            uuid.UUID
+	Tenant        string
+	Engine        string
+	Request       string
+	ChainVersion  int16
+	ChainSeed     []byte
+	Status        string
+	ChunkCount    *int32
+	FinalHash     []byte
+	RequestSha256 []byte
+	ErasedAt      *time.Time
+	ErasedBy      *string
+	EraseReason   *string
 }
 
 // JobChainGet returns what verifying a job needs from its row: what its
 // seed is recomputed from (request as its stored text), the seed stored
 // with it, its status and its seal. tenant NULL
 // matches any tenant (the CLI); the API passes the key's.
+// An erased job (migrations/00051_erase.sql) is verified from its stored
+// request_sha256, since its request text is gone.
 func (q *Queries) JobChainGet(ctx context.Context, db DBTX, arg JobChainGetParams) (JobChainGetRow, error) {
 	row := db.QueryRow(ctx, jobChainGet, arg.ID, arg.Tenant)
 	var i JobChainGetRow
@@ -147,6 +154,10 @@ func (q *Queries) JobChainGet(ctx context.Context, db DBTX, arg JobChainGetParam
 		&i.Status,
 		&i.ChunkCount,
 		&i.FinalHash,
+		&i.RequestSha256,
+		&i.ErasedAt,
+		&i.ErasedBy,
+		&i.EraseReason,
 	)
 	return i, err
 }
@@ -339,7 +350,7 @@ func (q *Queries) JobEventPage(ctx context.Context, db DBTX, arg JobEventPagePar
 }
 
 const jobGetAny = `-- name: JobGetAny :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at FROM jobs WHERE id = $1
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at, erased_at, erased_by, erase_reason FROM jobs WHERE id = $1
 `
 
 func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, error) {
@@ -370,6 +381,9 @@ func (q *Queries) JobGetAny(ctx context.Context, db DBTX, id uuid.UUID) (Job, er
 		&i.ChainVersion,
 		&i.ChainSeed,
 		&i.DeadlineAt,
+		&i.ErasedAt,
+		&i.ErasedBy,
+		&i.EraseReason,
 	)
 	return i, err
 }

@@ -431,7 +431,7 @@ func (q *Queries) JobFinishMany(ctx context.Context, db DBTX, arg JobFinishManyP
 }
 
 const jobGet = `-- name: JobGet :one
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at FROM jobs WHERE id = $1 AND tenant = $2
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at, erased_at, erased_by, erase_reason FROM jobs WHERE id = $1 AND tenant = $2
 `
 
 type JobGetParams struct {
@@ -467,6 +467,9 @@ func (q *Queries) JobGet(ctx context.Context, db DBTX, arg JobGetParams) (Job, e
 		&i.ChainVersion,
 		&i.ChainSeed,
 		&i.DeadlineAt,
+		&i.ErasedAt,
+		&i.ErasedBy,
+		&i.EraseReason,
 	)
 	return i, err
 }
@@ -630,7 +633,7 @@ INSERT INTO jobs (id, tenant, api_key_id, engine, room_id, request, max_attempts
 SELECT $1, $2, $3::uuid, $4, $5, $6, $7
 WHERE $3::uuid IS NULL
    OR jobstream_key_usable($3::uuid)
-RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at
+RETURNING id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at, erased_at, erased_by, erase_reason
 `
 
 type JobInsertParams struct {
@@ -688,6 +691,9 @@ func (q *Queries) JobInsert(ctx context.Context, db DBTX, arg JobInsertParams) (
 		&i.ChainVersion,
 		&i.ChainSeed,
 		&i.DeadlineAt,
+		&i.ErasedAt,
+		&i.ErasedBy,
+		&i.EraseReason,
 	)
 	return i, err
 }
@@ -752,7 +758,7 @@ func (q *Queries) JobLeaseHeld(ctx context.Context, db DBTX, arg JobLeaseHeldPar
 }
 
 const jobList = `-- name: JobList :many
-SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at FROM jobs
+SELECT id, tenant, api_key_id, engine, room_id, request, status, finish_reason, error, usage, attempt, max_attempts, lease_owner, lease_expires_at, cancel_requested_at, created_at, started_at, finished_at, chunk_count, final_hash, request_sha256, chain_version, chain_seed, deadline_at, erased_at, erased_by, erase_reason FROM jobs
 WHERE tenant = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR engine = $3)
@@ -819,6 +825,9 @@ func (q *Queries) JobList(ctx context.Context, db DBTX, arg JobListParams) ([]Jo
 			&i.ChainVersion,
 			&i.ChainSeed,
 			&i.DeadlineAt,
+			&i.ErasedAt,
+			&i.ErasedBy,
+			&i.EraseReason,
 		); err != nil {
 			return nil, err
 		}

@@ -77,6 +77,32 @@ func (q *Queries) LogCheckpointLatest(ctx context.Context, db DBTX) (LogCheckpoi
 	return i, err
 }
 
+const logChunkHashes = `-- name: LogChunkHashes :many
+SELECT hash FROM job_chunks WHERE job_id = $1 ORDER BY seq
+`
+
+// LogChunkHashes returns a job's stored chunk hashes in seq order: an
+// erased job's leaf commits to them (their SHA-256), its data being gone.
+func (q *Queries) LogChunkHashes(ctx context.Context, db DBTX, jobID uuid.UUID) ([][]byte, error) {
+	rows, err := db.Query(ctx, logChunkHashes, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items [][]byte
+	for rows.Next() {
+		var hash []byte
+		if err := rows.Scan(&hash); err != nil {
+			return nil, err
+		}
+		items = append(items, hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const logHashCount = `-- name: LogHashCount :one
 SELECT coalesce(max(idx) + 1, 0)::bigint AS n FROM log_hashes
 `
@@ -168,21 +194,23 @@ func (q *Queries) LogJobLeaf(ctx context.Context, db DBTX, arg LogJobLeafParams)
 
 const logJobRow = `-- name: LogJobRow :one
 SELECT id, tenant, engine, request::text AS request, chain_version, status, chunk_count, final_hash,
-       created_at, finished_at
+       created_at, finished_at, request_sha256, erased_at
 FROM jobs WHERE id = $1
 `
 
 type LogJobRowRow struct {
-	ID           uuid.UUID
-	Tenant       string
-	Engine       string
-	Request      string
-	ChainVersion int16
-	Status       string
-	ChunkCount   *int32
-	FinalHash    []byte
-	CreatedAt    time.Time
-	FinishedAt   *time.Time
+	ID            uuid.UUID
+	Tenant        string
+	Engine        string
+	Request       string
+	ChainVersion  int16
+	Status        string
+	ChunkCount    *int32
+	FinalHash     []byte
+	CreatedAt     time.Time
+	FinishedAt    *time.Time
+	RequestSha256 []byte
+	ErasedAt      *time.Time
 }
 
 // LogJobRow returns what an audit compares with a job's leaf: the job's
@@ -201,6 +229,8 @@ func (q *Queries) LogJobRow(ctx context.Context, db DBTX, id uuid.UUID) (LogJobR
 		&i.FinalHash,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.RequestSha256,
+		&i.ErasedAt,
 	)
 	return i, err
 }

@@ -73,6 +73,9 @@ type Job struct {
 	ChainVersion      int16
 	ChainSeed         []byte
 	DeadlineAt        *time.Time
+	ErasedAt          *time.Time
+	ErasedBy          *string
+	EraseReason       *string
 }
 
 // dedupe of the accessed events in job_events: one per job, API key and UTC hour
