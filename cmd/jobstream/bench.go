@@ -64,6 +64,11 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if *compare != "" && *compare != "raw" {
 		return usagef("--compare must be raw, got %q", *compare)
 	}
+	if c.URL != "" {
+		if err := checkServerURL("--url", c.URL); err != nil {
+			return err
+		}
+	}
 	if *compare != "" && c.URL != "" {
 		return usagef("--compare raw needs a started server's database, not --url")
 	}

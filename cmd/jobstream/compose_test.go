@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jobstream/jobstream/internal/config"
 )
 
 // TestDockerCompose checks docker-compose.yml for what Docker cannot check
@@ -51,6 +54,18 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("port %q publishes anonymous --dev access beyond this machine; bind it to 127.0.0.1", p)
 			}
 		}
+	}
+
+	// Inside the container serve must listen beyond its loopback, or the
+	// published port reaches nothing; --dev alone listens on loopback
+	// (issue 19), so the command says --addr explicitly.
+	cfg := config.Default()
+	if err := cfg.Set(js.Command[1:]); err != nil {
+		t.Fatalf("command %q: %v", js.Command, err)
+	}
+	host, _, err := net.SplitHostPort(cfg.ListenAddr())
+	if !slices.Contains(js.Command, "--addr") || err != nil || (host != "0.0.0.0" && host != "" && host != "::") {
+		t.Errorf("command %q listens on %q inside the container: give --addr 0.0.0.0:8080, or Docker's port forwarding reaches nothing", js.Command, cfg.ListenAddr())
 	}
 
 	// SIGTERM drains: jobs get the shutdown grace, then open requests up

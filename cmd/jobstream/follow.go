@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,9 +34,13 @@ func clientFlags(e *env, fs interface {
 	return c
 }
 
-// checkKey catches half a key before any request: the server could only
-// say "invalid", not which half is missing.
+// checkKey catches, before any request, a server URL that cannot be one
+// (checkServerURL), and half a key: the server could only say "invalid",
+// not which half is missing.
 func checkKey(c *client.Client) error {
+	if err := checkServerURL("--url", c.BaseURL); err != nil {
+		return err
+	}
 	switch {
 	case c.AccessKey != "" && c.SecretKey == "":
 		return errors.New("JOBSTREAM_ACCESS_KEY is set but the secret key is missing: set JOBSTREAM_SECRET_KEY to the secret key printed with it by jobstream keys create")
@@ -43,6 +48,25 @@ func checkKey(c *client.Client) error {
 		return errors.New("JOBSTREAM_SECRET_KEY is set but the access key is missing: set JOBSTREAM_ACCESS_KEY to the access key (ak_...) printed with it by jobstream keys create")
 	}
 	return nil
+}
+
+// checkServerURL reports, as a usage error naming flag, a server URL that
+// is not an absolute http or https URL with a host. Without the check,
+// "--url localhost:8080" parses as the scheme "localhost" and fails with
+// Go's `unsupported protocol scheme "localhost"`.
+func checkServerURL(flag, raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		return nil
+	case raw == "":
+		return usagef("%s is empty: give the server's URL, such as http://localhost:8080", flag)
+	case !strings.Contains(raw, "://"):
+		return usagef("%s %q has no scheme: use http://%s (or https://)", flag, raw, strings.TrimPrefix(raw, "//"))
+	case err == nil && u.Scheme != "http" && u.Scheme != "https":
+		return usagef("%s %q: the scheme must be http or https, not %q", flag, raw, u.Scheme)
+	}
+	return usagef("%s %q is not a server URL such as http://localhost:8080", flag, raw)
 }
 
 // explain turns a client error into a message that says what to do. The

@@ -161,6 +161,15 @@ func TestBadFlagValue(t *testing.T) {
 		{[]string{"keys", "create", "--name"}, `--name needs a value; see 'jobstream keys create --help'`},
 		{[]string{"jobs", "--limit", "0"}, `--limit must be between 1 and 500, got 0`},
 		{[]string{"jobs", "--status", "done"}, `--status must be queued, running, completed, failed or cancelled, got "done"`},
+		// A server URL without a scheme is named before any request
+		// (issue 19: it was Go's `unsupported protocol scheme "localhost"`).
+		{[]string{"ask", "hi", "--url", "localhost:8080"}, `--url "localhost:8080" has no scheme: use http://localhost:8080 (or https://)`},
+		{[]string{"jobs", "--url", "127.0.0.1:8080"}, `--url "127.0.0.1:8080" has no scheme: use http://127.0.0.1:8080 (or https://)`},
+		{[]string{"tail", "01a2542e-1481-773d-b270-5bce15bcdd54", "--url", "localhost"}, `--url "localhost" has no scheme: use http://localhost (or https://)`},
+		{[]string{"engines", "--url", "localhost:8080"}, `--url "localhost:8080" has no scheme: use http://localhost:8080 (or https://)`},
+		{[]string{"ask", "hi", "--url", "ftp://localhost:8080"}, `--url "ftp://localhost:8080": the scheme must be http or https, not "ftp"`},
+		{[]string{"ask", "hi", "--url", "http://"}, `--url "http://" is not a server URL such as http://localhost:8080`},
+		{[]string{"bench", "--url", "localhost:8080"}, `--url "localhost:8080" has no scheme: use http://localhost:8080 (or https://)`},
 	} {
 		res := runCmd(t, nil, tc.args...)
 		var ue usageError
@@ -215,6 +224,40 @@ func TestConfigurationDocumented(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(res.stdout, -1) {
 		if !strings.Contains(string(doc), "`--"+m[1]+"`") {
 			t.Errorf("serve --%s is not in the configuration table of internal/config/README.md", m[1])
+		}
+	}
+}
+
+// TestHelpAndVersion: `help CMD` shows CMD's help, not the top-level one
+// (issue 19); `--version` and `-version` print the version as `version`
+// does.
+func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"ask", "serve", "keys"} {
+		want := runCmd(t, nil, cmd, "--help")
+		got := runCmd(t, nil, "help", cmd)
+		if got.err != nil || want.err != nil {
+			t.Fatalf("help %s: %v; %s --help: %v", cmd, got.err, cmd, want.err)
+		}
+		if !strings.HasPrefix(got.stdout, "Usage: jobstream "+cmd) || got.stdout != want.stdout {
+			t.Errorf("help %s printed:\n%s\nwant what %s --help prints:\n%s", cmd, got.stdout, cmd, want.stdout)
+		}
+	}
+	if res := runCmd(t, nil, "help", "nope"); res.err == nil || !strings.Contains(res.err.Error(), `unknown command "nope"`) {
+		t.Errorf("help nope: %v", res.err)
+	}
+	top := runCmd(t, nil, "help")
+	if top.err != nil || !strings.Contains(top.stdout, "Commands:") {
+		t.Errorf("help: %v\n%s", top.err, top.stdout)
+	}
+	version := runCmd(t, nil, "version")
+	if version.err != nil || !strings.HasPrefix(version.stdout, "jobstream ") {
+		t.Fatalf("version: %v %q", version.err, version.stdout)
+	}
+	for _, flag := range []string{"--version", "-version"} {
+		res := runCmd(t, nil, flag)
+		if res.err != nil || res.stdout != version.stdout {
+			t.Errorf("jobstream %s: %v %q, want %q", flag, res.err, res.stdout, version.stdout)
 		}
 	}
 }

@@ -78,7 +78,8 @@ Usage:
 
 Commands:
 %s
-Run 'jobstream <command> --help' for a command's flags.
+Run 'jobstream help <command>' (or 'jobstream <command> --help') for a command's flags,
+and 'jobstream --version' for the version.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -95,9 +96,18 @@ func runEnv(ctx context.Context, e *env, args []string) error {
 		return usagef("no command given")
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		// `help ask` is `ask --help`.
+		if len(args) > 1 {
+			return runEnv(ctx, e, []string{args[1], "--help"})
+		}
 		fmt.Fprintf(e.stdout, topUsage, list.String())
 		return nil
+	case "-h", "-help", "--help":
+		fmt.Fprintf(e.stdout, topUsage, list.String())
+		return nil
+	case "-version", "--version":
+		return runEnv(ctx, e, []string{"version"})
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {

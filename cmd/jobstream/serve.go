@@ -54,9 +54,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if cfg.Role != config.RoleWorker {
 		// Bind first: a port in use is found at once, not after finding,
 		// starting and migrating the database.
-		ln, err := net.Listen("tcp", cfg.Addr)
+		ln, err := net.Listen("tcp", cfg.ListenAddr())
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w (is another jobstream serving there? choose another address with --addr)", cfg.Addr, err)
+			return fmt.Errorf("listen on %s: %w (is another jobstream serving there? choose another address with --addr)", cfg.ListenAddr(), err)
 		}
 		deps.Listener = ln
 	}

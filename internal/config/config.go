@@ -31,6 +31,11 @@ const (
 // Defaults not owned by another package.
 const (
 	DefaultAddr = ":8080"
+	// DefaultDevAddr is the listen address of --dev without --addr:
+	// loopback only, since --dev lets anyone who can connect in without a
+	// key (the README's first command must not publish an anonymous API on
+	// a cloud VM's public interface).
+	DefaultDevAddr = "127.0.0.1:8080"
 	// DefaultPprofAddr is Serve.PprofAddr's default: loopback only.
 	DefaultPprofAddr = "127.0.0.1:6060"
 	DefaultMaxConns  = 20
@@ -47,7 +52,8 @@ const (
 // Serve configures `jobstream serve`. Build one with Default (or Flags) and
 // change what differs: the zero Serve is not a valid configuration.
 type Serve struct {
-	// Addr is the HTTP listen address. Env JOBSTREAM_ADDR. Defaults to ":8080".
+	// Addr is the HTTP listen address. Env JOBSTREAM_ADDR. Empty (the
+	// default) is DefaultAddr, or DefaultDevAddr with Dev: use ListenAddr.
 	Addr string
 	// DatabaseURL is the PostgreSQL connection string. Env DATABASE_URL.
 	// Empty means: the local server, else a private cluster in DataDir.
@@ -230,7 +236,6 @@ type Serve struct {
 // unless it turns them off explicitly.
 func Default() Serve {
 	return Serve{
-		Addr:                 DefaultAddr,
 		PprofAddr:            DefaultPprofAddr,
 		Role:                 RoleAll,
 		Concurrency:          worker.DefaultConcurrency,
@@ -257,6 +262,19 @@ func Default() Serve {
 		Retention:            DefaultRetention(),
 		Log:                  DefaultLog(),
 	}
+}
+
+// ListenAddr is the address to serve HTTP on: Addr when set, else
+// DefaultDevAddr (loopback) with Dev, else DefaultAddr (every interface,
+// where a production node behind a load balancer listens; it needs keys).
+func (c *Serve) ListenAddr() string {
+	switch {
+	case c.Addr != "":
+		return c.Addr
+	case c.Dev:
+		return DefaultDevAddr
+	}
+	return DefaultAddr
 }
 
 // Flags registers Serve's flags on fs. A flag's default is the environment
@@ -290,7 +308,7 @@ func (c *Serve) register(fs *flag.FlagSet, getenv func(string) string, d Serve) 
 		}
 		return def
 	}
-	fs.StringVar(&c.Addr, "addr", env("JOBSTREAM_ADDR", d.Addr), "HTTP listen address (env JOBSTREAM_ADDR)")
+	fs.StringVar(&c.Addr, "addr", env("JOBSTREAM_ADDR", d.Addr), "HTTP listen address (env JOBSTREAM_ADDR; default "+DefaultAddr+", with --dev "+DefaultDevAddr+": loopback only)")
 	c.DatabaseURL = env("DATABASE_URL", d.DatabaseURL)
 	fs.StringVar(&c.ServerDatabaseURL, "server-database-url", env("JOBSTREAM_SERVER_DATABASE_URL", d.ServerDatabaseURL), "connection string of the role that serves requests, a member of jobstream_app only (env JOBSTREAM_SERVER_DATABASE_URL; default: jobstream_server, derived from DATABASE_URL when that is the owner's). Set it without DATABASE_URL in production: serve then neither holds the owner's credentials nor migrates (run 'jobstream migrate' as the owner)")
 	fs.StringVar(&c.ListenerURL, "listener-url", env("JOBSTREAM_LISTENER_URL", d.ListenerURL), "separate connection string for LISTEN, e.g. when the serving connection string goes through PgBouncer; it must log in as a serving role too (env JOBSTREAM_LISTENER_URL; default: the serving role's)")

@@ -31,8 +31,42 @@ func TestServe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Addr != ":8080" || c.Role != RoleAll || c.LeaseTTL != 30*time.Second || c.Dev || c.PollOnly || c.CSRF || c.SessionTTL != 24*time.Hour {
+		if c.ListenAddr() != ":8080" || c.Role != RoleAll || c.LeaseTTL != 30*time.Second || c.Dev || c.PollOnly || c.CSRF || c.SessionTTL != 24*time.Hour {
 			t.Fatalf("defaults = %+v", c)
+		}
+	})
+
+	// --dev without an address listens on loopback only (issue 19: the
+	// README's first command published an anonymous API on every
+	// interface); an address given by flag or environment is kept, with
+	// --dev too; without --dev the default stays every interface.
+	t.Run("DevListensOnLoopback", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			env  map[string]string
+			args []string
+			want string
+		}{
+			{nil, nil, ":8080"},
+			{nil, []string{"--dev"}, "127.0.0.1:8080"},
+			{map[string]string{"JOBSTREAM_DEV": "true"}, nil, "127.0.0.1:8080"},
+			{nil, []string{"--dev", "--addr", "0.0.0.0:8080"}, "0.0.0.0:8080"},
+			{map[string]string{"JOBSTREAM_ADDR": ":9000"}, []string{"--dev"}, ":9000"},
+			{nil, []string{"--addr", "127.0.0.1:9000"}, "127.0.0.1:9000"},
+		} {
+			c, err := parse(t, tc.env, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ListenAddr(); got != tc.want {
+				t.Errorf("env %v, args %q: listens on %q, want %q", tc.env, tc.args, got, tc.want)
+			}
+		}
+		// A Serve built in code from Default() listens as serve does.
+		d := Default()
+		d.Dev = true
+		if got := d.ListenAddr(); got != DefaultDevAddr {
+			t.Errorf("Default() with Dev listens on %q, want %q", got, DefaultDevAddr)
 		}
 	})
 

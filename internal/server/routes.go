@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobstream/jobstream/internal/console"
 	"github.com/jobstream/jobstream/internal/httpapi"
+	"github.com/jobstream/jobstream/internal/openapi"
 )
 
 // routes is the route table of every wire surface. Each surface mounts
@@ -40,6 +41,9 @@ func (a *API) routes() chi.Router {
 	// proofs hold no personal data (internal/ledger).
 	r.Get("/log/checkpoint", a.logCheckpoint)
 	r.Get("/log/consistency", a.logConsistency)
+	// Unauthenticated: the OpenAPI document of this table
+	// (internal/openapi); TestRoutesDocumented keeps the two in step.
+	r.Get("/openapi.json", openapi.Handler)
 
 	// The native API (internal/jobsapi). Another surface under /v1 (the
 	// OpenAI Responses API at /v1/responses, say) mounts with a Route of

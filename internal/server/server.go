@@ -45,7 +45,7 @@ type Deps struct {
 	// server accepts connections (tests use it instead of polling).
 	Listening func(addr net.Addr)
 	// Listener, if set, is the HTTP listener to serve on instead of
-	// listening on cfg.Addr; Run closes it. `serve` binds it before Run so
+	// listening on cfg.ListenAddr(); Run closes it. `serve` binds it before Run so
 	// that a port in use is reported before the database is touched.
 	Listener net.Listener
 	// APITracer, if set, traces the queries of the API's pool (not the
@@ -280,12 +280,12 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 		}
 		ln := d.Listener
 		if ln == nil {
-			ln, err = net.Listen("tcp", cfg.Addr)
+			ln, err = net.Listen("tcp", cfg.ListenAddr())
 			if err != nil {
 				stop()
 				stopWorkers()
 				<-workerDone
-				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+				return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
 			}
 		}
 		ln = httpapi.WatchConns(ln)
@@ -294,6 +294,10 @@ func Run(ctx context.Context, cfg config.Serve, d Deps) error {
 			go func() { errc <- a.WatchRevocations(runCtx) }()
 		}
 		log.Info("serving", "addr", ln.Addr().String(), "role", cfg.Role, "dev", cfg.Dev, "poll_only", cfg.PollOnly)
+		if cfg.Dev && !Loopback(ln.Addr()) {
+			log.Warn("--dev serves anonymous requests beyond this machine: anyone who can reach this address reads and submits jobs without a key; bind loopback (--addr 127.0.0.1:8080) or drop --dev and use keys",
+				"addr", ln.Addr().String())
+		}
 		if d.Listening != nil {
 			d.Listening(ln.Addr())
 		}
@@ -425,3 +429,11 @@ func (c countingHub) HandleNotification(_ context.Context, n *pgconn.Notificatio
 }
 
 func (c countingHub) HandleBacklog(ctx context.Context) { c.hub.HandleBacklog(ctx) }
+
+// Loopback reports whether addr is a TCP address on a loopback interface
+// only (127.0.0.0/8, ::1). The unspecified address (":8080", "0.0.0.0")
+// is every interface, and so not loopback.
+func Loopback(addr net.Addr) bool {
+	a, ok := addr.(*net.TCPAddr)
+	return ok && a.IP.IsLoopback()
+}
