@@ -11,7 +11,8 @@
 --
 -- Locks: inserting into job_access takes FOR KEY SHARE on the job's row
 -- (its foreign key), which no update of a job's life conflicts with; the
--- event's trigger takes the job's event-chain advisory lock.
+-- event's trigger (job_events_stamp) then locks the row FOR NO KEY UPDATE
+-- to chain the event, waiting at most for a chunk writer's commit.
 -- name: JobAccessRecord :one
 WITH h AS (
     SELECT date_trunc('hour', now(), 'UTC') AS hour
