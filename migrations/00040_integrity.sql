@@ -346,13 +346,14 @@ CREATE UNIQUE INDEX job_events_job_seq_idx ON job_events (job_id, seq);
 -- job_events_stamp sets what the database decides about an event, whatever
 -- the INSERT said: when (at), as which role (db_role), its place in the
 -- job's chain (seq) and its hash. Events of one job are chained one at a
--- time: the trigger locks the job's row (FOR NO KEY UPDATE, which every
--- status change takes anyway), so two transactions never pick the same
--- seq. A row lock, not an advisory one: a transaction that holds the row
--- (the chunk writer's fence, a status change) and then writes an event, and
--- one that writes an event and then changes the row (a cancel), take the
--- same lock in the same order and cannot deadlock. An event of a job that
--- does not exist is refused.
+-- time, under a transaction-level advisory lock per job. Every writer of
+-- events locks the job's row first (a status change, the chunk writer's
+-- fence, a cancel's FOR NO KEY UPDATE, a hold's FOR KEY SHARE, retention's
+-- FOR UPDATE, a read record's foreign key) and only then this lock, so no
+-- two transactions wait on each other the other way round. (Not the row
+-- itself: an event of a queued job, such as a read record, would then make
+-- the claim, FOR ... SKIP LOCKED, skip the oldest job for a younger one.)
+-- An event of a job that does not exist is refused.
 CREATE FUNCTION job_events_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_seq    integer;
@@ -361,11 +362,12 @@ DECLARE
 BEGIN
     NEW.at := now();
     NEW.db_role := current_user;
-    SELECT tenant INTO v_tenant FROM jobs WHERE id = NEW.job_id FOR NO KEY UPDATE;
+    SELECT tenant INTO v_tenant FROM jobs WHERE id = NEW.job_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'an event of job %, which does not exist', NEW.job_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
+    PERFORM pg_advisory_xact_lock(7340510, hashtext(NEW.job_id::text));
     -- The tenant is the job's, whatever the INSERT said.
     NEW.tenant := v_tenant;
     -- Events that remove or protect the record are written by retention

@@ -119,6 +119,6 @@ func TestServeBoundsRuntimeAndTenants(t *testing.T) {
 	// One job of the tenant at a time: the second started once the
 	// first had ended, though three slots were free.
 	if jobs[1].StartedAt == nil || jobs[0].FinishedAt == nil || jobs[1].StartedAt.Before(*jobs[0].FinishedAt) {
-		t.Errorf("second job started at %v, before the first ended at %v", jobs[1].StartedAt, jobs[0].FinishedAt)
+		t.Errorf("second job started at %v, before the first ended at %v (first started %v, second ended %v)", jobs[1].StartedAt, jobs[0].FinishedAt, jobs[0].StartedAt, jobs[1].FinishedAt)
 	}
 }

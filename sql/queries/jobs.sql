@@ -51,7 +51,7 @@ LIMIT @max;
 -- jobs_queued_tenant_idx (one probe per tenant, not a read of every queued
 -- job), their running jobs from jobs_running_tenant_idx, and the batch is
 -- shared out (quota) before any row is locked. Each tenant's share is
--- then locked oldest first with FOR UPDATE SKIP LOCKED, so any number of
+-- then locked oldest first with FOR NO KEY UPDATE SKIP LOCKED, so any number of
 -- workers claim concurrently without blocking each other or
 -- double-claiming (a row another worker holds is skipped for the tenant's
 -- next one); the claim is one short statement, never a transaction held
@@ -119,7 +119,10 @@ WITH RECURSIVE queued_tenants AS (
         WHERE q.status = 'queued' AND q.tenant = quota.tenant
         ORDER BY q.id
         LIMIT quota.n
-        FOR UPDATE SKIP LOCKED
+        -- NO KEY: the claim changes no key, and so does not skip a job
+        -- whose row a reader's access record holds FOR KEY SHARE (the
+        -- foreign key of job_access): oldest first stays oldest first.
+        FOR NO KEY UPDATE SKIP LOCKED
     ) c
 )
 UPDATE jobs j
@@ -252,21 +255,29 @@ RETURNING j.id;
 
 -- JobEventCancelRequested records a cancel request in the audit trail,
 -- whatever the job's status (so also when it then completes). No row: no
--- such job for this tenant.
+-- such job for this tenant. It locks the job's row (FOR NO KEY UPDATE,
+-- which the cancel's update takes anyway) before the event's trigger takes
+-- the job's event-chain lock: every path takes the row first, so none
+-- deadlocks with the chunk writer, which holds the row FOR SHARE when it
+-- writes a finish's event.
 -- name: JobEventCancelRequested :execrows
 INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
 SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::text, sqlc.narg('reason')::text
 FROM jobs
-WHERE id = @id AND tenant = @tenant;
+WHERE id = @id AND tenant = @tenant
+FOR NO KEY UPDATE;
 
 -- JobEventsCancelRequestedForKey records, for every queued or running job
 -- an API key submitted, a cancel request by actor (who revoked the key),
--- reason key_revoked. Uses jobs_api_key_active_idx.
+-- reason key_revoked. Uses jobs_api_key_active_idx. Locks the rows first,
+-- in id order, as JobEventCancelRequested does.
 -- name: JobEventsCancelRequestedForKey :execrows
 INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner, actor, reason)
 SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, @actor::text, 'key_revoked'
 FROM jobs
-WHERE api_key_id = @api_key_id AND status IN ('queued', 'running');
+WHERE api_key_id = @api_key_id AND status IN ('queued', 'running')
+ORDER BY id
+FOR NO KEY UPDATE;
 
 -- JobLockQueuedForKey locks an API key's queued jobs until the end of the
 -- transaction, oldest first, so they can be cancelled (JobCancelQueued):

@@ -84,8 +84,8 @@ type JobAccessRecordRow struct {
 //
 // Locks: inserting into job_access takes FOR KEY SHARE on the job's row
 // (its foreign key), which no update of a job's life conflicts with; the
-// event's trigger (job_events_stamp) then locks the row FOR NO KEY UPDATE
-// to chain the event, waiting at most for a chunk writer's commit.
+// event's trigger (job_events_stamp) then takes the job's event-chain
+// advisory lock, after the row as every event writer does.
 func (q *Queries) JobAccessRecord(ctx context.Context, db DBTX, arg JobAccessRecordParams) (JobAccessRecordRow, error) {
 	row := db.QueryRow(ctx, jobAccessRecord,
 		arg.Actor,

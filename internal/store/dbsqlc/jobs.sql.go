@@ -137,7 +137,10 @@ WITH RECURSIVE queued_tenants AS (
         WHERE q.status = 'queued' AND q.tenant = quota.tenant
         ORDER BY q.id
         LIMIT quota.n
-        FOR UPDATE SKIP LOCKED
+        -- NO KEY: the claim changes no key, and so does not skip a job
+        -- whose row a reader's access record holds FOR KEY SHARE (the
+        -- foreign key of job_access): oldest first stays oldest first.
+        FOR NO KEY UPDATE SKIP LOCKED
     ) c
 )
 UPDATE jobs j
@@ -191,7 +194,7 @@ type JobClaimRow struct {
 // jobs_queued_tenant_idx (one probe per tenant, not a read of every queued
 // job), their running jobs from jobs_running_tenant_idx, and the batch is
 // shared out (quota) before any row is locked. Each tenant's share is
-// then locked oldest first with FOR UPDATE SKIP LOCKED, so any number of
+// then locked oldest first with FOR NO KEY UPDATE SKIP LOCKED, so any number of
 // workers claim concurrently without blocking each other or
 // double-claiming (a row another worker holds is skipped for the tenant's
 // next one); the claim is one short statement, never a transaction held
@@ -248,6 +251,7 @@ INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner
 SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, $1::text, $2::text
 FROM jobs
 WHERE id = $3 AND tenant = $4
+FOR NO KEY UPDATE
 `
 
 type JobEventCancelRequestedParams struct {
@@ -259,7 +263,11 @@ type JobEventCancelRequestedParams struct {
 
 // JobEventCancelRequested records a cancel request in the audit trail,
 // whatever the job's status (so also when it then completes). No row: no
-// such job for this tenant.
+// such job for this tenant. It locks the job's row (FOR NO KEY UPDATE,
+// which the cancel's update takes anyway) before the event's trigger takes
+// the job's event-chain lock: every path takes the row first, so none
+// deadlocks with the chunk writer, which holds the row FOR SHARE when it
+// writes a finish's event.
 func (q *Queries) JobEventCancelRequested(ctx context.Context, db DBTX, arg JobEventCancelRequestedParams) (int64, error) {
 	result, err := db.Exec(ctx, jobEventCancelRequested,
 		arg.Actor,
@@ -278,6 +286,8 @@ INSERT INTO job_events (job_id, tenant, event, from_status, attempt, lease_owner
 SELECT id, tenant, 'cancel_requested', status, attempt, lease_owner, $1::text, 'key_revoked'
 FROM jobs
 WHERE api_key_id = $2 AND status IN ('queued', 'running')
+ORDER BY id
+FOR NO KEY UPDATE
 `
 
 type JobEventsCancelRequestedForKeyParams struct {
@@ -287,7 +297,8 @@ type JobEventsCancelRequestedForKeyParams struct {
 
 // JobEventsCancelRequestedForKey records, for every queued or running job
 // an API key submitted, a cancel request by actor (who revoked the key),
-// reason key_revoked. Uses jobs_api_key_active_idx.
+// reason key_revoked. Uses jobs_api_key_active_idx. Locks the rows first,
+// in id order, as JobEventCancelRequested does.
 func (q *Queries) JobEventsCancelRequestedForKey(ctx context.Context, db DBTX, arg JobEventsCancelRequestedForKeyParams) (int64, error) {
 	result, err := db.Exec(ctx, jobEventsCancelRequestedForKey, arg.Actor, arg.ApiKeyID)
 	if err != nil {
