@@ -30,7 +30,7 @@ type CheckSummary struct {
 	// proof fails; CheckpointBad when the export's checkpoint is missing,
 	// repeated or does not open with the key.
 	Proven, NotLogged, ProofBad int
-	CheckpointBad              bool
+	CheckpointBad               bool
 }
 
 // OK reports whether the export verifies: at least one job, every job
