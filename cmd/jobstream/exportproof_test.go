@@ -227,6 +227,18 @@ func TestExportProofs(t *testing.T) {
 	if res := runCmd(t, env, "verify", "--export", twice, "--verifier-key", vkey); !errors.Is(res.err, errSilent) || !strings.Contains(res.stdout, "checkpoint BAD: the export holds 2 checkpoint lines (lines 1, 2)") {
 		t.Errorf("two checkpoints: %v\n%s", res.err, res.stdout)
 	}
+	// An erased job keeps its proof: its job line's fields are still its
+	// leaf's (the request by its stored hash).
+	if res := runCmd(t, env, "erase", second.String(), "--reason", "GDPR"); res.err != nil {
+		t.Fatalf("erase: %v\n%s", res.err, res.stderr)
+	}
+	erasedFile := filepath.Join(dir, "erased.jsonl")
+	if res := runCmd(t, env, "export", "--tenant", tenant, "--out", erasedFile); res.err != nil {
+		t.Fatalf("export after erasure: %v", res.err)
+	}
+	if res := runCmd(t, env, "verify", "--export", erasedFile, "--verifier-key", vkey); res.err != nil || !strings.Contains(res.stdout, "2 jobs included") {
+		t.Errorf("verify --verifier-key after an erasure: %v\n%s", res.err, res.stdout)
+	}
 	if res := runCmd(t, env, "verify", "--all", "--verifier-key", vkey); res.err == nil || !strings.Contains(res.err.Error(), "--verifier-key goes with --export") {
 		t.Errorf("--verifier-key without --export: %v", res.err)
 	}
