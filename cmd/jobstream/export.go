@@ -15,9 +15,12 @@ import (
 const exportAbout = `Write jobs' stored records as JSON Lines, for discovery and offline audit:
 for each job a "job" line (with its chunk_count and final_hash), its
 "chunk" lines in seq order (each with its data exactly as stored, as a
-string, and its chain hash) and its audit "event" lines. Check an export
-with 'jobstream verify --export FILE', or without jobstream with the Python
-checker in internal/export/README.md. Every export is recorded in
+string, and its chain hash) and its audit "event" lines. When the
+transparency log has a signed checkpoint, the export starts with a
+"checkpoint" line (the latest), and each logged job's line carries its
+log_index, leaf and inclusion_proof against it. Check an export with
+'jobstream verify --export FILE [--verifier-key K]', or without jobstream
+with the Python checker in internal/export/README.md (chains only). Every export is recorded in
 admin_events (event export: who ran it, the selection, the number of jobs).
 
   export JOB_ID [JOB_ID...]
@@ -63,9 +66,26 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 		dst = file
 	}
 	w := bufio.NewWriter(dst)
+	// The latest signed checkpoint first, then each job with its leaf and
+	// inclusion proof against it (none yet: no checkpoint line, no proofs).
+	prover, err := export.NewProver(ctx, st)
+	if err != nil {
+		return err
+	}
+	if prover.Checkpoint != nil {
+		if err := export.WriteCheckpoint(w, prover.Checkpoint.Note); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stderr, "export: the log has no signed checkpoint yet: the export carries no proofs ('serve --log-key' signs them)")
+	}
 	n := 0
 	write := func(r store.Record) error {
-		if err := export.Write(w, r); err != nil {
+		p, err := prover.Prove(ctx, r.Job.ID)
+		if err != nil {
+			return err
+		}
+		if err := export.WriteProof(w, r, p); err != nil {
 			return err
 		}
 		n++

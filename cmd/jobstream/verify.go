@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,7 +25,8 @@ truncation. A running job verifies up to its last committed chunk.
 
   verify JOB_ID [JOB_ID...]            check these jobs
   verify --all [--since T] [--tenant T] check every job (created since T)
-  verify --export FILE                 check an export ('jobstream export')
+  verify --export FILE [--verifier-key K]
+                                       check an export ('jobstream export')
                                        offline, without the database
 
 T is an RFC 3339 time, a date (2006-01-02) or a duration ago (24h). The
@@ -36,12 +38,21 @@ in internal/export/README.md, with the same messages: every job's chain
 from its seed, seq gap-free from 0, chunk_count and final_hash against its
 job line, the finish chunk, one job line per job. It prints one line per
 malformed line and per broken job, then a summary, and exits 1 when any
-job is broken, any line malformed, or the file holds no job.`
+job is broken, any line malformed, or the file holds no job.
+
+--verifier-key K (the log's verifier key, or a file holding it) with
+--export also checks the transparency log's proofs offline: the export's
+checkpoint line must open with K, each job's leaf must be the one its job
+line's fields give, and its inclusion proof must verify against the
+checkpoint's root. A job without a leaf, or logged after the checkpoint,
+is printed NOT YET LOGGED (not a failure); a bad leaf or proof is printed
+PROOF BAD and exits 1, and so does a missing or forged checkpoint.`
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "verify", "JOB_ID... | --all [--since T] [--tenant T] | --export FILE", verifyAbout)
+	fs := newFlags(e, "verify", "JOB_ID... | --all [--since T] [--tenant T] | --export FILE [--verifier-key K]", verifyAbout)
 	all := fs.Bool("all", false, "verify every job")
 	exportFile := fs.String("export", "", "verify the export in FILE (- for standard input) instead of the database")
+	verifierKey := fs.String("verifier-key", "", "with --export: the log's verifier key, or a file holding it: check the export's proofs too")
 	since := fs.String("since", "", "with --all: only jobs created at or after T")
 	tenant := fs.String("tenant", "", "with --all: only this tenant's jobs")
 	asJSON := fs.Bool("json", false, `print one {"job_id":..,"ok":..,"chunks":..,"first_bad_seq":..,"reason":..} line per job`)
@@ -54,7 +65,14 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		if *all || len(pos) > 0 || *since != "" || *tenant != "" || *asJSON {
 			return usagef("--export FILE goes alone: no job ids, --all, --since, --tenant or --json")
 		}
-		return verifyExport(e, *exportFile)
+		vkey, err := readVerifierKey(*verifierKey)
+		if err != nil {
+			return err
+		}
+		return verifyExport(e, *exportFile, vkey)
+	}
+	if *verifierKey != "" {
+		return usagef("--verifier-key goes with --export")
 	}
 	if *all == (len(pos) > 0) {
 		return usagef("verify needs job ids, --all or --export (run 'jobstream verify --help')")
@@ -138,8 +156,22 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// verifyExport checks an export file offline (export.Check).
-func verifyExport(e *env, path string) error {
+// readVerifierKey reads a verifier key given as itself or as a file
+// holding it; "" stays "".
+func readVerifierKey(arg string) (string, error) {
+	if arg == "" || strings.Contains(arg, "+") {
+		return arg, nil
+	}
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		return "", usagef("--verifier-key is neither a key nor a readable file: %v", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// verifyExport checks an export file offline (export.CheckWith), its
+// proofs too when vkey is set.
+func verifyExport(e *env, path, vkey string) error {
 	in := e.stdin
 	if path != "-" {
 		f, err := os.Open(path)
@@ -149,7 +181,7 @@ func verifyExport(e *env, path string) error {
 		defer f.Close()
 		in = f
 	}
-	sum, err := export.Check(in, e.stdout)
+	sum, err := export.CheckWith(in, e.stdout, export.CheckOptions{VerifierKey: vkey})
 	if err != nil {
 		return fmt.Errorf("verify --export %s: %w", path, err)
 	}

@@ -21,15 +21,22 @@ type CheckSummary struct {
 	// Jobs is the number of jobs the export names (by a job line or a
 	// chunk line); Intact + Broken = Jobs.
 	Jobs, Intact, Broken int
-	// Malformed is the number of lines that could not be read as a job,
-	// chunk or event line.
+	// Malformed is the number of lines that could not be read as a
+	// checkpoint, job, chunk or event line.
 	Malformed int
+	// With a verifier key (CheckWith): Proven jobs whose leaf matches
+	// their job line and is included in the checkpoint, NotLogged jobs
+	// without a leaf the checkpoint covers, ProofBad jobs whose leaf or
+	// proof fails; CheckpointBad when the export's checkpoint is missing,
+	// repeated or does not open with the key.
+	Proven, NotLogged, ProofBad int
+	CheckpointBad               bool
 }
 
 // OK reports whether the export verifies: at least one job, every job
 // intact, every line well-formed.
 func (s CheckSummary) OK() bool {
-	return s.Jobs > 0 && s.Broken == 0 && s.Malformed == 0
+	return s.Jobs > 0 && s.Broken == 0 && s.Malformed == 0 && s.ProofBad == 0 && !s.CheckpointBad
 }
 
 // Check verifies an export offline, as the Python checker in this
@@ -46,6 +53,23 @@ func (s CheckSummary) OK() bool {
 // summary. It keeps one chain state per job, not the chunks. The error is
 // only a failure to read r or write w.
 func Check(r io.Reader, w io.Writer) (CheckSummary, error) {
+	return CheckWith(r, w, CheckOptions{})
+}
+
+// CheckOptions are what an auditor brings beyond the export.
+type CheckOptions struct {
+	// VerifierKey, when set, is the transparency log's verifier key: the
+	// export's checkpoint line must open with it, and each job's leaf and
+	// inclusion proof are checked against it (see checkProofs).
+	VerifierKey string
+}
+
+// CheckWith is Check, then, with a verifier key, the log's proofs: after
+// Check's summary line it writes one line per job whose proof fails or
+// that is not logged yet, then a proofs summary. Without a key it is Check
+// and ignores the checkpoint line and the job lines' log members, as the
+// Python checker does.
+func CheckWith(r io.Reader, w io.Writer, opts CheckOptions) (CheckSummary, error) {
 	type job struct {
 		id   uuid.UUID
 		v    *chain.Verifier
@@ -54,7 +78,11 @@ func Check(r io.Reader, w io.Writer) (CheckSummary, error) {
 	}
 	jobs := map[uuid.UUID]*job{}
 	var order []*job
-	var sum CheckSummary
+	var (
+		sum   CheckSummary
+		pr    proofs
+		prove = opts.VerifierKey != ""
+	)
 	out := bufio.NewWriter(w)
 	in := bufio.NewReader(r)
 	for n := 1; ; n++ {
@@ -71,6 +99,12 @@ func Check(r io.Reader, w io.Writer) (CheckSummary, error) {
 			fmt.Fprintf(out, "line %d: %s\n", n, problem)
 			continue
 		}
+		if l.typ == TypeCheckpoint {
+			if prove {
+				pr.checkpoint(n, l.note)
+			}
+			continue
+		}
 		if l.typ == TypeEvent {
 			continue
 		}
@@ -83,6 +117,9 @@ func Check(r io.Reader, w io.Writer) (CheckSummary, error) {
 		if l.typ == TypeJob {
 			j.seen++
 			j.line = l.job
+			if prove {
+				pr.job(l.id, raw)
+			}
 			continue
 		}
 		j.v.Add(l.chunk)
@@ -117,6 +154,13 @@ func Check(r io.Reader, w io.Writer) (CheckSummary, error) {
 		fmt.Fprintf(out, ", %d malformed lines", sum.Malformed)
 	}
 	fmt.Fprintln(out)
+	if prove {
+		ids := make([]uuid.UUID, len(order))
+		for i, j := range order {
+			ids[i] = j.id
+		}
+		pr.report(out, opts.VerifierKey, ids, &sum)
+	}
 	if err := out.Flush(); err != nil {
 		return sum, fmt.Errorf("write report: %w", err)
 	}
@@ -133,6 +177,7 @@ func reasonJobLines(n int) string { return fmt.Sprintf("it has %d job lines", n)
 // nothing is checked but that it is one).
 type line struct {
 	typ   string
+	note  string // a checkpoint line's
 	id    uuid.UUID
 	job   chain.Job
 	chunk chain.Chunk
@@ -231,9 +276,11 @@ func parseLine(raw []byte) (line, string) {
 			}, "a string"},
 			{"hash", str(&hash), "a string"},
 		}
+	case TypeCheckpoint:
+		fields = []field{{"note", str(&l.note), "a string"}}
 	case TypeEvent:
 	default:
-		return line{}, "type is not job, chunk or event"
+		return line{}, "type is not checkpoint, job, chunk or event"
 	}
 	for _, f := range fields {
 		if !f.check(obj[f.name]) {

@@ -14,17 +14,25 @@
 //
 // Check does exactly that (jobstream verify --export), as the Python checker
 // in this package's README.md does without jobstream.
+//
+// An export of a database with a transparency log (internal/ledger) also
+// starts with a "checkpoint" line, the latest signed checkpoint, and each
+// logged job's line carries its leaf and its inclusion proof against that
+// checkpoint, which CheckWith checks given the log's verifier key.
 package export
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/jobstream/jobstream/internal/ledger"
 	"github.com/jobstream/jobstream/internal/store"
 )
 
@@ -33,7 +41,71 @@ const (
 	TypeJob   = "job"
 	TypeChunk = "chunk"
 	TypeEvent = "event"
+	// TypeCheckpoint is the export's first line when the log has a signed
+	// checkpoint: the note that every job line's inclusion proof is
+	// against.
+	TypeCheckpoint = "checkpoint"
 )
+
+// CheckpointLine is the latest signed checkpoint when the export began:
+// the C2SP tlog-checkpoint note exactly as signed.
+type CheckpointLine struct {
+	Type string `json:"type"`
+	Note string `json:"note"`
+}
+
+// Proof is a job's place in the transparency log: its index, its job leaf
+// and, when the export's checkpoint covers the leaf, the leaf's inclusion
+// proof against that checkpoint's tree (nil when it does not).
+type Proof struct {
+	Index  int64
+	Leaf   []byte
+	Hashes [][]byte
+}
+
+// Prover finds jobs' proofs against the checkpoint that was the latest
+// when it was made. The log is append-only, so proofs against that tree
+// stay valid while the export runs; a job logged since is not covered.
+type Prover struct {
+	st *store.Store
+	// Checkpoint is the latest signed checkpoint; nil when the log has
+	// none (nothing to prove against).
+	Checkpoint *store.LogCheckpoint
+}
+
+// NewProver reads the latest checkpoint.
+func NewProver(ctx context.Context, st *store.Store) (*Prover, error) {
+	cp, err := st.LogLatestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Prover{st: st, Checkpoint: cp}, nil
+}
+
+// Prove is a job's proof, nil when the job has no leaf yet. A leaf the
+// checkpoint does not cover has no inclusion proof.
+func (p *Prover) Prove(ctx context.Context, id uuid.UUID) (*Proof, error) {
+	l, err := p.st.LogJobLeaf(ctx, "", id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &Proof{Index: l.Index, Leaf: l.Leaf}
+	if p.Checkpoint == nil || l.Index >= p.Checkpoint.TreeSize {
+		return out, nil
+	}
+	hs, err := ledger.Inclusion(ctx, p.st, l.Index, p.Checkpoint.TreeSize)
+	if err != nil {
+		return nil, err
+	}
+	out.Hashes = make([][]byte, len(hs))
+	for i := range hs {
+		out.Hashes[i] = hs[i][:]
+	}
+	return out, nil
+}
 
 // JobLine is a job's first line.
 type JobLine struct {
@@ -64,6 +136,13 @@ type JobLine struct {
 	// erase): its request and chunks' data are gone, and its chunks are
 	// checked against their hashes, whose SHA-256 the erasure kept.
 	Erased *ErasedLine `json:"erased,omitempty"`
+	// LogIndex, Leaf (base64) and InclusionProof (base64 hashes) are the
+	// job's job leaf in the transparency log and its proof against the
+	// export's checkpoint line; absent when the job has no leaf yet, and
+	// the proof absent when the checkpoint does not cover the leaf.
+	LogIndex       *int64    `json:"log_index,omitempty"`
+	Leaf           []byte    `json:"leaf,omitempty"`
+	InclusionProof *[][]byte `json:"inclusion_proof,omitempty"`
 }
 
 // ErasedLine is a job line's erasure: who, when, why, and the SHA-256 of
@@ -122,8 +201,22 @@ func keptHashes(events []store.Event) string {
 	return ""
 }
 
-// Write writes one job's record as JSON Lines.
+// WriteCheckpoint writes the checkpoint line; it goes first.
+func WriteCheckpoint(w io.Writer, note string) error {
+	if err := json.NewEncoder(w).Encode(CheckpointLine{Type: TypeCheckpoint, Note: note}); err != nil {
+		return fmt.Errorf("export checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Write writes one job's record as JSON Lines, without its log proof.
 func Write(w io.Writer, rec store.Record) error {
+	return WriteProof(w, rec, nil)
+}
+
+// WriteProof writes one job's record as JSON Lines, its job line carrying
+// p (nil: the job has no leaf).
+func WriteProof(w io.Writer, rec store.Record, p *Proof) error {
 	enc := json.NewEncoder(w)
 	j := rec.Job
 	jl := JobLine{
@@ -138,6 +231,13 @@ func Write(w io.Writer, rec store.Record) error {
 	}
 	if j.Erased != nil {
 		jl.Erased = &ErasedLine{By: j.Erased.By, At: j.Erased.At, Reason: j.Erased.Reason, ChunkHashesSHA256: keptHashes(rec.Events)}
+	}
+	if p != nil {
+		idx := p.Index
+		jl.LogIndex, jl.Leaf = &idx, p.Leaf
+		if p.Hashes != nil {
+			jl.InclusionProof = &p.Hashes
+		}
 	}
 	if err := enc.Encode(jl); err != nil {
 		return fmt.Errorf("export job %s: %w", j.ID, err)

@@ -335,6 +335,19 @@ func Fixtures(t testing.TB) []Fixture {
 		return keep(l)
 	}))
 	add(Fixture{Name: "empty"}, "")
+	// The transparency log's members (a checkpoint line first, a job
+	// line's log_index, leaf and inclusion_proof): both checkers read
+	// past them without a verifier key; a checkpoint line without a note
+	// is malformed to both.
+	withLog := `{"type":"checkpoint","note":"example.com/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— example.com/log AAAA\n"}` + "\n" +
+		edit(func(l string) []string {
+			if isJobLine(l, j.completed) {
+				return []string{strings.TrimSuffix(l, "}\n") + `,"log_index":0,"leaf":"AQ==","inclusion_proof":[]}` + "\n"}
+			}
+			return keep(l)
+		})
+	add(Fixture{Name: "checkpoint-and-proofs", OK: true}, withLog)
+	add(Fixture{Name: "checkpoint-malformed", Malformed: 1}, `{"type":"checkpoint","note":7}`+"\n"+intact)
 
 	// Erased jobs (jobstream erase), of a tenant of their own: an erased
 	// job verifies from its hashes; a hash edited in the file, or a chunk
