@@ -41,6 +41,19 @@ func oldJob(t *testing.T, pool *pgxpool.Pool, tenant string, age time.Duration, 
 	return id
 }
 
+// isolatedOwner returns a database of this test alone and a pool on it as
+// the owner (the tests' superuser), closed when the test ends.
+func isolatedOwner(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := dbtest.Isolated(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return url, pool
+}
+
 func exists(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) bool {
 	t.Helper()
 	var n int
@@ -56,12 +69,7 @@ func exists(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) bool {
 // default policy a pass judges by.
 func TestTempTablesShadowNothing(t *testing.T) {
 	t.Parallel()
-	url := dbtest.Isolated(t)
-	owner, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(owner.Close)
+	url, owner := isolatedOwner(t)
 	ctx := context.Background()
 	// The test database is a copy of a template, which does not carry
 	// database privileges: TEMP is still PUBLIC's here, as on a server
@@ -123,12 +131,7 @@ func TestTempTablesShadowNothing(t *testing.T) {
 // droppable. Now the function reads the real tables.
 func TestTempTablesCannotDropAHeldPartition(t *testing.T) {
 	t.Parallel()
-	url := dbtest.Isolated(t)
-	owner, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(owner.Close)
+	url, owner := isolatedOwner(t)
 	ctx := context.Background()
 	st := store.New(owner)
 	one := 1
@@ -296,12 +299,7 @@ func mustParse(t *testing.T, url string) *pgx.ConnConfig {
 // and what it may write is stamped by the database.
 func TestServerRoleCannotRewriteTheRecord(t *testing.T) {
 	t.Parallel()
-	url := dbtest.Isolated(t)
-	owner, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(owner.Close)
+	url, owner := isolatedOwner(t)
 	app := appPool(t, url)
 	ctx := context.Background()
 	s := store.New(owner)
@@ -469,12 +467,7 @@ func TestVerifyCatchesAnEditedAuditTrail(t *testing.T) {
 // and by sql/verify.sql.
 func TestOrphanChunksAreReported(t *testing.T) {
 	t.Parallel()
-	url := dbtest.Isolated(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	_, pool := isolatedOwner(t)
 	s := store.New(pool)
 	a := newAuditor(t, pool)
 	ctx := context.Background()
@@ -495,12 +488,7 @@ func TestOrphanChunksAreReported(t *testing.T) {
 // a legal hold nor stop retention from recording the job's real removal.
 func TestForgedRetentionEventCountsForNothing(t *testing.T) {
 	t.Parallel()
-	url := dbtest.Isolated(t)
-	owner, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(owner.Close)
+	url, owner := isolatedOwner(t)
 	app := appPool(t, url)
 	ctx := context.Background()
 	st := store.New(owner)
@@ -539,12 +527,7 @@ func TestForgedRetentionEventCountsForNothing(t *testing.T) {
 // not under another tenant's name, and not for a job that does not exist.
 func TestServerRoleCannotForgeRecordEvents(t *testing.T) {
 	t.Parallel()
-	url := dbtest.Isolated(t)
-	owner, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(owner.Close)
+	url, owner := isolatedOwner(t)
 	app := appPool(t, url)
 	ctx := context.Background()
 	id := completedJob(t, store.New(owner), owner, "acme")
