@@ -224,13 +224,13 @@ BEGIN
         END IF;
         -- A job removed or erased before the sequencer logged it is logged
         -- now: the row is still there and unchanged (the event is written
-        -- before the DELETE or the erasure). The log's lock first, so the
-        -- sequencer's leaf, if it just made one, is seen.
-        PERFORM pg_advisory_xact_lock(7340520);
-        IF NOT EXISTS (SELECT 1 FROM log_leaves WHERE kind = 'job' AND job_id = NEW.job_id) THEN
-            INSERT INTO log_leaves (kind, leaf, job_id)
-            SELECT 'job', v.leaf, v.id FROM jobstream_log_job_leaves v WHERE v.id = NEW.job_id;
-        END IF;
+        -- before the DELETE or the erasure). No lock (00050): if the
+        -- sequencer is appending this job's leaf, the unique index makes
+        -- this wait for it and then do nothing, and the leaf inserted
+        -- after is numbered after it.
+        INSERT INTO log_leaves (kind, leaf, job_id)
+        SELECT 'job', v.leaf, v.id FROM jobstream_log_job_leaves v WHERE v.id = NEW.job_id
+        ON CONFLICT (job_id) WHERE kind = 'job' DO NOTHING;
     END IF;
     IF NEW.event = 'retention_deleted' THEN
         INSERT INTO log_leaves (kind, leaf, job_id)
@@ -324,11 +324,9 @@ CREATE OR REPLACE FUNCTION log_job_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     IF NEW.event = 'retention_deleted' THEN
-        PERFORM pg_advisory_xact_lock(7340520);
-        IF NOT EXISTS (SELECT 1 FROM log_leaves WHERE kind = 'job' AND job_id = NEW.job_id) THEN
-            INSERT INTO log_leaves (kind, leaf, job_id)
-            SELECT 'job', v.leaf, v.id FROM jobstream_log_job_leaves v WHERE v.id = NEW.job_id;
-        END IF;
+        INSERT INTO log_leaves (kind, leaf, job_id)
+        SELECT 'job', v.leaf, v.id FROM jobstream_log_job_leaves v WHERE v.id = NEW.job_id
+        ON CONFLICT (job_id) WHERE kind = 'job' DO NOTHING;
         INSERT INTO log_leaves (kind, leaf, job_id)
         VALUES ('deleted', '\x01'::bytea
             || jobstream_log_text('deleted')
