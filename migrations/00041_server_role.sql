@@ -1,4 +1,4 @@
--- The serving login role (README.md, "The database").
+-- The serving login role (README.md, "Production set-up").
 --
 -- jobstream_server is the role `serve` logs in as for everything that
 -- answers requests: the API's pool, the workers' pool and the LISTEN

@@ -1,4 +1,4 @@
--- Who may lift a legal hold (README.md, "Retention and legal holds").
+-- Who may lift a legal hold (internal/retention/README.md).
 --
 -- A hold records who placed it (held_by: the person, or the API key) and
 -- with what authority: 'operator' (jobstream hold, run with the database
